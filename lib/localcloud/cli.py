@@ -1,0 +1,74 @@
+"""``localcloud`` command line: serve (foreground), start (background), status, stop."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+
+from localcloud import lifecycle, settings
+from localcloud.errors import LocalCloudError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="localcloud",
+        description="An AWS-compatible cloud on 127.0.0.1: S3, IAM, STS (moto) and SageMaker, SageMaker Runtime, "
+        "Glue, Lambda and Step Functions that really run. Point AWS SDKs at it with "
+        "AWS_ENDPOINT_URL=http://127.0.0.1:PORT.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("serve", "run in the foreground until Ctrl-C"),
+        ("start", "start in the background and return once healthy (no-op if already running)"),
+        ("status", "show whether a localcloud answers on the port (exit 0 running, 1 not)"),
+        ("stop", "stop the background localcloud and every process it started"),
+    ):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("--port", type=int, default=settings.DEFAULT_PORT, help="port on 127.0.0.1 (default 4566)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "serve":
+            from localcloud.server import LocalCloud
+
+            def _terminate(signum: int, frame: object) -> None:
+                raise KeyboardInterrupt
+
+            signal.signal(signal.SIGTERM, _terminate)
+            cloud = LocalCloud(port=args.port)
+            print(f"localcloud serving on {cloud.endpoint_url} (Ctrl-C to stop)", flush=True)
+            try:
+                cloud.serve_forever()
+            except KeyboardInterrupt:
+                pass
+            return 0
+        if args.command == "start":
+            url, started = lifecycle.ensure_running(args.port)
+            print(url if started else f"{url} (already running)")
+            return 0
+        if args.command == "status":
+            info = lifecycle.status(args.port)
+            if info is None:
+                print(f"no localcloud on port {args.port}")
+                return 1
+            print(json.dumps(info, indent=2))
+            return 0
+        if args.command == "stop":
+            stopped = lifecycle.stop(args.port)
+            print("stopped" if stopped else f"no localcloud was running on port {args.port}")
+            return 0
+    except LocalCloudError as exc:
+        print(f"localcloud: {exc}", file=sys.stderr)
+        return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Protocol helpers shared by every localcloud service: requests, responses, errors, ARNs, clients, jobs."""

@@ -1,0 +1,197 @@
+"""The localcloud HTTP server: one loopback endpoint, routed by SigV4 scope or X-Amz-Target.
+
+S3, IAM and STS go to moto's in-process WSGI app; everything else goes to our services (``localcloud.services``).
+``LocalCloud`` runs the server on a thread of the current process (tests, the runner); ``lifecycle`` runs it as a
+background process (the CLI).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+
+from werkzeug.serving import BaseWSGIServer, make_server  # noqa: E402
+from werkzeug.wrappers import Request, Response  # noqa: E402
+
+from localcloud import settings  # noqa: E402
+from localcloud.core.context import ServerContext  # noqa: E402
+from localcloud.core.protocol import AWSRequest, Service, parse_query, signing_scope  # noqa: E402
+from localcloud.errors import LocalCloudError  # noqa: E402
+from localcloud.services import MOTO_SERVICES, load_services  # noqa: E402
+
+LOG = logging.getLogger(__name__)
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise
+
+HEALTH_PATH = "/_localcloud/health"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class LocalCloudApp:
+    """The WSGI application: health, moto pass-through, our services."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        self.ctx = ctx
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.services: list[Service] = load_services(ctx)
+        self.started = time.time()
+
+    # routing -------------------------------------------------------------------------------------------------
+    def _scope(self, environ: dict[str, Any]) -> tuple[str, str]:
+        scope = signing_scope(environ.get("HTTP_AUTHORIZATION"))
+        if scope is None:  # presigned URL
+            query = parse_query(environ.get("QUERY_STRING", ""))
+            scope = signing_scope("Credential=" + query.get("X-Amz-Credential", "")) if query else None
+        return scope if scope else (settings.DEFAULT_REGION, "")
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == HEALTH_PATH:
+            return self._health(environ, start_response)
+        region, service = self._scope(environ)
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if not target and (service in MOTO_SERVICES or not service):
+            return self.moto(environ, start_response)
+        request = Request(environ)
+        aws = AWSRequest(
+            method=request.method,
+            path=request.path,
+            headers=dict(request.headers),
+            body=request.get_data(),
+            query=dict(request.args),
+            service=service,
+            region=region,
+        )
+        for svc in self.services:
+            if svc.matches(aws):
+                out = svc.handle(aws)
+                return Response(out.body, status=out.status, headers=out.headers)(environ, start_response)
+        body = {
+            "__type": "UnknownServiceException",
+            "message": f"localcloud does not serve '{service or target}'. It serves: {', '.join(self.service_names())}.",
+        }
+        return Response(json.dumps(body), status=400, headers={"x-amzn-ErrorType": "UnknownServiceException",
+                                                               "Content-Type": "application/x-amz-json-1.1"})(
+            environ, start_response
+        )
+
+    def service_names(self) -> list[str]:
+        names = list(MOTO_SERVICES)
+        for svc in self.services:
+            names.extend(n for n in (*svc.signing_names, *svc.target_prefixes) if n not in names)
+        return names
+
+    def health(self) -> dict[str, Any]:
+        services: dict[str, Any] = {name: {"status": "running", "provider": "moto"} for name in MOTO_SERVICES}
+        for svc in self.services:
+            services[type(svc).__name__.removesuffix("API")] = {**svc.health(), "provider": "localcloud"}
+        return {
+            "localcloud": True,
+            "status": "running",
+            "endpoint": self.ctx.endpoint_url,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - self.started, 1),
+            "home": str(self.ctx.home),
+            "services": services,
+        }
+
+    def _health(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        return Response(json.dumps(self.health()), mimetype="application/json")(environ, start_response)
+
+    def shutdown(self) -> None:
+        for svc in self.services:
+            try:
+                svc.shutdown()
+            except Exception:
+                LOG.exception("shutting down %s failed", type(svc).__name__)
+
+
+def free_port(host: str = settings.DEFAULT_HOST) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalCloud:
+    """A localcloud server on a thread of this process.
+
+    >>> with LocalCloud(port=0) as cloud:      # port 0: any free port
+    ...     boto3.client("s3", endpoint_url=cloud.endpoint_url)
+    """
+
+    def __init__(self, port: int = settings.DEFAULT_PORT, host: str = settings.DEFAULT_HOST,
+                 home: Path | None = None) -> None:
+        if host not in LOOPBACK:
+            raise LocalCloudError(f"localcloud only listens on loopback; '{host}' is not a loopback address.")
+        self.host = host
+        self.port = port or free_port(host)
+        self.home = (home or settings.instance_dir(self.port)).resolve()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.app: LocalCloudApp | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> str:
+        """Bind, serve on a daemon thread, return the endpoint URL."""
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        ctx = ServerContext(endpoint_url=self.endpoint_url, home=self.home, port=self.port)
+        self.app = LocalCloudApp(ctx)
+        try:
+            self._server = make_server(self.host, self.port, self.app, threaded=True,
+                                       request_handler=MotoRequestHandler)
+        except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
+            self.app.shutdown()
+            raise LocalCloudError(
+                f"cannot listen on {self.endpoint_url}: the port is in use. Is another localcloud running? "
+                f"Try `localcloud status --port {self.port}` or pick another port with --port."
+            ) from exc
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"localcloud-{self.port}",
+                                        daemon=True)
+        self._thread.start()
+        LOG.info("localcloud serving on %s (state in %s)", self.endpoint_url, self.home)
+        return self.endpoint_url
+
+    def serve_forever(self) -> None:
+        """Serve on the calling thread until interrupted (``localcloud serve``)."""
+        self.start()
+        assert self._thread is not None
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self.app is not None:
+            self.app.shutdown()
+            self.app = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def __enter__(self) -> LocalCloud:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,25 @@
+"""Defaults and environment knobs of localcloud (one place to read them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4566
+DEFAULT_REGION = "us-east-1"
+#: moto's default account; every service uses the same one so ARNs agree across services.
+ACCOUNT_ID = os.environ.get("MOTO_ACCOUNT_ID", "123456789012")
+#: credentials localcloud hands to the code it runs (Lambda handlers, Glue scripts); any value is accepted.
+TEST_ACCESS_KEY = "test"
+TEST_SECRET_KEY = "test"
+
+
+def home() -> Path:
+    """Where state and logs live: ``$LOCALCLOUD_HOME`` or ``.localcloud`` in the working directory."""
+    return Path(os.environ.get("LOCALCLOUD_HOME") or Path.cwd() / ".localcloud").resolve()
+
+
+def instance_dir(port: int, base: Path | None = None) -> Path:
+    """The folder of the server on ``port`` (pid file, log, work folders)."""
+    return (base or home()) / str(port)

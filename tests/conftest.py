@@ -1,0 +1,42 @@
+"""Shared fixtures: one localcloud per test session (moto's S3/IAM/STS state is per process)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+# Tests never reach real AWS: dummy credentials, a fixed region, no config files.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="test",
+    AWS_SECRET_ACCESS_KEY="test",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_CONFIG_FILE=os.devnull,
+    AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    SAGEMAKER_SUPPRESS_V2_WARNING="1",
+)
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A localcloud on a free port, in this process, for the whole session."""
+    from localcloud import LocalCloud
+
+    with LocalCloud(port=0, home=tmp_path_factory.mktemp("localcloud")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def aws(cloud: Any) -> Callable[..., Any]:
+    """``aws("s3")`` → a boto3 client talking to the session's localcloud."""
+    session = boto3.session.Session(region_name="us-east-1")
+
+    def make(service: str, **kwargs: Any) -> Any:
+        return session.client(service, endpoint_url=cloud.endpoint_url, **kwargs)
+
+    return make

@@ -1,0 +1,85 @@
+"""The server itself: routing to moto, health, AWS-format errors for what it does not serve, lifecycle."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+
+from localcloud import lifecycle
+from localcloud.errors import LocalCloudError
+from localcloud.server import LocalCloud, free_port
+
+
+def test_moto_serves_s3_iam_sts(aws) -> None:
+    s3 = aws("s3")
+    s3.create_bucket(Bucket="server-test-bucket")
+    s3.put_object(Bucket="server-test-bucket", Key="a/b.txt", Body=b"hello")
+    assert s3.get_object(Bucket="server-test-bucket", Key="a/b.txt")["Body"].read() == b"hello"
+    assert aws("sts").get_caller_identity()["Account"] == "123456789012"
+    role = aws("iam").create_role(RoleName="server-test-role", AssumeRolePolicyDocument="{}")
+    assert role["Role"]["Arn"] == "arn:aws:iam::123456789012:role/server-test-role"
+
+
+def test_health_lists_services(cloud) -> None:
+    with urllib.request.urlopen(cloud.endpoint_url + "/_localcloud/health") as resp:
+        info = json.loads(resp.read())
+    assert info["localcloud"] is True and info["status"] == "running"
+    assert {"s3", "iam", "sts"} <= set(info["services"])
+
+
+def test_unserved_service_is_an_aws_error(aws) -> None:
+    with pytest.raises(ClientError) as err:
+        aws("dynamodb").list_tables()
+    assert err.value.response["Error"]["Code"] == "UnknownServiceException"
+    assert "does not serve" in err.value.response["Error"]["Message"]
+
+
+def test_refuses_non_loopback_host() -> None:
+    with pytest.raises(LocalCloudError, match="loopback"):
+        LocalCloud(port=0, host="0.0.0.0")
+
+
+def test_port_in_use_is_a_clear_error(cloud, tmp_path) -> None:
+    with pytest.raises(LocalCloudError, match="cannot listen"):
+        LocalCloud(port=cloud.port, home=tmp_path).start()
+
+
+def test_background_start_status_stop(tmp_path) -> None:
+    """`localcloud start` returns once healthy, is a no-op when running, and `stop` leaves no process behind."""
+    port = free_port()
+    env = dict(os.environ, LOCALCLOUD_HOME=str(tmp_path))
+    cli = [sys.executable, "-m", "localcloud"]
+    started = subprocess.run([*cli, "start", "--port", str(port)], env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip() == f"http://127.0.0.1:{port}"
+    info = lifecycle.health(port)
+    assert info and info["pid"] > 0
+    again = subprocess.run([*cli, "start", "--port", str(port)], env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert "already running" in again.stdout
+    status = subprocess.run([*cli, "status", "--port", str(port)], env=env, capture_output=True, text=True)
+    assert status.returncode == 0 and json.loads(status.stdout)["pid"] == info["pid"]
+    stopped = subprocess.run([*cli, "stop", "--port", str(port)], env=env, capture_output=True, text=True,
+                             timeout=60)
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    for _ in range(50):
+        try:
+            os.kill(info["pid"], 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(info["pid"], signal.SIGKILL)
+        pytest.fail("the server process outlived `localcloud stop`")
+    assert lifecycle.health(port) is None
+    after = subprocess.run([*cli, "status", "--port", str(port)], env=env, capture_output=True, text=True)
+    assert after.returncode == 1

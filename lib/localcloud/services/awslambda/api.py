@@ -1,0 +1,149 @@
+"""Lambda's REST-JSON wire protocol: routes under ``/2015-03-31/functions`` → :class:`LambdaBackend` calls.
+
+Errors go out as AWS Lambda sends them: the code in ``x-amzn-ErrorType``, ``{"Type", "Message"}`` in the body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from localcloud.core.context import ServerContext
+from localcloud.core.protocol import AWSRequest, AWSResponse, Service, error_response, json_response
+from localcloud.errors import AWSError
+
+from .backend import LambdaBackend
+
+LOG = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/json"
+_FUNCTIONS = "/2015-03-31/functions"
+_NAME = r"(?P<name>[^/]+)"
+ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (method, re.compile(pattern + "/?$"), operation) for method, pattern, operation in (
+        ("POST", f"^{_FUNCTIONS}", "create_function"),
+        ("GET", f"^{_FUNCTIONS}", "list_functions"),
+        ("GET", f"^{_FUNCTIONS}/{_NAME}", "get_function"),
+        ("DELETE", f"^{_FUNCTIONS}/{_NAME}", "delete_function"),
+        ("GET", f"^{_FUNCTIONS}/{_NAME}/configuration", "get_function_configuration"),
+        ("PUT", f"^{_FUNCTIONS}/{_NAME}/configuration", "update_function_configuration"),
+        ("PUT", f"^{_FUNCTIONS}/{_NAME}/code", "update_function_code"),
+        ("POST", f"^{_FUNCTIONS}/{_NAME}/invocations", "invoke"),
+    )
+)  # fmt: skip
+SUPPORTED = ("CreateFunction, GetFunction, GetFunctionConfiguration, UpdateFunctionCode, "
+             "UpdateFunctionConfiguration, DeleteFunction, ListFunctions, Invoke")
+
+
+class LambdaAPI(Service):
+    """AWS Lambda (signing name ``lambda``), handlers run for real in warm Python subprocesses."""
+
+    signing_names = ("lambda",)
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.backend = LambdaBackend(ctx)
+
+    def handle(self, request: AWSRequest) -> AWSResponse:
+        try:
+            operation, name = self._route(request)
+            method: Callable[[AWSRequest, str | None], AWSResponse] = getattr(self, operation)
+            return method(request, name)
+        except AWSError as exc:
+            if exc.status >= 500:
+                LOG.error("%s: %s", exc.code, exc.message)
+            return error_response(exc, request, content_type=CONTENT_TYPE)
+        except Exception as exc:  # a bug: answer in AWS form, keep serving
+            LOG.exception("internal error in Lambda")
+            return error_response(AWSError("ServiceException", f"localcloud internal error: {exc}", 500,
+                                           sender_fault=False), request, content_type=CONTENT_TYPE)
+
+    @staticmethod
+    def _route(request: AWSRequest) -> tuple[str, str | None]:
+        path_matched = False
+        for method, pattern, operation in ROUTES:
+            match = pattern.match(request.path)
+            if match:
+                path_matched = True
+                if method == request.method:
+                    return operation, match.groupdict().get("name")
+        if path_matched:
+            raise AWSError("MethodNotAllowedException", f"{request.method} is not allowed on {request.path}.", 405)
+        raise AWSError("UnknownOperationException",
+                       f"localcloud's Lambda does not serve {request.method} {request.path}. It supports {SUPPORTED}.",
+                       404)
+
+    def health(self) -> dict[str, Any]:
+        return self.backend.health()
+
+    def shutdown(self) -> None:
+        self.backend.shutdown()
+
+    # helpers -------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _body(request: AWSRequest) -> dict[str, Any]:
+        if not request.body.strip():
+            return {}
+        try:
+            data = json.loads(request.body)
+        except ValueError as exc:
+            raise AWSError("InvalidRequestContentException", f"Could not parse request body into json: {exc}") from exc
+        if not isinstance(data, dict):
+            raise AWSError("InvalidRequestContentException",
+                           "Could not parse request body into json: the body must be a JSON object.")
+        return data
+
+    @staticmethod
+    def _ok(request: AWSRequest, data: Any, status: int = 200) -> AWSResponse:
+        return json_response(data, request, status=status, content_type=CONTENT_TYPE)
+
+    # operations ----------------------------------------------------------------------------------------------
+    def create_function(self, request: AWSRequest, _: str | None) -> AWSResponse:
+        return self._ok(request, self.backend.create_function(self._body(request), request.region), 201)
+
+    def list_functions(self, request: AWSRequest, _: str | None) -> AWSResponse:
+        raw = request.query.get("MaxItems")
+        try:
+            max_items = int(raw) if raw not in (None, "") else None
+        except ValueError as exc:
+            raise AWSError("ValidationException", f"1 validation error detected: Value '{raw}' at 'maxItems' "
+                           "failed to satisfy constraint: Member must be an integer") from exc
+        return self._ok(request, self.backend.list_functions(request.region, request.query.get("Marker"),
+                                                             max_items))
+
+    def get_function(self, request: AWSRequest, name: str | None) -> AWSResponse:
+        return self._ok(request, self.backend.get_function(name or "", request.region,
+                                                           request.query.get("Qualifier")))
+
+    def get_function_configuration(self, request: AWSRequest, name: str | None) -> AWSResponse:
+        return self._ok(request, self.backend.get_function_configuration(name or "", request.region,
+                                                                         request.query.get("Qualifier")))
+
+    def update_function_configuration(self, request: AWSRequest, name: str | None) -> AWSResponse:
+        return self._ok(request, self.backend.update_function_configuration(name or "", self._body(request),
+                                                                            request.region))
+
+    def update_function_code(self, request: AWSRequest, name: str | None) -> AWSResponse:
+        return self._ok(request, self.backend.update_function_code(name or "", self._body(request), request.region))
+
+    def delete_function(self, request: AWSRequest, name: str | None) -> AWSResponse:
+        self.backend.delete_function(name or "", request.region, request.query.get("Qualifier"))
+        return AWSResponse(status=204, headers={"x-amzn-RequestId": request.request_id})
+
+    def invoke(self, request: AWSRequest, name: str | None) -> AWSResponse:
+        outcome = self.backend.invoke(
+            name or "", request.region,
+            qualifier=request.query.get("Qualifier"),
+            payload=request.body,
+            invocation_type=request.header("X-Amz-Invocation-Type") or "RequestResponse",
+            log_type=request.header("X-Amz-Log-Type"),
+            client_context=request.header("X-Amz-Client-Context"),
+            request_id=request.request_id,
+        )
+        headers = {"x-amzn-RequestId": outcome.request_id, **outcome.headers}
+        if outcome.result is None:
+            return AWSResponse(status=outcome.status, headers=headers)
+        headers["Content-Type"] = outcome.result.content_type
+        return AWSResponse(status=outcome.status, body=outcome.result.payload, headers=headers)

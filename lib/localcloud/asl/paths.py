@@ -1,0 +1,216 @@
+"""JSONPath for the Amazon States Language: reference paths, general paths, payload templates, ResultPath.
+
+A *definite* path (only fields and single indices, e.g. ``$.a.b``, ``$['a'][0]``) selects one value and yields it
+as is; an *indefinite* path (wildcards, filters, slices, unions, ``..``) yields the list of every match, as the
+JSONPath implementation behind Step Functions does.  ``$$``-paths read the context object instead of the input.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+from functools import lru_cache
+from typing import Any
+
+from localcloud.asl.errors import StatesErrorName
+
+LOG = logging.getLogger(__name__)
+
+_FIELD = r"[^.\[\]\s'\"()@$*?,]+"
+_TOKEN_RE = re.compile(
+    r"\.(?P<dot>" + _FIELD + r")"
+    r"|\[\s*'(?P<sq>(?:[^'\\]|\\.)*)'\s*\]"
+    r'|\[\s*"(?P<dq>(?:[^"\\]|\\.)*)"\s*\]'
+    r"|\[\s*(?P<idx>-?\d+)\s*\]"
+)
+
+
+class EvaluationError(Exception):
+    """A path or intrinsic that failed at run time; the state adds its own location to ``cause``."""
+
+    def __init__(self, error: str, cause: str) -> None:
+        super().__init__(cause)
+        self.error = str(error)
+        self.cause = cause
+
+
+class PathNotFound(Exception):
+    """A definite path that selects nothing in the given document."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON, as Step Functions writes payloads into history and error causes."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@lru_cache(maxsize=4096)
+def reference_tokens(path: str) -> tuple[str | int, ...] | None:
+    """The steps of a definite path (``$.a['b'][0]`` → ``('a', 'b', 0)``), or None if it is not definite."""
+    if not path.startswith("$"):
+        return None
+    pos = 1
+    tokens: list[str | int] = []
+    while pos < len(path):
+        m = _TOKEN_RE.match(path, pos)
+        if not m:
+            return None
+        if m.group("dot") is not None:
+            tokens.append(m.group("dot"))
+        elif m.group("sq") is not None:
+            tokens.append(re.sub(r"\\(.)", r"\1", m.group("sq")))
+        elif m.group("dq") is not None:
+            tokens.append(re.sub(r"\\(.)", r"\1", m.group("dq")))
+        else:
+            tokens.append(int(m.group("idx")))
+        pos = m.end()
+    return tuple(tokens)
+
+
+@lru_cache(maxsize=1024)
+def _compiled(path: str) -> Any:
+    from jsonpath_ng.ext import parse
+
+    return parse(path)
+
+
+def path_problem(path: Any, *, reference: bool = False, context: bool = True) -> str | None:
+    """Why ``path`` is not a valid (reference) path, or None when it is."""
+    if not isinstance(path, str):
+        return "must be a string path starting with '$'"
+    body = path
+    if path.startswith("$$"):
+        if not context:
+            return f"'{path}' may not refer to the context object"
+        body = path[1:]
+    if not body.startswith("$"):
+        return f"'{path}' is not a valid JSONPath (it must start with '$')"
+    if reference_tokens(body) is not None:
+        return None
+    if reference:
+        return f"'{path}' is not a valid reference path (only fields and single indices are allowed)"
+    try:
+        _compiled(body)
+    except Exception as exc:  # jsonpath-ng raises several exception types for a bad path
+        return f"'{path}' is not a valid JSONPath ({exc})"
+    return None
+
+
+def select(path: str, document: Any, context: Any = None) -> Any:
+    """The value ``path`` selects: the value itself for a definite path, the list of matches otherwise.
+
+    Raises PathNotFound when a definite path selects nothing.
+    """
+    if path.startswith("$$"):
+        return select(path[1:], context, None)
+    tokens = reference_tokens(path)
+    if tokens is not None:
+        current = document
+        for token in tokens:
+            if isinstance(token, int):
+                if not isinstance(current, list) or not -len(current) <= token < len(current):
+                    raise PathNotFound(path)
+                current = current[token]
+            else:
+                if not isinstance(current, dict) or token not in current:
+                    raise PathNotFound(path)
+                current = current[token]
+        return current
+    return [m.value for m in _compiled(path).find(document)]
+
+
+def bracketed(path: str) -> str:
+    """``$.a.b[0]`` written the way Step Functions echoes a path in an error: ``$['a']['b'][0]``."""
+    body = path[1:] if path.startswith("$$") else path
+    tokens = reference_tokens(body)
+    if tokens is None:
+        return path
+    return "$" + "".join(f"[{t}]" if isinstance(t, int) else f"['{t}']" for t in tokens)
+
+
+def apply_input_path(path: str | None, data: Any, context: Any, field: str = "InputPath") -> Any:
+    """InputPath/OutputPath: None (JSON null) gives ``{}``; a path that selects nothing is a States.Runtime error."""
+    if path is None:
+        return {}
+    if path == "$":
+        return data
+    try:
+        return select(path, data, context)
+    except PathNotFound:
+        raise EvaluationError(
+            StatesErrorName.RUNTIME, f"Invalid path '{path}' : No results for path: {bracketed(path)}"
+        ) from None
+
+
+def apply_result_path(result_path: str | None, state_input: Any, result: Any) -> Any:
+    """Place ``result`` into a copy of ``state_input`` at ``result_path`` (None: discard the result)."""
+    if result_path is None:
+        return state_input
+    tokens = reference_tokens(result_path)
+    if not tokens:
+        return result
+    output = copy.deepcopy(state_input)
+    fail = EvaluationError(
+        StatesErrorName.RESULT_PATH_MATCH_FAILURE,
+        f"Unable to apply ReferencePath {result_path} to input {to_json(state_input)}",
+    )
+    current = output
+    for i, token in enumerate(tokens):
+        last = i == len(tokens) - 1
+        if isinstance(token, int):
+            if not isinstance(current, list) or not -len(current) <= token < len(current):
+                raise fail
+            if last:
+                current[token] = result
+            else:
+                current = current[token]
+            continue
+        if not isinstance(current, dict):
+            raise fail
+        if last:
+            current[token] = result
+        else:
+            if token not in current:
+                current[token] = {}
+            current = current[token]
+    return output
+
+
+def is_intrinsic(value: str) -> bool:
+    """Whether a ``.$`` value is an intrinsic function call rather than a path."""
+    return value.lstrip().startswith("States.")
+
+
+def render_template(template: Any, data: Any, context: Any) -> Any:
+    """Evaluate a payload template (Parameters, ResultSelector, ItemSelector): ``"k.$"`` fields become ``"k"``
+    with the value of their path or intrinsic function, at any depth, also inside arrays."""
+    from localcloud.asl import intrinsics
+
+    if isinstance(template, dict):
+        out: dict[str, Any] = {}
+        for key, value in template.items():
+            if key.endswith(".$") and isinstance(value, str):
+                name = key[:-2]
+                if is_intrinsic(value):
+                    out[name] = intrinsics.evaluate(value, data, context)
+                    continue
+                source = context if value.startswith("$$") else data
+                try:
+                    out[name] = copy.deepcopy(select(value, data, context))
+                except PathNotFound:
+                    raise EvaluationError(
+                        StatesErrorName.RUNTIME,
+                        f"The JSONPath '{value}' specified for the field '{key}' could not be found "
+                        f"in the input '{to_json(source)}'",
+                    ) from None
+            else:
+                out[key] = render_template(value, data, context)
+        return out
+    if isinstance(template, list):
+        return [render_template(item, data, context) for item in template]
+    return copy.deepcopy(template)

@@ -1,0 +1,85 @@
+"""SageMaker's AWS JSON protocol (``X-Amz-Target: SageMaker.<Operation>``) mapped onto the backend."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from localcloud.core.context import ServerContext
+from localcloud.core.protocol import AWSRequest, JsonService
+from localcloud.services.sagemaker.backend import get_backend, release_backend
+
+LOG = logging.getLogger(__name__)
+
+
+class SageMakerAPI(JsonService):
+    """Training jobs, models, endpoint configs and endpoints."""
+
+    signing_names = ("sagemaker",)
+    target_prefixes = ("SageMaker",)
+    service_label = "SageMaker"
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.backend = get_backend(ctx)
+
+    def health(self) -> dict[str, Any]:
+        return self.backend.health()
+
+    def shutdown(self) -> None:
+        release_backend(self.ctx)
+
+    # training jobs
+    def create_training_job(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        return self.backend.create_training_job(params, request.region)
+
+    def describe_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.describe_training_job(params)
+
+    def stop_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.stop_training_job(params)
+
+    def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.list_training_jobs(params)
+
+    # models
+    def create_model(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        return self.backend.create_model(params, request.region)
+
+    def describe_model(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        return self.backend.describe_model(params, request.region)
+
+    def delete_model(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        return self.backend.delete_model(params, request.region)
+
+    def list_models(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.list_models(params)
+
+    # endpoint configs
+    def create_endpoint_config(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        return self.backend.create_endpoint_config(params, request.region)
+
+    def describe_endpoint_config(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        return self.backend.describe_endpoint_config(params, request.region)
+
+    def delete_endpoint_config(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        return self.backend.delete_endpoint_config(params, request.region)
+
+    def list_endpoint_configs(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.list_endpoint_configs(params)
+
+    # endpoints
+    def create_endpoint(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        return self.backend.create_endpoint(params, request.region)
+
+    def update_endpoint(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        return self.backend.update_endpoint(params, request.region)
+
+    def describe_endpoint(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        return self.backend.describe_endpoint(params, request.region)
+
+    def delete_endpoint(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        return self.backend.delete_endpoint(params, request.region)
+
+    def list_endpoints(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.list_endpoints(params)

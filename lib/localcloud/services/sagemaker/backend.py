@@ -1,0 +1,405 @@
+"""SageMaker state and operations: training jobs, models, endpoint configs and endpoints (no HTTP here).
+
+One backend per server; the SageMaker API and the SageMaker Runtime API share it through :func:`get_backend`.
+Names are unique regardless of case (ARNs carry them in lower case, as SageMaker's do).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from localcloud import settings
+from localcloud.core.arns import arn
+from localcloud.core.clients import client
+from localcloud.core.context import ServerContext
+from localcloud.core.jobs import Workers, utcnow
+from localcloud.errors import AWSError
+from localcloud.services.sagemaker import hosting
+from localcloud.services.sagemaker.models import (
+    Endpoint,
+    EndpointConfig,
+    Model,
+    TrainingJob,
+    variant_summaries,
+)
+from localcloud.services.sagemaker.training import TrainingRunner
+from localcloud.services.sagemaker.validation import (
+    MODEL_NAME_PATTERN,
+    ROLE_PATTERN,
+    check_name,
+    invalid,
+    need,
+    optional,
+    page,
+    role_name,
+)
+
+LOG = logging.getLogger(__name__)
+
+_BACKENDS: dict[ServerContext, SageMakerBackend] = {}
+_BACKENDS_LOCK = threading.Lock()
+
+
+def get_backend(ctx: ServerContext) -> SageMakerBackend:
+    """The backend of the server described by ``ctx`` (created on first use)."""
+    with _BACKENDS_LOCK:
+        backend = _BACKENDS.get(ctx)
+        if backend is None:
+            backend = _BACKENDS[ctx] = SageMakerBackend(ctx)
+        return backend
+
+
+def release_backend(ctx: ServerContext) -> None:
+    """Shut down and forget the backend of ``ctx`` (idempotent)."""
+    with _BACKENDS_LOCK:
+        backend = _BACKENDS.pop(ctx, None)
+    if backend is not None:
+        backend.shutdown()
+
+
+def _by_name(kind: str) -> dict[str, Any]:
+    return {"Name": lambda r: r.name.lower(), "CreationTime": lambda r: r.created,
+            **({"Status": lambda r: r.status} if kind in ("endpoint", "training-job") else {})}
+
+
+class SageMakerBackend:
+    """All SageMaker resources of one localcloud server."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.lock = threading.RLock()
+        self.training_jobs: dict[str, TrainingJob] = {}
+        self.models: dict[str, Model] = {}
+        self.configs: dict[str, EndpointConfig] = {}
+        self.endpoints: dict[str, Endpoint] = {}
+        self.router = hosting.Router()
+        self.runner = TrainingRunner(ctx, self.lock, self._s3)
+        self.deployers = Workers()
+
+    def _s3(self, region: str) -> Any:
+        return client(self.ctx.endpoint_url, "s3", region)
+
+    def shutdown(self) -> None:
+        self.runner.shutdown()
+        self.deployers.shutdown()
+
+    def health(self) -> dict[str, Any]:
+        with self.lock:
+            running = sum(1 for j in self.training_jobs.values() if not j.done)
+            serving = sum(1 for e in self.endpoints.values() if e.status in ("InService", "Updating"))
+        return {"status": "running", "training_jobs_in_progress": running, "endpoints_serving": serving}
+
+    # ------------------------------------------------------------------------------------------------ helpers
+    def _check_role(self, role_arn: str, member: str, region: str) -> None:
+        if not re.match(ROLE_PATTERN, role_arn):
+            raise invalid(f"1 validation error detected: Value '{role_arn}' at '{member}' failed to satisfy "
+                          f"constraint: Member must satisfy regular expression pattern: {ROLE_PATTERN}")
+        account = role_arn.split(":")[4]
+        try:
+            if account != settings.ACCOUNT_ID:
+                raise LookupError
+            client(self.ctx.endpoint_url, "iam", region).get_role(RoleName=role_name(role_arn))
+        except (LookupError, ClientError):
+            raise invalid(f"Could not assume role {role_arn}. Please ensure that the role exists and allows "
+                          "principal 'sagemaker.amazonaws.com' to assume the role.") from None
+
+    @staticmethod
+    def _arn(region: str, kind: str, name: str) -> str:
+        return arn("sagemaker", region, f"{kind}/{name.lower()}")
+
+    # ------------------------------------------------------------------------------------------------ training
+    def create_training_job(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        name = check_name(params, "TrainingJobName")
+        role = need(params, "RoleArn")
+        output = need(params, "OutputDataConfig", dict)
+        need(output, "S3OutputPath")
+        spec = need(params, "AlgorithmSpecification", dict)
+        if not spec.get("TrainingImage") and not spec.get("AlgorithmName"):
+            raise invalid("Either TrainingImage or AlgorithmName must be specified in AlgorithmSpecification.")
+        channels = optional(params, "InputDataConfig", list) or []
+        names = [c.get("ChannelName") for c in channels if isinstance(c, dict)]
+        if len(names) != len(channels) or len(set(names)) != len(names) or not all(names):
+            raise invalid("InputDataConfig channels need unique, non-empty ChannelName values.")
+        hps = optional(params, "HyperParameters", dict) or {}
+        params = dict(params, HyperParameters={str(k): str(v) for k, v in hps.items()})
+        stopping = optional(params, "StoppingCondition", dict) or {}
+        if params.get("EnableManagedSpotTraining"):
+            wait, runtime = stopping.get("MaxWaitTimeInSeconds"), stopping.get("MaxRuntimeInSeconds", 86400)
+            if not wait or wait < runtime:
+                raise invalid("Invalid MaxWaitTimeInSeconds. It must be present and be greater than or equal to "
+                              "MaxRuntimeInSeconds")
+        key = name.lower()
+        job_arn = self._arn(region, "training-job", name)
+        taken = AWSError("ResourceInUse", "Training job names must be unique within an AWS account and region, and a "
+                         f"training job with this name already exists ({job_arn})")
+        if key in self.training_jobs:
+            raise taken
+        self._check_role(role, "roleArn", region)  # a call to IAM: outside the lock
+        request = {k: v for k, v in params.items() if k != "TrainingJobName"}
+        job = TrainingJob(name=name, arn=job_arn, region=region, request=request)
+        with self.lock:
+            if key in self.training_jobs:
+                raise taken
+            self.training_jobs[key] = job
+        self.runner.start(job)
+        return {"TrainingJobArn": job_arn}
+
+    def _job(self, params: dict[str, Any]) -> TrainingJob:
+        name = need(params, "TrainingJobName")
+        job = self.training_jobs.get(name.lower())
+        if job is None:
+            raise invalid("Requested resource not found.")
+        return job
+
+    def describe_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return self._job(params).describe()
+
+    def stop_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            job = self._job(params)
+            if job.status != "InProgress":
+                raise invalid(f"The request was rejected because the training job is in status {job.status}.")
+            job.stop_requested = True
+            job.move("Stopping", "Stopping the training job", "Stopping")
+        return {}
+
+    def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            rows, token = page(self.training_jobs.values(), params, sort_keys=_by_name("training-job"),
+                               default_order="Ascending", created=lambda j: j.created,
+                               modified=lambda j: j.last_modified, name=lambda j: j.name, status=lambda j: j.status)
+            out: dict[str, Any] = {"TrainingJobSummaries": [j.summary() for j in rows]}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    # ------------------------------------------------------------------------------------------------ models
+    def create_model(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        name = check_name(params, "ModelName", MODEL_NAME_PATTERN)
+        primary = optional(params, "PrimaryContainer", dict)
+        containers = optional(params, "Containers", list)
+        if bool(primary) == bool(containers):
+            raise invalid("Exactly one of PrimaryContainer or Containers must be specified.")
+        role = optional(params, "ExecutionRoleArn", str)
+        model_arn = self._arn(region, "model", name)
+        taken = invalid(f'Cannot create already existing model "{model_arn}".')
+        if name.lower() in self.models:
+            raise taken
+        if role:
+            self._check_role(role, "executionRoleArn", region)
+        model = Model(name=name, arn=model_arn, request={k: v for k, v in params.items() if k != "ModelName"})
+        with self.lock:
+            if name.lower() in self.models:
+                raise taken
+            self.models[name.lower()] = model
+        return {"ModelArn": model_arn}
+
+    def _model(self, name: str, region: str) -> Model:
+        model = self.models.get(name.lower())
+        if model is None:
+            raise invalid(f'Could not find model "{self._arn(region, "model", name)}".')
+        return model
+
+    def describe_model(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        with self.lock:
+            return self._model(need(params, "ModelName"), region).describe()
+
+    def delete_model(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        name = need(params, "ModelName")
+        with self.lock:
+            self._model(name, region)
+            del self.models[name.lower()]
+        return {}
+
+    def list_models(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            rows, token = page(self.models.values(), params, sort_keys=_by_name("model"), default_order="Descending",
+                               created=lambda m: m.created, name=lambda m: m.name)
+            out: dict[str, Any] = {"Models": [m.summary() for m in rows]}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    # ------------------------------------------------------------------------------------------------ configs
+    def create_endpoint_config(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        name = check_name(params, "EndpointConfigName")
+        variants = need(params, "ProductionVariants", list)
+        seen: set[str] = set()
+        for variant in variants:
+            if not isinstance(variant, dict):
+                raise invalid("ProductionVariants must be a list of objects.")
+            vname = check_name(variant, "VariantName")
+            if vname in seen:
+                raise invalid(f"The variant name(s) [{vname}] is/are repeated in the endpoint configuration.")
+            seen.add(vname)
+            need(variant, "ModelName")
+        config_arn = self._arn(region, "endpoint-config", name)
+        with self.lock:
+            if name.lower() in self.configs:
+                raise invalid(f'Cannot create already existing endpoint configuration "{config_arn}".')
+            for variant in variants:
+                self._model(variant["ModelName"], region)
+            self.configs[name.lower()] = EndpointConfig(
+                name=name, arn=config_arn, request={k: v for k, v in params.items() if k != "EndpointConfigName"})
+        return {"EndpointConfigArn": config_arn}
+
+    def _config(self, name: str, region: str) -> EndpointConfig:
+        config = self.configs.get(name.lower())
+        if config is None:
+            raise invalid(f'Could not find endpoint configuration "{self._arn(region, "endpoint-config", name)}".')
+        return config
+
+    def describe_endpoint_config(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        with self.lock:
+            return self._config(need(params, "EndpointConfigName"), region).describe()
+
+    def delete_endpoint_config(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        name = need(params, "EndpointConfigName")
+        with self.lock:
+            self._config(name, region)
+            del self.configs[name.lower()]
+        return {}
+
+    def list_endpoint_configs(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            rows, token = page(self.configs.values(), params, sort_keys=_by_name("config"),
+                               default_order="Descending", created=lambda c: c.created, name=lambda c: c.name)
+            out: dict[str, Any] = {"EndpointConfigs": [c.summary() for c in rows]}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    # ------------------------------------------------------------------------------------------------ endpoints
+    def create_endpoint(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        name = check_name(params, "EndpointName")
+        config_name = check_name(params, "EndpointConfigName")
+        endpoint_arn = self._arn(region, "endpoint", name)
+        with self.lock:
+            if name.lower() in self.endpoints:
+                raise invalid(f'Cannot create already existing endpoint "{endpoint_arn}".')
+            config = self._config(config_name, region)
+            endpoint = Endpoint(name=name, arn=endpoint_arn, config_name=config.name,
+                                deployment_config=params.get("DeploymentConfig"), tags=params.get("Tags") or [])
+            self.endpoints[name.lower()] = endpoint
+            self._deploy(endpoint, config, region)
+        return {"EndpointArn": endpoint_arn}
+
+    def update_endpoint(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        name = check_name(params, "EndpointName")
+        config_name = check_name(params, "EndpointConfigName")
+        with self.lock:
+            endpoint = self._endpoint(name, region)
+            if endpoint.status in ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"):
+                raise invalid(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            if endpoint.status == "Failed":
+                raise invalid(f'Cannot update failed endpoint "{endpoint.arn}". Delete it and create it again.')
+            config = self._config(config_name, region)
+            endpoint.status = "Updating"
+            endpoint.failure_reason = None  # the reason of a previous failed update goes with a new update
+            endpoint.last_modified = utcnow()
+            if params.get("DeploymentConfig") is not None:
+                endpoint.deployment_config = params["DeploymentConfig"]
+            elif not params.get("RetainDeploymentConfig"):
+                endpoint.deployment_config = None
+            images = {v["VariantName"]: self._images(v.get("ModelName", "")) for v in config.variants}
+            endpoint.pending = {"EndpointConfigName": config.name, "StartTime": endpoint.last_modified,
+                                "ProductionVariants": variant_summaries(config, images, endpoint.last_modified,
+                                                                       pending=True)}
+            self._deploy(endpoint, config, region)
+        return {"EndpointArn": endpoint.arn}
+
+    def _images(self, model_name: str) -> list[str]:
+        model = self.models.get(model_name.lower())
+        return [c.get("Image", "") for c in model.containers] if model else []
+
+    def _endpoint(self, name: str, region: str) -> Endpoint:
+        endpoint = self.endpoints.get(name.lower())
+        if endpoint is None:
+            raise invalid(f'Could not find endpoint "{self._arn(region, "endpoint", name)}".')
+        return endpoint
+
+    def describe_endpoint(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        with self.lock:
+            return self._endpoint(need(params, "EndpointName"), region).describe()
+
+    def delete_endpoint(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        name = need(params, "EndpointName")
+        with self.lock:
+            endpoint = self._endpoint(name, region)
+            endpoint.generation += 1
+            del self.endpoints[name.lower()]
+            self.router.remove(name.lower())
+        return {}
+
+    def list_endpoints(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            rows, token = page(self.endpoints.values(), params, sort_keys=_by_name("endpoint"),
+                               default_order="Descending", created=lambda e: e.created,
+                               modified=lambda e: e.last_modified, name=lambda e: e.name, status=lambda e: e.status)
+            out: dict[str, Any] = {"Endpoints": [e.summary() for e in rows]}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    def serving(self, name: str) -> tuple[Endpoint | None, hosting.Live | None]:
+        """What the runtime needs for one request: the endpoint (status) and its live models (no lock taken)."""
+        key = name.lower()
+        return self.endpoints.get(key), self.router.get(key)
+
+    # ------------------------------------------------------------------------------------------------ deploy
+    def _deploy(self, endpoint: Endpoint, config: EndpointConfig, region: str) -> None:
+        """Load the config's models off the request thread, then publish them (call with the lock held)."""
+        endpoint.generation += 1
+        generation = endpoint.generation
+        variants = [(dict(v), self.models.get(str(v.get("ModelName", "")).lower())) for v in config.variants]
+
+        def run() -> None:
+            try:
+                live = []
+                for variant, model in variants:
+                    if model is None:
+                        raise hosting.DeploymentError(
+                            f'Could not find model "{self._arn(region, "model", variant.get("ModelName", ""))}".')
+                    loaded = hosting.load_model(self._s3(region), model)
+                    live.append(hosting.LiveVariant(variant["VariantName"],
+                                                    float(variant.get("InitialVariantWeight", 1.0)), loaded))
+                self._published(endpoint, config, generation, hosting.Live(tuple(live)))
+            except hosting.DeploymentError as exc:
+                self._deploy_failed(endpoint, generation, str(exc))
+            except Exception as exc:  # never leave an endpoint Creating/Updating
+                LOG.exception("deploying endpoint %s failed", endpoint.name)
+                self._deploy_failed(endpoint, generation, f"Internal error while deploying: {exc}")
+
+        self.deployers.start(f"endpoint-{endpoint.name}-{generation}", run)
+
+    def _published(self, endpoint: Endpoint, config: EndpointConfig, generation: int, live: hosting.Live) -> None:
+        with self.lock:
+            if endpoint.generation != generation or self.endpoints.get(endpoint.name.lower()) is not endpoint:
+                return  # deleted or redeployed meanwhile
+            self.router.publish(endpoint.name.lower(), live)
+            now = utcnow()
+            images = {v.name: [v.model.image] for v in live.variants}
+            endpoint.variants = variant_summaries(config, images, now)
+            endpoint.config_name = config.name
+            endpoint.status = "InService"
+            endpoint.failure_reason = None
+            endpoint.pending = None
+            endpoint.last_modified = now
+        LOG.info("endpoint %s in service with config %s", endpoint.name, config.name)
+
+    def _deploy_failed(self, endpoint: Endpoint, generation: int, reason: str) -> None:
+        with self.lock:
+            if endpoint.generation != generation or self.endpoints.get(endpoint.name.lower()) is not endpoint:
+                return
+            endpoint.failure_reason = reason
+            endpoint.pending = None
+            endpoint.last_modified = utcnow()
+            # a failed update rolls back: the old models keep serving (AWS: InService with FailureReason)
+            endpoint.status = "InService" if self.router.get(endpoint.name.lower()) else "Failed"
+        LOG.info("endpoint %s deployment failed: %s", endpoint.name, reason)

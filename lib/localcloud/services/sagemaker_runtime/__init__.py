@@ -1,0 +1,1 @@
+"""SageMaker Runtime for localcloud: InvokeEndpoint answered by the in-process XGBoost model server."""

@@ -1,0 +1,117 @@
+"""SageMaker Runtime: ``POST /endpoints/{EndpointName}/invocations`` (REST-JSON), answered by the in-process server.
+
+It shares the ``sagemaker`` signing name with the SageMaker API, so it claims requests by path only. Errors follow
+the service model: ``ValidationError`` (400) for a missing or not-serving endpoint, ``ModelError`` (424, with
+``OriginalStatusCode``/``OriginalMessage``/``LogStreamArn``) when the model container rejects the payload.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+from localcloud import settings
+from localcloud.core.context import ServerContext
+from localcloud.core.protocol import AWSRequest, AWSResponse, Service, dumps, path_param
+from localcloud.services.sagemaker.backend import get_backend, release_backend
+from localcloud.services.sagemaker_runtime import payload
+
+LOG = logging.getLogger(__name__)
+
+_PATH = re.compile(r"^/endpoints/([^/]+)/([^/]+)$")
+MAX_BODY = 6 * 1024 * 1024
+SERVING = ("InService", "Updating")
+
+
+class InvokeError(Exception):
+    """An InvokeEndpoint error in the SageMaker Runtime wire format."""
+
+    def __init__(self, code: str, status: int, message: str, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code, self.status, self.message, self.extra = code, status, message, extra or {}
+
+
+def _header(request: AWSRequest, name: str) -> str | None:
+    headers = request.headers
+    value = headers.get(name)
+    return value if value is not None else request.header(name)
+
+
+class SageMakerRuntimeAPI(Service):
+    """InvokeEndpoint against the models the SageMaker backend has loaded."""
+
+    signing_names = ()
+    target_prefixes = ()
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.backend = get_backend(ctx)
+
+    def matches(self, request: AWSRequest) -> bool:
+        return not request.target and request.path.startswith("/endpoints/")
+
+    def health(self) -> dict[str, Any]:
+        return {"status": "running", "endpoints_loaded": len(self.backend.router)}
+
+    def shutdown(self) -> None:
+        release_backend(self.ctx)
+
+    def handle(self, request: AWSRequest) -> AWSResponse:
+        try:
+            match = _PATH.match(request.path)
+            if not match or match.group(2) != "invocations" or request.method != "POST":
+                operation = match.group(2) if match else request.path
+                raise InvokeError("UnknownOperationException", 404,
+                                    f"SageMaker Runtime operation {request.method} {operation} is not supported by "
+                                    "localcloud; it serves InvokeEndpoint (POST /endpoints/<name>/invocations).")
+            return self._invoke(request, path_param(match.group(1)))
+        except InvokeError as exc:
+            return self._error(exc, request)
+        except Exception as exc:  # a bug: answer in AWS form and keep serving
+            LOG.exception("internal error in SageMaker Runtime")
+            return self._error(InvokeError("InternalFailure", 500, f"localcloud internal error: {exc}"), request)
+
+    def _invoke(self, request: AWSRequest, name: str) -> AWSResponse:
+        endpoint, live = self.backend.serving(name)
+        if endpoint is None:
+            raise InvokeError("ValidationError", 400, f"Endpoint {name} of account {settings.ACCOUNT_ID} not found.")
+        if endpoint.status not in SERVING or live is None:
+            raise InvokeError("ValidationError", 400,
+                                f"Endpoint {name} of account {settings.ACCOUNT_ID} is not in service (status: "
+                                f"{endpoint.status}). Wait for DescribeEndpoint to report InService.")
+        if len(request.body) > MAX_BODY:
+            raise InvokeError("ValidationError", 400, f"Request body of {len(request.body)} bytes is larger than "
+                                                        f"the {MAX_BODY} bytes InvokeEndpoint accepts.")
+        target = _header(request, "X-Amzn-SageMaker-Target-Variant")
+        variant = live.pick(target)
+        if variant is None:
+            raise InvokeError("ValidationError", 400, f"The variant {target} is not present in endpoint {name}: "
+                                                        f"it has {', '.join(v.name for v in live.variants)}.")
+        try:
+            payload.check_content_type(_header(request, "Content-Type"))
+            accept = payload.accept_type(_header(request, "Accept"))
+            rows = payload.parse_csv(request.body, variant.model.num_features)
+            body = payload.encode(variant.model.predict(rows), accept) if rows.size else b""
+        except payload.ContainerError as exc:
+            raise self._model_error(name, variant.name, request.region, exc.status, exc.message) from None
+        headers = {"Content-Type": accept, "x-Amzn-Invoked-Production-Variant": variant.name,
+                   "x-amzn-RequestId": request.request_id}
+        return AWSResponse(status=200, body=body, headers=headers)
+
+    @staticmethod
+    def _model_error(name: str, variant: str, region: str, status: int, message: str) -> InvokeError:
+        kind = "client" if status < 500 else "server"
+        stream = (f"arn:aws:logs:{region}:{settings.ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/{name}:"
+                  f"log-stream:{variant}/{uuid.uuid5(uuid.NAMESPACE_URL, name).hex}")
+        return InvokeError("ModelError", 424, f'Received {kind} error ({status}) from primary with message '
+                                                f'"{message}".',
+                             {"OriginalStatusCode": status, "OriginalMessage": message, "LogStreamArn": stream})
+
+    @staticmethod
+    def _error(exc: InvokeError, request: AWSRequest) -> AWSResponse:
+        body = {"__type": exc.code, "message": exc.message, "Message": exc.message, **exc.extra}
+        return AWSResponse(status=exc.status, body=dumps(body).encode(),
+                           headers={"Content-Type": "application/json", "x-amzn-RequestId": request.request_id,
+                                    "x-amzn-ErrorType": exc.code})

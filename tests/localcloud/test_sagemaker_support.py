@@ -1,0 +1,123 @@
+"""Shared helpers of the SageMaker tests: data, S3 layout, requests and waits (imported by the test modules)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+XGB_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+SEED_HPS = {"max_depth": "5", "eta": "0.2", "gamma": "4", "min_child_weight": "6", "subsample": "0.8",
+            "objective": "binary:logistic", "eval_metric": "error", "num_round": "30"}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def to_csv(rows: np.ndarray) -> str:
+    return "\n".join(",".join(f"{v:g}" for v in row) for row in rows) + "\n"
+
+
+def synthetic(rows: int, seed: int, features: int = 6) -> np.ndarray:
+    """Label-first rows: the label depends on the first two features, with noise."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, features)).round(3)
+    y = (x[:, 0] + 0.5 * x[:, 1] + 0.4 * rng.normal(size=rows) > 0).astype(float)
+    return np.column_stack([y, x])
+
+
+def churn(rows: int, seed: int) -> np.ndarray:
+    """Generated churn data prepared as the built-in XGBoost reads it: numeric, label (0/1) first."""
+    from retrain.data import generate
+
+    df = generate(rows, seed=seed).drop(columns=["State", "Phone"])
+    for column in ("Int'l Plan", "VMail Plan"):
+        df[column] = (df[column] == "yes").astype(float)
+    label = (df.pop("Churn?") == "True.").astype(float)
+    return np.column_stack([label.to_numpy(), df.to_numpy(dtype=float)])
+
+
+def put(s3: Any, bucket: str, key: str, body: str | bytes) -> str:
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return f"s3://{bucket}/{key}"
+
+
+def channel(name: str, uri: str, content_type: str | None = "text/csv", kind: str = "S3Prefix") -> dict[str, Any]:
+    out: dict[str, Any] = {"ChannelName": name,
+                           "DataSource": {"S3DataSource": {"S3DataType": kind, "S3Uri": uri,
+                                                           "S3DataDistributionType": "FullyReplicated"}}}
+    if content_type is not None:
+        out["ContentType"] = content_type
+    return out
+
+
+def training_request(name: str, role: str, bucket: str, channels: list[dict[str, Any]],
+                     hyperparameters: dict[str, str] | None = None, image: str = XGB_IMAGE,
+                     **extra: Any) -> dict[str, Any]:
+    return {
+        "TrainingJobName": name,
+        "RoleArn": role,
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+        "HyperParameters": dict(SEED_HPS if hyperparameters is None else hyperparameters),
+        "InputDataConfig": channels,
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/output"},
+        "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+        **extra,
+    }
+
+
+def wait_for(describe: Any, field: str, pending: tuple[str, ...], timeout: float = 90.0,
+             **kwargs: Any) -> dict[str, Any]:
+    """Poll ``describe(**kwargs)`` until ``field`` leaves the ``pending`` states."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = describe(**kwargs)
+        if out[field] not in pending or time.monotonic() > deadline:
+            return out
+        time.sleep(0.05)
+
+
+def wait_job(sm: Any, name: str, timeout: float = 90.0) -> dict[str, Any]:
+    return wait_for(sm.describe_training_job, "TrainingJobStatus", ("InProgress", "Stopping"), timeout,
+                    TrainingJobName=name)
+
+
+def wait_endpoint(sm: Any, name: str, timeout: float = 60.0) -> dict[str, Any]:
+    return wait_for(sm.describe_endpoint, "EndpointStatus", ("Creating", "Updating"), timeout, EndpointName=name)
+
+
+def load_artifact(s3: Any, uri: str) -> tuple[list[str], xgb.Booster]:
+    """The file names in a model.tar.gz and the booster its ``xgboost-model`` holds."""
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        names = tar.getnames()
+        raw = tar.extractfile("xgboost-model").read()  # type: ignore[union-attr]
+    booster = xgb.Booster()
+    booster.load_model(bytearray(raw))
+    return names, booster
+
+
+def make_bucket(aws: Any) -> str:
+    name = unique("sm-test")
+    aws("s3").create_bucket(Bucket=name)
+    return name
+
+
+def make_role(aws: Any) -> str:
+    return aws("iam").create_role(RoleName=unique("sm-role"), AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+
+
+def sagemaker_backend(cloud: Any) -> Any:
+    """The SageMaker backend of the session's server (to simulate an external kill of a training process)."""
+    for service in cloud.app.services:
+        if type(service).__name__ == "SageMakerAPI":
+            return service.backend
+    raise AssertionError("the SageMaker service is not loaded")

@@ -83,3 +83,21 @@ def test_background_start_status_stop(tmp_path) -> None:
     assert lifecycle.health(port) is None
     after = subprocess.run([*cli, "status", "--port", str(port)], env=env, capture_output=True, text=True)
     assert after.returncode == 1
+
+
+def test_service_plumbing_is_not_an_operation(cloud) -> None:
+    """``X-Amz-Target: SageMaker.Shutdown`` must be an unknown operation, not a call of the service's shutdown()."""
+    import urllib.error
+
+    for target in ("SageMaker.Shutdown", "SageMaker.Health", "SageMaker.Handle", "SageMaker.Matches"):
+        request = urllib.request.Request(
+            cloud.endpoint_url + "/", data=b"{}", method="POST",
+            headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1",
+                     "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sagemaker/aws4_request"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request)
+        assert err.value.code == 400
+        assert json.loads(err.value.read())["__type"] == "UnknownOperationException"
+    with urllib.request.urlopen(cloud.endpoint_url + "/_localcloud/health") as resp:
+        assert json.loads(resp.read())["status"] == "running"

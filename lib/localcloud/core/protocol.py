@@ -186,8 +186,9 @@ class JsonService(Service):
             operation = request.operation
             if not operation:
                 raise AWSError("UnknownOperationException", "Missing X-Amz-Target header.")
-            method: Callable[..., Any] | None = getattr(self, snake(operation), None)
-            if method is None or operation.startswith("_") or not operation[:1].isupper():
+            name = snake(operation)
+            method: Callable[..., Any] | None = None if name in _NOT_OPERATIONS else getattr(self, name, None)
+            if method is None or not operation[:1].isupper():
                 raise AWSError(
                     "UnknownOperationException",
                     f"{self.service_label} operation {operation} is not supported by localcloud.",
@@ -207,6 +208,10 @@ class JsonService(Service):
                 request,
                 content_type=self.content_type,
             )
+
+
+#: methods every service has that are not AWS operations (``SageMaker.Shutdown`` must not reach ``shutdown``)
+_NOT_OPERATIONS = frozenset(name for name in dir(JsonService) if not name.startswith("__"))
 
 
 def _wants_request(method: Callable[..., Any]) -> bool:

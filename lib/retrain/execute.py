@@ -1,0 +1,219 @@
+"""Run the workflow: start an execution with a unique name, follow it live, and read the verdict from its events.
+
+The execution history is the record of truth: which states ran, the measured validation error that the gate
+compared, whether the endpoint was created or updated, and why a run failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TextIO
+
+from retrain.errors import ExecutionFailed, WorkflowError
+from retrain.workflow import REJECTED_ERROR
+
+LOG = logging.getLogger(__name__)
+
+TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+QUERY_STATE = "Query Training Status"
+CREATE_STATE = "Create Endpoint"
+UPDATE_STATE = "Update Endpoint"
+
+
+def start(workflow: Any, inputs: dict[str, str], name: str) -> Any:
+    """Start an execution of ``workflow`` called ``name`` (unique per run) with the per-run names as input."""
+    return workflow.execute(name=name, inputs=inputs)
+
+
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict):
+            return value
+    return {}
+
+
+def entered_state(event: dict[str, Any]) -> str | None:
+    """The state name of a ``*StateEntered`` event, else None."""
+    if event.get("type", "").endswith("StateEntered"):
+        return event.get("stateEnteredEventDetails", {}).get("name")
+    return None
+
+
+def exited_state(event: dict[str, Any]) -> str | None:
+    if event.get("type", "").endswith("StateExited"):
+        return event.get("stateExitedEventDetails", {}).get("name")
+    return None
+
+
+def visited_states(events: list[dict[str, Any]]) -> list[str]:
+    """State names in the order they were entered (a state entered twice appears twice)."""
+    return [name for name in (entered_state(e) for e in events) if name]
+
+
+def state_output(events: list[dict[str, Any]], state: str) -> Any:
+    """The parsed output of the last exit from ``state``, or None."""
+    for event in reversed(events):
+        if exited_state(event) == state:
+            raw = event["stateExitedEventDetails"].get("output")
+            try:
+                return json.loads(raw) if raw else None
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+def failure(events: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """``(error, cause)`` of a failed, timed-out or aborted execution."""
+    for event in reversed(events):
+        if event.get("type") in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
+            details = _details(event)
+            return details.get("error"), details.get("cause")
+    return None, None
+
+
+def jsonable(value: Any) -> Any:
+    """Events with datetimes turned into ISO strings (for the run state and reports)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    return value
+
+
+@dataclass
+class ExecutionReport:
+    """What an execution did, read from its description and history."""
+
+    arn: str
+    name: str
+    status: str
+    duration_s: float
+    events: list[dict[str, Any]] = field(default_factory=list)
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+
+    @property
+    def visited(self) -> list[str]:
+        return visited_states(self.events)
+
+    @property
+    def rejected(self) -> bool:
+        """True when the accuracy gate sent the model to ``Model Rejected``."""
+        return self.status == "FAILED" and self.error == REJECTED_ERROR
+
+    @property
+    def deployed(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+    @property
+    def validation_error(self) -> float | None:
+        """The ``validation:error`` the Lambda reported and the gate compared."""
+        out = state_output(self.events, QUERY_STATE)
+        try:
+            return float(out["Payload"]["metrics"]["validationError"])
+        except (TypeError, KeyError, ValueError):
+            return None
+
+    @property
+    def training_job(self) -> str | None:
+        out = state_output(self.events, QUERY_STATE)
+        try:
+            return out["Payload"]["TrainingJobName"]
+        except (TypeError, KeyError):
+            return None
+
+    @property
+    def endpoint_action(self) -> str:
+        """``created``, ``updated`` or ``none``: which endpoint branch the workflow took."""
+        visited = set(self.visited)
+        if CREATE_STATE in visited:
+            return "created"
+        if UPDATE_STATE in visited:
+            return "updated"
+        return "none"
+
+    @property
+    def verdict(self) -> str:
+        """``deployed``, ``rejected`` or ``failed``."""
+        if self.deployed:
+            return "deployed"
+        return "rejected" if self.rejected else "failed"
+
+    def gate(self, threshold: float, metric: str = "validation:error") -> dict[str, Any]:
+        """The gate decision as the summary records it."""
+        value = self.validation_error
+        passed = None if value is None else bool(value <= round(1.0 - threshold, 10))
+        return {"metric": metric, "value": value, "threshold": threshold, "passed": passed}
+
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-safe record for the run state file."""
+        return {"arn": self.arn, "name": self.name, "status": self.status, "duration_s": round(self.duration_s, 3),
+                "error": self.error, "cause": self.cause, "visited": self.visited,
+                "endpoint_action": self.endpoint_action, "validation_error": self.validation_error,
+                "training_job": self.training_job, "verdict": self.verdict}
+
+    def raise_if_failed(self) -> None:
+        """Raise :class:`ExecutionFailed` unless the run deployed or was rejected by the gate."""
+        if self.verdict == "failed":
+            raise ExecutionFailed(f"execution {self.name} ended {self.status}: {self.error}: {self.cause}")
+
+
+def list_all_events(client: Any, arn: str) -> list[dict[str, Any]]:
+    """The whole history of the execution ``arn``, oldest first."""
+    events: list[dict[str, Any]] = []
+    for page in client.get_paginator("get_execution_history").paginate(executionArn=arn):
+        events.extend(page["events"])
+    return events
+
+
+def wait(client: Any, arn: str, *, poll_seconds: float = 1.0, timeout_seconds: float = 3600,
+         progress: bool = True, out: TextIO | None = None) -> ExecutionReport:
+    """Follow the execution until it ends, printing one status line per state entered (live progress)."""
+    stream = out or sys.stdout
+    started = time.monotonic()
+    seen = 0
+    while True:
+        desc = client.describe_execution(executionArn=arn)
+        events = list_all_events(client, arn)
+        if progress:
+            for event in events[seen:]:
+                line = _progress_line(event, desc)
+                if line:
+                    print(line, file=stream, flush=True)
+        seen = len(events)
+        if desc["status"] in TERMINAL:
+            break
+        if time.monotonic() - started > timeout_seconds:
+            raise WorkflowError(f"execution {desc.get('name', arn)} still {desc['status']} after {timeout_seconds}s; "
+                                f"look at it with list_events() or stop it.")
+        time.sleep(poll_seconds)
+    stop = desc.get("stopDate") or datetime.now(desc["startDate"].tzinfo)
+    duration = (stop - desc["startDate"]).total_seconds()
+    error, cause = failure(events)
+    output = json.loads(desc["output"]) if desc.get("output") else None
+    report = ExecutionReport(arn=arn, name=desc["name"], status=desc["status"], duration_s=duration, events=events,
+                             output=output, error=error or desc.get("error"), cause=cause or desc.get("cause"))
+    if progress:
+        print(f"[{duration:7.1f}s] execution {report.status}: {report.verdict}"
+              + (f" ({report.error})" if report.error else ""), file=stream, flush=True)
+    return report
+
+
+def _progress_line(event: dict[str, Any], desc: dict[str, Any]) -> str | None:
+    at = (event["timestamp"] - desc["startDate"]).total_seconds() if "timestamp" in event else 0.0
+    name = entered_state(event)
+    if name:
+        return f"[{at:7.1f}s] > {name}"
+    kind = event.get("type", "")
+    if kind in ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut"):
+        details = _details(event)
+        return f"[{at:7.1f}s] ! {kind}: {details.get('error')}: {str(details.get('cause', ''))[:200]}"
+    return None

@@ -1,0 +1,306 @@
+"""Quality plots (confusion matrix, ROC/AUC, feature importance), offline HTML and the run's ``index.html``.
+
+Everything renders with no network: plots are PNGs embedded as data URIs, the workflow graph is inline SVG, and
+nbconvert's CDN URLs (MathJax, require.js, jQuery) are blanked.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LOG = logging.getLogger(__name__)
+
+_REMOTE = re.compile(
+    r"""<(script|img|iframe|embed|source|audio|video)\b[^>]*?\bsrc\s*=\s*["']?\s*(https?:)?//"""
+    r"""|<link\b[^>]*?\bhref\s*=\s*["']?\s*(https?:)?//"""
+    r"""|@import\s+(url\()?\s*["']?\s*(https?:)?//"""
+    r"""|url\(\s*["']?\s*(https?:)?//""",
+    re.IGNORECASE,
+)
+
+
+# -- metrics --------------------------------------------------------------------------------------------------
+
+def confusion_matrix(labels: np.ndarray, scores: np.ndarray, cutoff: float = 0.5) -> np.ndarray:
+    """2x2 counts ``[[TN, FP], [FN, TP]]`` (rows: truth 0/1, columns: predicted 0/1)."""
+    labels = np.asarray(labels, dtype=int)
+    predicted = (np.asarray(scores) > cutoff).astype(int)
+    cm = np.zeros((2, 2), dtype=int)
+    for t, p in zip(labels, predicted, strict=True):
+        cm[t, p] += 1
+    return cm
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(fpr, tpr, auc)``: the ROC curve over every distinct score, and the area under it (trapezoids)."""
+    labels = np.asarray(labels, dtype=int)
+    scores = np.asarray(scores, dtype=float)
+    positives, negatives = int(labels.sum()), int((1 - labels).sum())
+    if positives == 0 or negatives == 0:
+        return np.array([0.0, 1.0]), np.array([0.0, 1.0]), float("nan")
+    order = np.argsort(-scores, kind="mergesort")
+    s, y = scores[order], labels[order]
+    distinct = np.r_[np.where(np.diff(s))[0], len(s) - 1]
+    tps = np.cumsum(y)[distinct]
+    fps = (distinct + 1) - tps
+    tpr = np.r_[0.0, tps / positives]
+    fpr = np.r_[0.0, fps / negatives]
+    return fpr, tpr, float(np.trapezoid(tpr, fpr))
+
+
+# -- plots ----------------------------------------------------------------------------------------------------
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "inline"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(cm: np.ndarray, *, title: str = "Confusion matrix (held-back rows)") -> Any:
+    """A matplotlib figure of the 2x2 confusion matrix with counts in the cells."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 3.6), dpi=100)
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), count in np.ndenumerate(cm):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=14,
+                color="white" if count > cm.max() / 2 else "black")
+    ax.set_xticks([0, 1], ["stays (0)", "churns (1)"])
+    ax.set_yticks([0, 1], ["stays (0)", "churns (1)"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_roc(fpr: np.ndarray, tpr: np.ndarray, auc: float, *, title: str = "ROC curve (held-back rows)") -> Any:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.2, 3.6), dpi=100)
+    ax.plot(fpr, tpr, color="#1a73e8", linewidth=2, label=f"AUC = {auc:.3f}")
+    ax.plot([0, 1], [0, 1], color="#9e9e9e", linestyle="--", linewidth=1, label="chance")
+    ax.fill_between(fpr, tpr, alpha=0.15, color="#1a73e8")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower right")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_importance(importance: dict[str, float], *, top: int = 15, title: str = "Feature importance (gain)") -> Any:
+    plt = _pyplot()
+    items = list(importance.items())[:top][::-1]
+    fig, ax = plt.subplots(figsize=(6.0, 0.32 * max(len(items), 3) + 1.0), dpi=100)
+    ax.barh([k for k, _ in items], [v for _, v in items], color="#e8710a")
+    ax.set_xlabel("average gain of the splits on the feature")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` as PNG to ``path`` (folders created)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png")
+    return out
+
+
+# -- HTML -----------------------------------------------------------------------------------------------------
+
+def offline_exporter() -> Any:
+    """An nbconvert ``HTMLExporter`` whose pages load nothing from the network."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter()
+    exporter.mathjax_url = ""
+    exporter.require_js_url = ""
+    exporter.jquery_url = ""
+    for name in ("mermaid_js_url", "mermaid_layout_elk_js_url", "widget_renderer_url"):
+        if exporter.has_trait(name):  # newer nbconvert: more CDN scripts (loaded on demand, still a fetch)
+            setattr(exporter, name, "")
+    return exporter
+
+
+def notebook_to_html(notebook: str | Path, html_path: str | Path) -> Path:
+    """Convert an executed notebook to self-contained offline HTML."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    body, _ = offline_exporter().from_notebook_node(nb)
+    out = Path(html_path)
+    out.write_text(body, encoding="utf-8")
+    problems = remote_references(body)
+    if problems:
+        LOG.warning("%s still references the network: %s", out, problems[:3])
+    return out
+
+
+_SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script>", re.IGNORECASE | re.DOTALL)
+_URL_LITERAL = re.compile(r"""["'`]\s*(https?:)?//[^"'`\s]+""", re.IGNORECASE)
+
+
+def remote_references(text: str) -> list[str]:
+    """Every network load in an HTML page: ``http(s)://`` (or ``//``) scripts, stylesheets, images, CSS imports,
+    and URL literals inside inline scripts (``import("https://...")``, ``fetch``, ...)."""
+    found = [text[max(0, m.start() - 10):m.end() + 60] for m in _REMOTE.finditer(text)]
+    for block in _SCRIPT.finditer(text):
+        found += [block.group(1)[max(0, m.start() - 30):m.end()] for m in _URL_LITERAL.finditer(block.group(1))
+                  if "//www.w3.org/" not in m.group(0)]  # XML namespaces and DTD names are identifiers, not loads
+    return found
+
+
+def png_data_uri(path: str | Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def figure_data_uri(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+_STATUS_COLOUR = {"deployed": "#1e7b34", "rejected": "#b06000", "failed": "#b3261e", "partial": "#1a4fb5"}
+_INDEX_CSS = """
+body { font-family: DejaVu Sans, Arial, sans-serif; margin: 24px; color: #1c262b; max-width: 1100px; }
+h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; }
+.badge { display: inline-block; padding: 4px 12px; border-radius: 12px; color: #fff; font-weight: bold; }
+table { border-collapse: collapse; margin: 8px 0; } td, th { border: 1px solid #cfd8dc; padding: 4px 10px;
+text-align: left; font-size: 14px; } th { background: #eceff1; }
+.plots img { margin: 6px 12px 6px 0; border: 1px solid #eceff1; vertical-align: top; }
+.muted { color: #607d8b; font-size: 13px; } .graph { overflow-x: auto; }
+"""
+
+
+def render_index(summary: dict[str, Any], out_dir: str | Path) -> str:
+    """The run's ``index.html``: verdict, gate, endpoint, the graph, the plots and links to every notebook."""
+    out = Path(out_dir)
+    status = summary.get("status", "failed")
+    gate = summary.get("gate") or {}
+    endpoint = summary.get("endpoint") or {}
+    smoke = endpoint.get("smoke_test") or {}
+    execution = summary.get("execution") or {}
+    esc = html.escape
+
+    def fmt(value: Any) -> str:
+        if value is None:
+            return "&mdash;"
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return esc(str(value))
+
+    rows = [
+        ("run", summary.get("run_id")), ("target", summary.get("target")),
+        ("gate metric", gate.get("metric")), ("measured value", gate.get("value")),
+        ("accuracy threshold", gate.get("threshold")),
+        ("gate", None if gate.get("passed") is None else ("passed" if gate.get("passed") else "rejected")),
+        ("endpoint", endpoint.get("name")), ("endpoint action", endpoint.get("action")),
+        ("smoke test rows", smoke.get("rows")), ("smoke test accuracy", smoke.get("accuracy")),
+        ("execution", execution.get("status")), ("execution time (s)", execution.get("duration_s")),
+        ("git commit", summary.get("git_commit")),
+    ]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>retrain run {esc(str(summary.get('run_id', '')))}</title><style>{_INDEX_CSS}</style></head><body>",
+        f"<h1>Retraining run {esc(str(summary.get('run_id', '')))}</h1>",
+        f"<p><span class='badge' style='background:{_STATUS_COLOUR.get(status, '#607d8b')}'>{esc(status)}</span> "
+        f"<span class='muted'>{esc(summary.get('message') or '')}</span></p>",
+        "<h2>Headline</h2><table>",
+        *[f"<tr><th>{esc(k)}</th><td>{fmt(v)}</td></tr>" for k, v in rows],
+        "</table>",
+    ]
+    graph = out / "artifacts" / "graph.svg"
+    if graph.is_file():
+        svg = graph.read_text(encoding="utf-8")
+        svg = re.sub(r"^<\?xml[^>]*>\s*", "", svg)
+        parts += ["<h2>Workflow execution</h2><div class='graph'>", svg, "</div>"]
+    plots = [(name, out / "artifacts" / f"{name}.png") for name in ("confusion", "roc", "importance")]
+    present = [(n, p) for n, p in plots if p.is_file()]
+    if present:
+        parts.append("<h2>Model quality</h2><div class='plots'>")
+        parts += [f"<img alt='{n}' src='{png_data_uri(p)}'>" for n, p in present]
+        parts.append("</div>")
+    parts += ["<h2>Notebooks</h2><table><tr><th>notebook</th><th>status</th><th>time (s)</th><th>report</th></tr>"]
+    for nb in summary.get("notebooks", []):
+        link = f"<a href='{esc(nb['html'])}'>{esc(nb['html'])}</a>" if nb.get("html") else "&mdash;"
+        parts.append(f"<tr><td>{esc(nb['name'])}</td><td>{esc(nb['status'])}</td>"
+                     f"<td>{fmt(nb.get('duration_s'))}</td><td>{link}</td></tr>")
+    parts.append("</table>")
+    versions = summary.get("versions") or {}
+    if versions:
+        listed = ", ".join(f"{esc(k)} {esc(str(v))}" for k, v in versions.items())
+        parts.append(f"<p class='muted'>Packages: {listed}</p>")
+    parts.append("<p class='muted'><a href='summary.json'>summary.json</a></p></body></html>")
+    return "\n".join(parts)
+
+
+def write_index(summary: dict[str, Any], out_dir: str | Path) -> Path:
+    """Write ``index.html`` and ``summary.json`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+    index = out / "index.html"
+    index.write_text(render_index(summary, out), encoding="utf-8")
+    return index
+
+
+class EventsTable:
+    """An execution history as an HTML table (the SDK's ``list_events(html=True)`` breaks on the boolean
+    ``truncated`` flags that current Step Functions histories carry)."""
+
+    _BULKY = ("input", "output", "parameters")
+
+    def __init__(self, events: list[dict[str, Any]], *, max_text: int = 160) -> None:
+        self.events = events
+        self.max_text = max_text
+
+    def _summary(self, details: dict[str, Any]) -> str:
+        parts = []
+        for key, value in details.items():
+            if key == "name" or isinstance(value, (dict, list)):
+                continue
+            if key in self._BULKY:
+                parts.append(f"{key}: {len(str(value))} chars")
+                continue
+            text = str(value)
+            parts.append(f"{key}: {text[: self.max_text] + ' ...' if len(text) > self.max_text else text}")
+        return "; ".join(parts)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per event: id, type, state, elapsed_ms, details (a short text)."""
+        start = self.events[0].get("timestamp") if self.events else None
+        out = []
+        for event in self.events:
+            details = next((v for k, v in event.items() if k.endswith("EventDetails") and isinstance(v, dict)), {})
+            stamp = event.get("timestamp")
+            elapsed = (stamp - start).total_seconds() * 1000 if stamp is not None and start is not None else None
+            out.append({"id": event.get("id"), "type": event.get("type"), "state": details.get("name", ""),
+                        "elapsed_ms": None if elapsed is None else round(elapsed),
+                        "details": self._summary(details)})
+        return out
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        cell = "style='text-align:left;vertical-align:top'"
+        head = "".join(f"<th {cell}>{h}</th>" for h in ("id", "type", "state", "elapsed (ms)", "details"))
+        body = [f"<tr><td {cell}>{row['id']}</td><td {cell}>{esc(str(row['type']))}</td>"
+                f"<td {cell}>{esc(row['state'])}</td>"
+                f"<td style='text-align:right;vertical-align:top'>{'' if row['elapsed_ms'] is None else row['elapsed_ms']}</td>"
+                f"<td {cell}><code style='font-size:11px;white-space:pre-wrap'>{esc(row['details'])}</code></td></tr>"
+                for row in self.rows()]
+        return f"<table class='retrain-events'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

@@ -1,0 +1,267 @@
+"""The project's resources: bucket, uploaded data and code, the Glue job, the Lambda function, the estimator.
+
+Everything is create-or-update, so running notebook 02 again brings the resources in line with the parameters.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from botocore.exceptions import ClientError
+
+from retrain.config import Params
+from retrain.errors import CloudError, ParamsError
+
+LOG = logging.getLogger(__name__)
+
+XGBOOST_VERSION = "1.7-1"
+GLUE_VERSION = "5.0"
+LAMBDA_RUNTIME = "python3.12"
+LAMBDA_HANDLER = "query_training_status.lambda_handler"
+TRAIN_KEY = "train/"
+VAL_KEY = "validation/"
+
+
+def bucket_name(project: str, account: str, region: str) -> str:
+    """``<project>-<account>-<region>``: unique per account and region, no sagemaker ``default_bucket()``."""
+    name = f"{project}-{account}-{region}"
+    if len(name) > 63:
+        raise ParamsError(f"bucket name {name!r} is longer than 63 characters; shorten project_name.")
+    return name
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things live in the bucket (all under ``<project>/``)."""
+
+    bucket: str
+    project: str
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.key(key)}"
+
+    def key(self, key: str) -> str:
+        return f"{self.project}/{key}"
+
+    @property
+    def dest(self) -> str:
+        """The Glue job's ``--S3_DEST``: train/, validation/ and features.json are written below it."""
+        return f"s3://{self.bucket}/{self.project}/"
+
+    @property
+    def data_key(self) -> str:
+        return self.key("data/customer-churn.csv")
+
+    @property
+    def holdout_key(self) -> str:
+        return self.key("holdout/holdout.csv")
+
+    @property
+    def script_key(self) -> str:
+        return self.key("code/glue_etl.py")
+
+    @property
+    def lambda_key(self) -> str:
+        return self.key("code/query_training_status.zip")
+
+    @property
+    def train_uri(self) -> str:
+        return self.dest + TRAIN_KEY
+
+    @property
+    def validation_uri(self) -> str:
+        return self.dest + VAL_KEY
+
+    @property
+    def features_uri(self) -> str:
+        return self.dest + "features.json"
+
+    @property
+    def output_uri(self) -> str:
+        return self.uri("output")
+
+
+def ensure_bucket(s3: Any, bucket: str, region: str) -> bool:
+    """Create ``bucket`` in ``region`` unless it exists; True when created."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return False
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code in ("403", "Forbidden", "AccessDenied"):
+            raise CloudError(f"bucket {bucket} exists but belongs to someone else or denies access; change "
+                             f"project_name.") from exc
+        if code not in ("404", "NoSuchBucket", "NotFound"):
+            raise CloudError(f"cannot check bucket {bucket}: {exc}") from exc
+    kwargs: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**kwargs)
+    return True
+
+
+# -- data -----------------------------------------------------------------------------------------------------
+
+@dataclass
+class DataSplit:
+    """The data file split into what the workflow trains on and the rows held back for the smoke test."""
+
+    header: str | None
+    training_lines: list[str]
+    holdout_lines: list[str]
+
+    def training_bytes(self) -> bytes:
+        return _join(self.header, self.training_lines)
+
+    def holdout_bytes(self) -> bytes:
+        return _join(self.header, self.holdout_lines)
+
+
+def _join(header: str | None, lines: list[str]) -> bytes:
+    rows = ([header] if header is not None else []) + lines
+    return ("\n".join(rows) + "\n").encode("utf-8")
+
+
+def split_holdout(path: Path, input_format: str, rows: int, seed: int) -> DataSplit:
+    """Hold back ``rows`` seeded-random rows of the file at ``path``; the lines are kept byte for byte."""
+    text = path.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.strip()]
+    header = None
+    if input_format == "raw":
+        if not lines:
+            raise ParamsError(f"data_path {path} is empty; it needs a header and rows.")
+        header, lines = lines[0], lines[1:]
+    if rows >= len(lines):
+        raise ParamsError(f"holdout_rows={rows} leaves no rows to train on ({path} has {len(lines)} data rows).")
+    chosen = set(np.random.default_rng(seed).choice(len(lines), size=rows, replace=False).tolist()) if rows else set()
+    training = [line for i, line in enumerate(lines) if i not in chosen]
+    holdout = [line for i, line in enumerate(lines) if i in chosen]
+    return DataSplit(header=header, training_lines=training, holdout_lines=holdout)
+
+
+def upload_bytes(s3: Any, data: bytes, bucket: str, key: str) -> str:
+    """Put ``data`` at ``s3://bucket/key`` and return that URI."""
+    s3.put_object(Bucket=bucket, Key=key, Body=data)
+    return f"s3://{bucket}/{key}"
+
+
+def upload_file(s3: Any, path: Path, bucket: str, key: str) -> str:
+    return upload_bytes(s3, Path(path).read_bytes(), bucket, key)
+
+
+def lambda_zip(source: Path) -> bytes:
+    """A deterministic zip holding the handler file at its root (same source, same bytes)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        info = zipfile.ZipInfo(source.name, date_time=(2020, 1, 1, 0, 0, 0))
+        info.external_attr = 0o644 << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        archive.writestr(info, source.read_bytes())
+    return buffer.getvalue()
+
+
+# -- Glue -----------------------------------------------------------------------------------------------------
+
+def glue_job_spec(params: Params, role_arn: str, script_uri: str) -> dict[str, Any]:
+    """The CreateJob/UpdateJob fields of the ETL job (Glue 5.0, Spark, ``G.1X`` workers)."""
+    return {
+        "Role": role_arn,
+        "Description": "Splits the churn data into headerless label-first train/validation CSV for XGBoost.",
+        "ExecutionProperty": {"MaxConcurrentRuns": 2},
+        "Command": {"Name": "glueetl", "ScriptLocation": script_uri, "PythonVersion": "3"},
+        "DefaultArguments": {"--job-language": "python"},
+        "GlueVersion": GLUE_VERSION,
+        "WorkerType": params.glue_worker_type,
+        "NumberOfWorkers": params.glue_number_of_workers,
+        "Timeout": 60,
+    }
+
+
+def ensure_glue_job(glue: Any, name: str, spec: dict[str, Any]) -> str:
+    """Create the job or update it to ``spec``; returns ``created`` or ``updated``."""
+    try:
+        glue.get_job(JobName=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "EntityNotFoundException":
+            raise CloudError(f"cannot read Glue job {name}: {exc}") from exc
+        glue.create_job(Name=name, **spec)
+        return "created"
+    glue.update_job(JobName=name, JobUpdate=spec)
+    return "updated"
+
+
+# -- Lambda ---------------------------------------------------------------------------------------------------
+
+def ensure_lambda_function(lam: Any, name: str, role_arn: str, bucket: str, key: str, *, timeout: int = 30,
+                           wait_seconds: float = 120) -> str:
+    """Create the status function from the zip at ``s3://bucket/key`` or update its code and configuration."""
+    config = {
+        "Runtime": LAMBDA_RUNTIME,
+        "Role": role_arn,
+        "Handler": LAMBDA_HANDLER,
+        "Description": "Returns a SageMaker training job's status and metrics by name.",
+        "Timeout": timeout,
+        "MemorySize": 128,
+    }
+    try:
+        lam.get_function(FunctionName=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise CloudError(f"cannot read Lambda function {name}: {exc}") from exc
+        lam.create_function(FunctionName=name, Code={"S3Bucket": bucket, "S3Key": key}, Publish=False, **config)
+        _wait_function_ready(lam, name, wait_seconds)
+        return "created"
+    lam.update_function_code(FunctionName=name, S3Bucket=bucket, S3Key=key)
+    _wait_function_ready(lam, name, wait_seconds)
+    lam.update_function_configuration(FunctionName=name, **config)
+    _wait_function_ready(lam, name, wait_seconds)
+    return "updated"
+
+
+def _wait_function_ready(lam: Any, name: str, timeout: float) -> None:
+    """Wait until the function is Active and its last update Successful (AWS applies changes asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        conf = lam.get_function_configuration(FunctionName=name)
+        state, update = conf.get("State", "Active"), conf.get("LastUpdateStatus", "Successful")
+        if state == "Failed" or update == "Failed":
+            raise CloudError(f"Lambda function {name} failed to deploy: {conf.get('StateReason') or conf.get('LastUpdateStatusReason')}")
+        if state == "Active" and update == "Successful":
+            return
+        if time.monotonic() > deadline:
+            raise CloudError(f"Lambda function {name} is still {state}/{update} after {timeout:.0f}s; try again.")
+        time.sleep(1)
+
+
+# -- SageMaker ------------------------------------------------------------------------------------------------
+
+def training_image(region: str) -> str:
+    """The SageMaker built-in XGBoost image URI (offline lookup)."""
+    from sagemaker import image_uris
+
+    return image_uris.retrieve("xgboost", region, XGBOOST_VERSION)
+
+
+def make_estimator(params: Params, sagemaker_session: Any, role_arn: str, output_path: str) -> Any:
+    """The XGBoost ``Estimator`` the training step runs, hyperparameters from ``params``."""
+    from sagemaker.estimator import Estimator
+
+    estimator = Estimator(
+        image_uri=training_image(params.region),
+        role=role_arn,
+        instance_count=params.training_instance_count,
+        instance_type=params.training_instance_type,
+        output_path=output_path,
+        sagemaker_session=sagemaker_session,
+        debugger_hook_config=False,
+        disable_profiler=True,
+    )
+    estimator.set_hyperparameters(**params.hyperparameters)
+    return estimator

@@ -1,0 +1,341 @@
+"""The retraining workflow, built with the AWS Step Functions Data Science SDK.
+
+ETL (Glue) -> Train (SageMaker) -> Save Model -> Query Training Status (Lambda) -> Accuracy Gate (Choice) ->
+Create Endpoint Config -> Check Endpoint -> Create or Update Endpoint (decided at run time) -> wait until the
+endpoint is InService. A rejected model ends in the Fail state ``Model Rejected`` whose cause carries the measured
+validation error.
+
+Fixes over the original sample: the gate reads ``validation:error`` by *name* (not ``trainingMetrics[0]``);
+models and endpoint configs are named per execution; the endpoint is created on the first run and updated on
+later runs, decided by the workflow itself; transient service errors are retried with backoff while a job that
+failed (bad data, bad hyperparameters) is not.
+
+The definition is a pure dict (:func:`build_definition`): it builds and is tested with no cloud at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from stepfunctions import steps
+from stepfunctions.inputs import ExecutionInput
+from stepfunctions.workflow import Workflow
+
+from retrain.config import Params
+from retrain.errors import WorkflowError
+from retrain.resources import Layout
+
+LOG = logging.getLogger(__name__)
+
+#: Names that change with every execution travel in the execution input.
+EXECUTION_INPUT_SCHEMA: dict[str, type] = {
+    "GlueJobName": str,
+    "TrainingJobName": str,
+    "ModelName": str,
+    "EndpointConfigName": str,
+    "EndpointName": str,
+    "LambdaFunctionName": str,
+}
+GATE_METRIC = "validation:error"
+REJECTED_ERROR = "ModelRejected"
+DEPLOY_FAILED_ERROR = "EndpointDeployFailed"
+
+# Transient failures worth retrying, per integration. A job that *ran and failed* surfaces as States.TaskFailed
+# and is deliberately absent: retrying bad data or a bad hyperparameter only fails again, slower.
+TRANSIENT_ERRORS = {
+    "glue": ["Glue.ConcurrentRunsExceededException", "Glue.ThrottlingException",
+             "Glue.InternalServiceException", "Glue.OperationTimeoutException"],
+    "sagemaker": ["SageMaker.ThrottlingException", "SageMaker.InternalFailure", "SageMaker.ServiceUnavailable"],
+    "lambda": ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+               "Lambda.TooManyRequestsException"],
+}
+
+
+class FailWithPaths(steps.Fail):
+    """A ``Fail`` state that also takes ``error_path`` / ``cause_path`` (ASL fields the SDK 2.3 does not know).
+
+    ``cause_path`` may be a reference path or an intrinsic such as ``States.Format('...', $.x)``.
+    """
+
+    _EXTRA = ("error_path", "cause_path")
+
+    def is_field_allowed(self, field_name: str) -> bool:
+        return field_name in self._EXTRA or super().is_field_allowed(field_name)
+
+
+def transient_retry(service: str, *, interval: int = 2, attempts: int = 4, backoff: float = 2.0) -> steps.Retry:
+    """A ``Retry`` for the transient errors of ``service`` (``glue``, ``sagemaker``, ``lambda``)."""
+    return steps.Retry(error_equals=list(TRANSIENT_ERRORS[service]), interval_seconds=interval,
+                       max_attempts=attempts, backoff_rate=backoff)
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus four random hex digits, e.g. ``20260101-120000-1a2b``."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def execution_names(params: Params, run_id: str) -> dict[str, str]:
+    """The execution input for run ``run_id``: per-run job, model and endpoint-config names.
+
+    Each per-run name starts with ``<project>-<run_id>`` (the execution's own name), so one run's resources sort
+    together and a re-run with a new execution name gets new names by substitution.
+    """
+    p = params.project_name
+    return {
+        "GlueJobName": params.glue_job_name,
+        "TrainingJobName": f"{p}-{run_id}",
+        "ModelName": f"{p}-{run_id}-model",
+        "EndpointConfigName": f"{p}-{run_id}-config",
+        "EndpointName": params.endpoint_name,
+        "LambdaFunctionName": params.lambda_function_name,
+    }
+
+
+def glue_arguments(params: Params, layout: Layout) -> dict[str, str]:
+    """The ETL job's arguments: where to read, where to write, how to split (all strings, as Glue wants)."""
+    from retrain.resources import TRAIN_KEY, VAL_KEY
+
+    return {
+        "--S3_SOURCE": f"s3://{layout.bucket}/{layout.data_key}",
+        "--S3_DEST": layout.dest,
+        "--TRAIN_KEY": TRAIN_KEY,
+        "--VAL_KEY": VAL_KEY,
+        "--INPUT_FORMAT": params.input_format,
+        "--TRAIN_FRACTION": str(params.train_fraction),
+        "--SEED": str(params.seed),
+    }
+
+
+def rejection_cause(params: Params) -> str:
+    """The ``CausePath`` of ``Model Rejected``: the measured error against the limit, via ``States.Format``."""
+    return (
+        "States.Format('Model rejected: validation error {} of training job {} is above the allowed "
+        f"{params.max_validation_error:g} (accuracy threshold {params.accuracy_threshold:g}).', "
+        "$.Payload.metrics.validationError, $$.Execution.Input.TrainingJobName)"
+    )
+
+
+@dataclass
+class RetrainSteps:
+    """Every state of the workflow as an SDK object, to show, test or chain."""
+
+    etl: steps.GlueStartJobRunStep
+    train: steps.TrainingStep
+    save_model: steps.ModelStep
+    query_status: steps.LambdaStep
+    gate: steps.Choice
+    endpoint_config: steps.EndpointConfigStep
+    check_endpoint: steps.Task
+    create_endpoint: steps.EndpointStep
+    update_endpoint: steps.EndpointStep
+    wait_endpoint: steps.Wait
+    describe_endpoint: steps.Task
+    endpoint_ready: steps.Choice
+    deployed: steps.Succeed
+    deploy_failed: FailWithPaths
+    rejected: FailWithPaths
+
+    def chain(self) -> steps.Chain:
+        """The main line; the branches hang off the gate, the endpoint check and the readiness loop."""
+        return steps.Chain([self.etl, self.train, self.save_model, self.query_status, self.gate])
+
+
+def build_steps(params: Params, execution_input: ExecutionInput, estimator: Any, layout: Layout) -> RetrainSteps:
+    """Create the workflow's states with the SDK (no cloud calls)."""
+    etl = steps.GlueStartJobRunStep(
+        "Extract, Transform, Load",
+        wait_for_completion=True,  # glue:startJobRun.sync: the state ends when the job run ends
+        parameters={"JobName": execution_input["GlueJobName"], "Arguments": glue_arguments(params, layout)},
+        result_path="$.EtlResult",
+    )
+    etl.add_retry(transient_retry("glue"))
+
+    from sagemaker.inputs import TrainingInput
+
+    train = steps.TrainingStep(
+        "Train Model",
+        estimator=estimator,
+        data={
+            "train": TrainingInput(layout.train_uri, content_type="text/csv"),
+            "validation": TrainingInput(layout.validation_uri, content_type="text/csv"),
+        },
+        job_name=execution_input["TrainingJobName"],
+        wait_for_completion=True,  # sagemaker:createTrainingJob.sync
+    )
+    train.add_retry(transient_retry("sagemaker"))
+
+    save_model = steps.ModelStep(
+        "Save Model",
+        model=train.get_expected_model(),
+        model_name=execution_input["ModelName"],
+        result_path="$.ModelStepResults",
+    )
+    save_model.add_retry(transient_retry("sagemaker"))
+
+    query_status = steps.LambdaStep(
+        "Query Training Status",
+        parameters={
+            "FunctionName": execution_input["LambdaFunctionName"],
+            "Payload": {"TrainingJobName": execution_input["TrainingJobName"], "RequiredMetrics": [GATE_METRIC]},
+        },
+    )
+    query_status.add_retry(transient_retry("lambda", attempts=6))
+
+    endpoint_config = steps.EndpointConfigStep(
+        "Create Endpoint Config",
+        endpoint_config_name=execution_input["EndpointConfigName"],
+        model_name=execution_input["ModelName"],
+        initial_instance_count=params.endpoint_instance_count,
+        instance_type=params.endpoint_instance_type,
+        result_path="$.EndpointConfig",
+    )
+    endpoint_config.add_retry(transient_retry("sagemaker"))
+
+    # Create on the first run, update afterwards: decided now, at run time, by asking SageMaker.
+    check_endpoint = steps.Task(
+        "Check Endpoint",
+        resource="arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+        parameters={"EndpointName": execution_input["EndpointName"]},
+        result_path="$.ExistingEndpoint",
+    )
+    check_endpoint.add_retry(transient_retry("sagemaker"))
+    create_endpoint = steps.EndpointStep(
+        "Create Endpoint",
+        endpoint_name=execution_input["EndpointName"],
+        endpoint_config_name=execution_input["EndpointConfigName"],
+        update=False,
+        result_path="$.EndpointAction",
+    )
+    create_endpoint.add_retry(transient_retry("sagemaker"))
+    update_endpoint = steps.EndpointStep(
+        "Update Endpoint",
+        endpoint_name=execution_input["EndpointName"],
+        endpoint_config_name=execution_input["EndpointConfigName"],
+        update=True,
+        result_path="$.EndpointAction",
+    )
+    update_endpoint.add_retry(transient_retry("sagemaker"))
+    check_endpoint.add_catch(steps.Catch(error_equals=["States.TaskFailed"], next_step=create_endpoint,
+                                         result_path="$.EndpointLookupError"))
+    check_endpoint.next(update_endpoint)
+
+    wait_endpoint = steps.Wait("Wait for Endpoint", seconds=params.endpoint_poll_seconds)
+    describe_endpoint = steps.Task(
+        "Describe Endpoint",
+        resource="arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+        parameters={"EndpointName": execution_input["EndpointName"]},
+        result_path="$.Endpoint",
+    )
+    describe_endpoint.add_retry(transient_retry("sagemaker"))
+    endpoint_ready = steps.Choice("Endpoint In Service?")
+    deployed = steps.Succeed("Model Deployed")
+    deploy_failed = FailWithPaths("Endpoint Deploy Failed", error=DEPLOY_FAILED_ERROR,
+                                  cause_path="$.Endpoint.FailureReason")
+    status = describe_endpoint.output()["Endpoint"]["EndpointStatus"]
+    endpoint_ready.add_choice(steps.ChoiceRule.StringEquals(variable=status, value="InService"), next_step=deployed)
+    endpoint_ready.add_choice(steps.ChoiceRule.StringEquals(variable=status, value="Failed"),
+                              next_step=deploy_failed)
+    endpoint_ready.default_choice(wait_endpoint)  # Creating / Updating: look again after a pause
+    create_endpoint.next(wait_endpoint)
+    update_endpoint.next(wait_endpoint)
+    wait_endpoint.next(describe_endpoint)
+    describe_endpoint.next(endpoint_ready)
+    endpoint_config.next(check_endpoint)
+
+    rejected = FailWithPaths("Model Rejected", error=REJECTED_ERROR, cause_path=rejection_cause(params),
+                             comment=f"validation accuracy below {params.accuracy_threshold:g}")
+    gate = steps.Choice("Accuracy Gate", comment=f"deploy when validation accuracy >= {params.accuracy_threshold:g}")
+    gate.add_choice(
+        steps.ChoiceRule.NumericLessThanEquals(
+            variable=query_status.output()["Payload"]["metrics"]["validationError"],  # by name, not by position
+            value=params.max_validation_error,
+        ),
+        next_step=endpoint_config,
+    )
+    gate.default_choice(rejected)
+    return RetrainSteps(etl, train, save_model, query_status, gate, endpoint_config, check_endpoint,
+                        create_endpoint, update_endpoint, wait_endpoint, describe_endpoint, endpoint_ready,
+                        deployed, deploy_failed, rejected)
+
+
+def make_execution_input() -> ExecutionInput:
+    """The placeholder collection for :data:`EXECUTION_INPUT_SCHEMA`."""
+    return ExecutionInput(schema=dict(EXECUTION_INPUT_SCHEMA))
+
+
+def make_workflow(params: Params, retrain_steps: RetrainSteps, execution_input: ExecutionInput, role_arn: str,
+                  client: Any) -> Workflow:
+    """The SDK ``Workflow`` (not yet created in the cloud)."""
+    return Workflow(
+        name=params.state_machine_name,
+        definition=retrain_steps.chain(),
+        role=role_arn,
+        execution_input=execution_input,
+        timeout_seconds=params.execution_timeout_seconds,
+        client=client,
+    )
+
+
+def build_definition(params: Params, estimator: Any, layout: Layout) -> dict[str, Any]:
+    """The whole state machine definition as a dict (the ASL that is sent to Step Functions)."""
+    ei = make_execution_input()
+    chain = build_steps(params, ei, estimator, layout).chain()
+    graph = steps.Graph(chain, timeout_seconds=params.execution_timeout_seconds)
+    return graph.to_dict()
+
+
+def lint(definition: dict[str, Any] | str) -> list[str]:
+    """statelint's problems with ``definition`` (empty when valid)."""
+    try:
+        from statelint.linter import Linter
+    except ImportError as exc:  # pragma: no cover - statelint is in the lock file
+        raise WorkflowError("statelint is not installed; run `make setup` (it comes with the locked set).") from exc
+    return list(Linter.validate(definition))
+
+
+def check_definition(definition: dict[str, Any]) -> None:
+    """Raise :class:`WorkflowError` listing every statelint problem of ``definition``."""
+    problems = lint(definition)
+    if problems:
+        listed = "\n  ".join(problems)
+        raise WorkflowError(f"the workflow definition is invalid ({len(problems)} problems):\n  {listed}")
+
+
+def find_state_machine(client: Any, name: str) -> str | None:
+    """The ARN of the state machine called ``name``, if any."""
+    for page in client.get_paginator("list_state_machines").paginate():
+        for machine in page["stateMachines"]:
+            if machine["name"] == name:
+                return machine["stateMachineArn"]
+    return None
+
+
+def create_or_update(workflow: Workflow, *, settle_seconds: float = 0) -> tuple[str, str]:
+    """Create the state machine, or update it when one of that name exists (the SDK's ``create()`` only logs).
+
+    Returns ``(arn, "created" | "updated")``. ``settle_seconds`` waits after an update, since AWS may start
+    executions on the previous definition for a few seconds.
+    """
+    definition = workflow.definition.to_dict()
+    check_definition(definition)
+    existing = find_state_machine(workflow.client, workflow.name)
+    if existing:
+        workflow.state_machine_arn = existing
+        workflow.update(definition=workflow.definition, role=workflow.role)
+        if settle_seconds:
+            time.sleep(settle_seconds)
+        return existing, "updated"
+    arn = workflow.create()
+    if not arn:
+        raise WorkflowError(f"state machine {workflow.name} was not created; see the log above.")
+    return arn, "created"
+
+
+def state_names(definition: dict[str, Any]) -> list[str]:
+    """All state names of ``definition`` (top level), in definition order."""
+    return list(definition.get("States", {}))

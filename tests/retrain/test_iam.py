@@ -1,0 +1,151 @@
+"""IAM: trust policies, least-privilege scoping of every role's policy, idempotent role creation (moto)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from retrain.config import load_params
+from retrain.iam import (
+    ROLE_KINDS,
+    Scope,
+    delete_role,
+    ensure_project_roles,
+    ensure_role,
+    role_policies,
+    trust_policy,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+SM_ROLE = f"arn:aws:iam::{ACCOUNT}:role/retrain-churn-sagemaker-role"
+# The only actions whose IAM resource can be nothing narrower than "*".
+STAR_ONLY = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+
+
+@pytest.fixture()
+def params() -> Any:
+    return load_params(ROOT / "params" / "local.yaml")
+
+
+@pytest.fixture()
+def scope(params: Any) -> Scope:
+    return Scope.of(params, ACCOUNT, f"retrain-churn-{ACCOUNT}-us-east-1")
+
+
+def statements(kind: str, scope: Scope) -> list[dict[str, Any]]:
+    (doc,) = role_policies(kind, scope, sagemaker_role_arn=SM_ROLE, image_uri=IMAGE).values()
+    assert doc["Version"] == "2012-10-17"
+    return doc["Statement"]
+
+
+def as_list(value: Any) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize("kind", ROLE_KINDS)
+def test_star_resource_only_for_actions_that_require_it(kind: str, scope: Scope) -> None:
+    for st in statements(kind, scope):
+        assert st["Effect"] == "Allow"
+        if "*" in as_list(st["Resource"]):
+            assert set(as_list(st["Action"])) <= STAR_ONLY, st
+        for action in as_list(st["Action"]):
+            assert "*" not in action.split(":")[1] or action == "s3:*Object", f"wildcard action {action}"
+
+
+@pytest.mark.parametrize("kind", ROLE_KINDS)
+def test_every_resource_names_this_project(kind: str, scope: Scope) -> None:
+    allowed = (scope.bucket, "retrain-churn", "customer-churn", "/aws-glue/", "/aws/sagemaker/",
+               "StepFunctionsGetEventsForSageMakerTrainingJobsRule", "repository/sagemaker-xgboost")
+    for st in statements(kind, scope):
+        for resource in as_list(st["Resource"]):
+            if resource == "*":
+                continue
+            assert any(token in resource for token in allowed), resource
+            assert ":*:*:" not in resource and not resource.endswith(":*:*"), resource  # no wildcard account/region
+            assert f":{ACCOUNT}:" in resource or resource.startswith("arn:aws:s3:::") or ":683313688378:" in resource
+
+
+def test_stepfunctions_policy_matches_the_workflow(scope: Scope) -> None:
+    by_sid = {st["Sid"]: st for st in statements("stepfunctions", scope)}
+    glue = by_sid["RunTheEtlJob"]
+    assert set(glue["Action"]) == {"glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"}
+    assert glue["Resource"] == f"arn:aws:glue:us-east-1:{ACCOUNT}:job/retrain-churn-etl"
+    sm = by_sid["TrainAndDeploy"]
+    assert {"sagemaker:CreateTrainingJob", "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig",
+            "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint"} <= set(sm["Action"])
+    assert set(sm["Resource"]) == {
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:training-job/retrain-churn-*",
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model/retrain-churn-*",
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint-config/retrain-churn-*",
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/customer-churn",
+    }
+    assert by_sid["QueryTrainingStatus"]["Action"] == "lambda:InvokeFunction"
+    assert "function:retrain-churn-query-training-status" in by_sid["QueryTrainingStatus"]["Resource"][0]
+    passrole = by_sid["PassOnlyTheSageMakerRole"]
+    assert passrole["Resource"] == SM_ROLE
+    assert passrole["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    events = by_sid["SyncTrainingJobEvents"]
+    assert events["Resource"].endswith(":rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule")
+
+
+def test_data_roles_are_limited_to_the_project_prefix(scope: Scope) -> None:
+    for kind in ("glue", "sagemaker"):
+        by_sid = {st["Sid"]: st for st in statements(kind, scope)}
+        assert by_sid["ReadWriteProjectObjects"]["Resource"] == f"arn:aws:s3:::{scope.bucket}/retrain-churn/*"
+        assert by_sid["ListProjectPrefix"]["Condition"]["StringLike"]["s3:prefix"][0] == "retrain-churn/*"
+    lam = {st["Sid"]: st for st in statements("lambda", scope)}
+    assert lam["DescribeProjectTrainingJobs"]["Action"] == "sagemaker:DescribeTrainingJob"
+
+
+def test_trust_policies_name_the_service_and_account() -> None:
+    doc = trust_policy("stepfunctions", ACCOUNT)
+    (st,) = doc["Statement"]
+    assert st["Principal"] == {"Service": "states.amazonaws.com"} and st["Action"] == "sts:AssumeRole"
+    assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    assert trust_policy("glue")["Statement"][0]["Principal"]["Service"] == "glue.amazonaws.com"
+
+
+@mock_aws
+def test_ensure_role_is_idempotent_and_updates_drift(scope: Scope) -> None:
+    iam = boto3.client("iam", region_name="us-east-1")
+    policies = role_policies("lambda", scope)
+    first = ensure_role(iam, "r-lambda", trust_policy("lambda", ACCOUNT), policies)
+    assert first.created and first.arn.endswith(":role/r-lambda")
+    second = ensure_role(iam, "r-lambda", trust_policy("lambda", ACCOUNT), policies)
+    assert not second.created and not second.changed and second.arn == first.arn
+    iam.put_role_policy(RoleName="r-lambda", PolicyName="status-access", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+    iam.put_role_policy(RoleName="r-lambda", PolicyName="stray", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}))
+    third = ensure_role(iam, "r-lambda", trust_policy("lambda", ACCOUNT), policies)
+    assert third.changed and not third.created
+    assert iam.list_role_policies(RoleName="r-lambda")["PolicyNames"] == ["status-access"]
+    doc = iam.get_role_policy(RoleName="r-lambda", PolicyName="status-access")["PolicyDocument"]
+    assert doc == policies["status-access"]
+    assert delete_role(iam, "r-lambda") is True
+    assert delete_role(iam, "r-lambda") is False
+
+
+@mock_aws
+def test_ensure_project_roles_creates_four_and_respects_a_given_sagemaker_role(params: Any) -> None:
+    iam = boto3.client("iam", region_name="us-east-1")
+    roles = ensure_project_roles(iam, params, ACCOUNT, "bucket-x", image_uri=IMAGE)
+    assert set(roles) == set(ROLE_KINDS) and all(r.created for r in roles.values())
+    sfn_doc = iam.get_role_policy(RoleName="retrain-churn-stepfunctions-role",
+                                  PolicyName="workflow-access")["PolicyDocument"]
+    passrole = next(st for st in sfn_doc["Statement"] if st["Action"] == "iam:PassRole")
+    assert passrole["Resource"] == roles["sagemaker"].arn
+    given = f"arn:aws:iam::{ACCOUNT}:role/team-sagemaker"
+    params.sagemaker_role_arn = given
+    again = ensure_project_roles(iam, params, ACCOUNT, "bucket-x", image_uri=IMAGE)
+    assert again["sagemaker"].arn == given and not again["sagemaker"].created
+    sfn_doc = iam.get_role_policy(RoleName="retrain-churn-stepfunctions-role",
+                                  PolicyName="workflow-access")["PolicyDocument"]
+    assert next(st for st in sfn_doc["Statement"] if st["Action"] == "iam:PassRole")["Resource"] == given

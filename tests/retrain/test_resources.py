@@ -1,0 +1,184 @@
+"""Resources (bucket, hold-back split, code uploads, Glue job, Lambda function, estimator) and the endpoint
+helpers (feature encoding of held-back rows, CSV payloads, scores, model importance); AWS calls on moto."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+from moto import mock_aws
+
+from retrain.config import load_params
+from retrain.deploy import (
+    SmokeTest,
+    feature_importance,
+    features_matrix,
+    model_booster,
+    parse_scores,
+    to_csv_payload,
+)
+from retrain.errors import CloudError, ParamsError
+from retrain.resources import (
+    LAMBDA_HANDLER,
+    Layout,
+    bucket_name,
+    ensure_bucket,
+    ensure_glue_job,
+    ensure_lambda_function,
+    glue_job_spec,
+    lambda_zip,
+    make_estimator,
+    split_holdout,
+    training_image,
+    upload_bytes,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data" / "customer-churn.csv"
+NUMERIC = ["Account Length", "VMail Message", "Day Mins", "Day Calls", "Eve Mins", "Eve Calls", "Night Mins",
+           "Night Calls", "Intl Mins", "Intl Calls", "CustServ Calls"]
+STATES = sorted(["AK", "AL", "AR", "AZ", "CA", "CO", "CT", "DC", "DE", "FL", "GA", "HI", "IA", "ID", "IL", "IN",
+                 "KS", "KY", "LA", "MA", "MD", "ME", "MI", "MN", "MO", "MS", "MT", "NC", "ND", "NE", "NH", "NJ",
+                 "NM", "NV", "NY", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VA", "VT", "WA",
+                 "WI", "WV", "WY"])
+FEATURES = [*NUMERIC, *(f"State_{s}" for s in STATES), "Area Code_408", "Area Code_415", "Area Code_510",
+            "Int'l Plan_no", "Int'l Plan_yes", "VMail Plan_no", "VMail Plan_yes"]
+
+
+def test_bucket_name_rule() -> None:
+    assert bucket_name("retrain-churn", "123456789012", "eu-west-1") == "retrain-churn-123456789012-eu-west-1"
+    with pytest.raises(ParamsError, match="shorten project_name"):
+        bucket_name("x" * 50, "123456789012", "eu-west-1")
+
+
+def test_holdout_is_seeded_disjoint_and_byte_exact() -> None:
+    a = split_holdout(DATA, "raw", 200, seed=42)
+    b = split_holdout(DATA, "raw", 200, seed=42)
+    c = split_holdout(DATA, "raw", 200, seed=7)
+    lines = DATA.read_text().splitlines()
+    assert a.header == lines[0]
+    assert len(a.holdout_lines) == 200 and len(a.training_lines) == len(lines) - 1 - 200
+    assert a.holdout_lines == b.holdout_lines and a.holdout_lines != c.holdout_lines
+    assert sorted(a.holdout_lines + a.training_lines) == sorted(lines[1:])
+    assert a.training_bytes().decode().splitlines()[0] == lines[0]
+    with pytest.raises(ParamsError, match="leaves no rows"):
+        split_holdout(DATA, "raw", 5000, seed=1)
+
+
+def test_holdout_of_prepared_data_has_no_header(tmp_path: Path) -> None:
+    prepared = tmp_path / "p.csv"
+    prepared.write_text("".join(f"{i % 2},{i},{i * 2}\n" for i in range(20)))
+    split = split_holdout(prepared, "prepared", 5, seed=1)
+    assert split.header is None and len(split.holdout_lines) == 5
+    X, y = features_matrix(split.holdout_bytes(), "prepared", ["a", "b"])
+    assert X.shape == (5, 2) and set(y) <= {0, 1}
+
+
+def test_lambda_zip_is_deterministic_and_holds_the_handler() -> None:
+    source = ROOT / "code" / "query_training_status.py"
+    first, second = lambda_zip(source), lambda_zip(source)
+    assert first == second
+    with zipfile.ZipFile(io.BytesIO(first)) as z:
+        assert z.namelist() == ["query_training_status.py"]
+        assert z.read("query_training_status.py") == source.read_bytes()
+    assert LAMBDA_HANDLER == "query_training_status.lambda_handler"
+
+
+@mock_aws
+def test_bucket_and_lambda_are_create_or_update() -> None:
+    params = load_params(ROOT / "params" / "local.yaml")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert ensure_bucket(s3, "b-123", "us-east-1") is True
+    assert ensure_bucket(s3, "b-123", "us-east-1") is False
+    s3w = boto3.client("s3", region_name="eu-west-1")
+    assert ensure_bucket(s3w, "b-eu", "eu-west-1") is True
+    assert s3w.get_bucket_location(Bucket="b-eu")["LocationConstraint"] == "eu-west-1"
+    layout = Layout("b-123", params.project_name)
+    iam = boto3.client("iam", region_name="us-east-1")
+    role = iam.create_role(RoleName="l", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    upload_bytes(s3, lambda_zip(ROOT / "code" / "query_training_status.py"), "b-123", layout.lambda_key)
+    lam = boto3.client("lambda", region_name="us-east-1")
+    assert ensure_lambda_function(lam, params.lambda_function_name, role, "b-123", layout.lambda_key) == "created"
+    conf = lam.get_function_configuration(FunctionName=params.lambda_function_name)
+    assert conf["Runtime"] == "python3.12" and conf["Handler"] == LAMBDA_HANDLER
+    assert ensure_lambda_function(lam, params.lambda_function_name, role, "b-123", layout.lambda_key) == "updated"
+
+
+def test_glue_job_is_create_or_update(aws: Any) -> None:
+    """On the local cloud (moto has no UpdateJob)."""
+    params = load_params(ROOT / "params" / "local.yaml", ["project_name=res-test"])
+    s3 = aws("s3")
+    ensure_bucket(s3, "res-test-bucket", "us-east-1")
+    script = upload_bytes(s3, b"print('etl')", "res-test-bucket", Layout("res-test-bucket", "res-test").script_key)
+    glue = aws("glue")
+    spec = glue_job_spec(params, "arn:aws:iam::123456789012:role/g", script)
+    assert spec["GlueVersion"] == "5.0" and spec["WorkerType"] == "G.1X" and spec["NumberOfWorkers"] == 2
+    assert spec["Command"] == {"Name": "glueetl", "ScriptLocation": script, "PythonVersion": "3"}
+    assert ensure_glue_job(glue, params.glue_job_name, spec) == "created"
+    spec["NumberOfWorkers"] = 3
+    assert ensure_glue_job(glue, params.glue_job_name, spec) == "updated"
+    assert glue.get_job(JobName=params.glue_job_name)["Job"]["NumberOfWorkers"] == 3
+    glue.delete_job(JobName=params.glue_job_name)
+
+
+def test_estimator_uses_the_xgboost_image_and_params() -> None:
+    import sagemaker
+
+    params = load_params(ROOT / "params" / "local.yaml", ["hyperparameters.max_depth=3"])
+    session = sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"), default_bucket="b")
+    est = make_estimator(params, session, "arn:aws:iam::123456789012:role/s", "s3://b/p/output")
+    assert est.training_image_uri() == training_image("us-east-1")
+    assert est.training_image_uri().endswith("/sagemaker-xgboost:1.7-1")
+    assert est.output_path == "s3://b/p/output"
+    assert est.hyperparameters()["max_depth"] == 3 and est.hyperparameters()["eval_metric"] == "error"
+
+
+def test_raw_rows_are_encoded_like_the_etl_job() -> None:
+    split = split_holdout(DATA, "raw", 30, seed=1)
+    X, y = features_matrix(split.holdout_bytes(), "raw", FEATURES)
+    assert X.shape == (30, len(FEATURES)) and set(np.unique(y)) <= {0, 1}
+    first = split.holdout_lines[0].split(",")
+    header = split.header.split(",")
+    row = dict(zip(header, first, strict=True))
+    assert X[0, FEATURES.index("Day Mins")] == float(row["Day Mins"])
+    assert X[0, FEATURES.index(f"State_{row['State']}")] == 1.0
+    assert X[0, FEATURES.index(f"Area Code_{row['Area Code']}")] == 1.0
+    state_cols = [i for i, f in enumerate(FEATURES) if f.startswith("State_")]
+    assert X[:, state_cols].sum(axis=1).tolist() == [1.0] * 30  # exactly one state per row
+    assert y[0] == (1 if row["Churn?"].startswith("True") else 0)
+    with pytest.raises(CloudError, match="matches no column"):
+        features_matrix(split.holdout_bytes(), "raw", ["Nope_1"])
+
+
+def test_payload_and_scores_round_trip() -> None:
+    rows = np.array([[1.0, 2.5, 0.0], [3.0, 0.125, 1e-7]])
+    assert to_csv_payload(rows) == "1,2.5,0\n3,0.125,1e-07"
+    assert parse_scores(b"0.1\n0.9\n").tolist() == [0.1, 0.9]
+    assert parse_scores("0.1,0.9").tolist() == [0.1, 0.9]
+    smoke = SmokeTest("ep", np.array([0, 1, 1]), np.array([0.2, 0.7, 0.4]))
+    assert smoke.to_summary() == {"rows": 3, "accuracy": pytest.approx(0.6667, abs=1e-4)}
+
+
+def test_feature_importance_from_a_model_artifact() -> None:
+    import xgboost as xgb
+
+    rng = np.random.default_rng(0)
+    X = rng.random((200, 3))
+    y = (X[:, 1] > 0.5).astype(int)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 2}, xgb.DMatrix(X, label=y), 5)
+    raw = booster.save_raw(raw_format="ubj")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("xgboost-model")
+        info.size = len(raw)
+        tar.addfile(info, io.BytesIO(bytes(raw)))
+    loaded = model_booster(buffer.getvalue())
+    importance = feature_importance(loaded, ["a", "b", "c"])
+    assert next(iter(importance)) == "b"  # the only informative feature ranks first
+    assert np.allclose(loaded.predict(xgb.DMatrix(X)), booster.predict(xgb.DMatrix(X)))

@@ -1,0 +1,175 @@
+"""The workflow definition, built offline with the SDK: statelint-valid, gate by name, names per execution,
+run-time create/update of the endpoint, retries only for transient errors; create-or-update on moto."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from retrain.config import load_params
+from retrain.resources import Layout, make_estimator
+from retrain.workflow import (
+    EXECUTION_INPUT_SCHEMA,
+    build_definition,
+    build_steps,
+    create_or_update,
+    execution_names,
+    lint,
+    make_execution_input,
+    make_workflow,
+    new_run_id,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLE = "arn:aws:iam::123456789012:role/retrain-churn-sagemaker-role"
+SFN_ROLE = "arn:aws:iam::123456789012:role/retrain-churn-stepfunctions-role"
+
+
+def offline(overrides: list[str] | None = None) -> tuple[Any, Any, Layout]:
+    import sagemaker
+
+    params = load_params(ROOT / "params" / "local.yaml", overrides)
+    session = sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"), default_bucket="bkt")
+    layout = Layout("bkt", params.project_name)
+    return params, make_estimator(params, session, ROLE, layout.output_uri), layout
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict[str, Any]:
+    params, estimator, layout = offline()
+    return build_definition(params, estimator, layout)
+
+
+def test_definition_is_statelint_valid(definition: dict[str, Any]) -> None:
+    assert lint(definition) == []
+    assert lint(json.dumps(definition)) == []
+
+
+def test_statelint_catches_a_broken_definition(definition: dict[str, Any]) -> None:
+    broken = json.loads(json.dumps(definition))
+    broken["States"]["Train Model"]["Next"] = "Nowhere"
+    assert lint(broken)
+
+
+def test_main_line_and_resources(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    assert definition["StartAt"] == "Extract, Transform, Load"
+    chain = ["Extract, Transform, Load", "Train Model", "Save Model", "Query Training Status", "Accuracy Gate"]
+    for a, b in zip(chain, chain[1:], strict=False):
+        assert states[a]["Next"] == b
+    assert states["Extract, Transform, Load"]["Resource"] == "arn:aws:states:::glue:startJobRun.sync"
+    assert states["Train Model"]["Resource"] == "arn:aws:states:::sagemaker:createTrainingJob.sync"
+    assert states["Save Model"]["Resource"] == "arn:aws:states:::sagemaker:createModel"
+    assert states["Query Training Status"]["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert "DebugHookConfig" not in states["Train Model"]["Parameters"]
+    hps = states["Train Model"]["Parameters"]["HyperParameters"]
+    assert hps["eval_metric"] == "error" and hps["num_round"] == "100"  # strings, as SageMaker wants
+    args = states["Extract, Transform, Load"]["Parameters"]["Arguments"]
+    assert args["--S3_DEST"] == "s3://bkt/retrain-churn/" and args["--TRAIN_KEY"] == "train/"
+    assert args["--INPUT_FORMAT"] == "raw" and args["--TRAIN_FRACTION"] == "0.7" and args["--SEED"] == "42"
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+                for c in states["Train Model"]["Parameters"]["InputDataConfig"]}
+    assert channels == {"train": "s3://bkt/retrain-churn/train/", "validation": "s3://bkt/retrain-churn/validation/"}
+
+
+def test_gate_reads_validation_error_by_name(definition: dict[str, Any]) -> None:
+    gate = definition["States"]["Accuracy Gate"]
+    (rule,) = gate["Choices"]
+    assert rule["Variable"] == "$['Payload']['metrics']['validationError']"
+    assert rule["NumericLessThanEquals"] == pytest.approx(0.1)
+    assert rule["Next"] == "Create Endpoint Config"
+    assert gate["Default"] == "Model Rejected"
+    payload = definition["States"]["Query Training Status"]["Parameters"]["Payload"]
+    assert payload["RequiredMetrics"] == ["validation:error"]
+    assert "trainingMetrics" not in json.dumps(gate)
+
+
+def test_threshold_moves_the_gate() -> None:
+    params, estimator, layout = offline(["accuracy_threshold=0.97"])
+    rule = build_definition(params, estimator, layout)["States"]["Accuracy Gate"]["Choices"][0]
+    assert rule["NumericLessThanEquals"] == pytest.approx(0.03)
+
+
+def test_rejection_carries_the_measured_value(definition: dict[str, Any]) -> None:
+    fail = definition["States"]["Model Rejected"]
+    assert fail["Type"] == "Fail" and fail["Error"] == "ModelRejected"
+    assert "Cause" not in fail
+    assert fail["CausePath"].startswith("States.Format(")
+    assert "$.Payload.metrics.validationError" in fail["CausePath"]
+    assert "0.1" in fail["CausePath"] and "0.9" in fail["CausePath"]
+
+
+def test_names_per_execution_come_from_the_input(definition: dict[str, Any]) -> None:
+    s = definition["States"]
+    assert s["Train Model"]["Parameters"]["TrainingJobName.$"] == "$$.Execution.Input['TrainingJobName']"
+    assert s["Save Model"]["Parameters"]["ModelName.$"] == "$$.Execution.Input['ModelName']"
+    cfg = s["Create Endpoint Config"]["Parameters"]
+    assert cfg["EndpointConfigName.$"] == "$$.Execution.Input['EndpointConfigName']"
+    assert cfg["ProductionVariants"][0]["ModelName.$"] == "$$.Execution.Input['ModelName']"
+    for state in ("Create Endpoint", "Update Endpoint"):
+        assert s[state]["Parameters"]["EndpointConfigName.$"] == "$$.Execution.Input['EndpointConfigName']"
+    params, _, _ = offline()
+    a, b = execution_names(params, new_run_id()), execution_names(params, new_run_id())
+    assert set(a) == set(EXECUTION_INPUT_SCHEMA)
+    for key in ("TrainingJobName", "ModelName", "EndpointConfigName"):
+        assert a[key] != b[key] and a[key].startswith("retrain-churn-") and len(a[key]) <= 63
+    assert a["EndpointName"] == b["EndpointName"] == "customer-churn"
+
+
+def test_endpoint_is_created_or_updated_at_run_time(definition: dict[str, Any]) -> None:
+    s = definition["States"]
+    check = s["Check Endpoint"]
+    assert check["Resource"] == "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint"
+    assert check["Next"] == "Update Endpoint"
+    assert check["Catch"] == [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.EndpointLookupError",
+                               "Next": "Create Endpoint"}]
+    assert s["Create Endpoint"]["Resource"] == "arn:aws:states:::sagemaker:createEndpoint"
+    assert s["Update Endpoint"]["Resource"] == "arn:aws:states:::sagemaker:updateEndpoint"
+    assert s["Create Endpoint"]["Next"] == s["Update Endpoint"]["Next"] == "Wait for Endpoint"
+    assert s["Wait for Endpoint"]["Next"] == "Describe Endpoint"
+    ready = s["Endpoint In Service?"]
+    targets = {c["StringEquals"]: c["Next"] for c in ready["Choices"]}
+    assert targets == {"InService": "Model Deployed", "Failed": "Endpoint Deploy Failed"}
+    assert ready["Default"] == "Wait for Endpoint"
+    assert s["Endpoint Deploy Failed"]["Error"] == "EndpointDeployFailed"
+    assert s["Endpoint Deploy Failed"]["CausePath"] == "$.Endpoint.FailureReason"
+
+
+def test_retries_cover_transient_errors_only(definition: dict[str, Any]) -> None:
+    tasks = {n: s for n, s in definition["States"].items() if s["Type"] == "Task"}
+    assert len(tasks) == 9
+    for name, state in tasks.items():
+        assert state.get("Retry"), f"{name} has no Retry"
+        for retry in state["Retry"]:
+            assert not {"States.ALL", "States.TaskFailed", "States.Timeout"} & set(retry["ErrorEquals"]), name
+            assert retry["BackoffRate"] >= 2 and retry["MaxAttempts"] >= 3
+    glue = tasks["Extract, Transform, Load"]["Retry"][0]["ErrorEquals"]
+    assert "Glue.ThrottlingException" in glue
+    assert "Lambda.TooManyRequestsException" in tasks["Query Training Status"]["Retry"][0]["ErrorEquals"]
+
+
+def test_execution_timeout_from_params(definition: dict[str, Any]) -> None:
+    assert definition["TimeoutSeconds"] == 900
+
+
+@mock_aws
+def test_create_then_update_the_state_machine() -> None:
+    params, estimator, layout = offline()
+    client = boto3.client("stepfunctions", region_name="us-east-1")
+    ei = make_execution_input()
+    workflow = make_workflow(params, build_steps(params, ei, estimator, layout), ei, SFN_ROLE, client)
+    arn, action = create_or_update(workflow)
+    assert action == "created" and arn.endswith(":stateMachine:retrain-churn-retrain")
+    params2, estimator2, layout2 = offline(["accuracy_threshold=0.95"])
+    ei2 = make_execution_input()
+    workflow2 = make_workflow(params2, build_steps(params2, ei2, estimator2, layout2), ei2, SFN_ROLE, client)
+    arn2, action2 = create_or_update(workflow2)
+    assert (arn2, action2) == (arn, "updated")
+    stored = json.loads(client.describe_state_machine(stateMachineArn=arn)["definition"])
+    assert stored["States"]["Accuracy Gate"]["Choices"][0]["NumericLessThanEquals"] == pytest.approx(0.05)
+    assert len(client.list_state_machines()["stateMachines"]) == 1

@@ -28,11 +28,6 @@ def load_services(ctx: ServerContext) -> list[Service]:
     services: list[Service] = []
     for spec in SERVICES:
         module_name, class_name = spec.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # that service is not part of this build
-            raise
+        module = importlib.import_module(module_name)
         services.append(getattr(module, class_name)(ctx))
     return services

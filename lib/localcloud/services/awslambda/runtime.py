@@ -221,7 +221,13 @@ class Environment:
 
     @property
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        """Running and still holding its end of the response pipe (a killed process hangs up at once, even
+        before it can be reaped)."""
+        if self.process is None or self.process.poll() is not None or self._responses < 0:
+            return False
+        poller = select.poll()
+        poller.register(self._responses, select.POLLHUP | select.POLLERR)
+        return not poller.poll(0)
 
     # one invocation -----------------------------------------------------------------------------------------
     def send(self, invocation: Invocation, deadline_ms: int) -> None:

@@ -136,10 +136,14 @@ class Worker:
             return Outcome("error", error=str(message.get("error")), seconds=float(message.get("seconds", 0.0)),
                            detail=message)
         if cancel.is_set():
-            return Outcome("cancelled")
-        if deadline is not None and time.monotonic() >= deadline and self.alive:
-            return Outcome("timeout")
-        return Outcome("died", error=self._exit_text())
+            outcome = Outcome("cancelled")
+        elif deadline is not None and time.monotonic() >= deadline and self.alive:
+            outcome = Outcome("timeout")
+        else:
+            return Outcome("died", error=self._exit_text())
+        # the script cannot be interrupted in-process: the worker goes down before the run reports its end
+        self.kill()
+        return outcome
 
     def _read(self, *, deadline: float | None, cancel: threading.Event | None) -> dict[str, Any] | None:
         """The next JSON message; None on EOF/death, cancel or deadline."""

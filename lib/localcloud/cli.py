@@ -28,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     ):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("--port", type=int, default=settings.DEFAULT_PORT, help="port on 127.0.0.1 (default 4566)")
+        if name in ("serve", "start"):
+            cmd.add_argument("--enforce-iam", action="store_true", default=None,
+                             help="Step Functions checks each service call of a workflow against the state "
+                                  "machine role's IAM policies, as AWS does (also LOCALCLOUD_ENFORCE_IAM=1)")
     return parser
 
 
@@ -42,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise KeyboardInterrupt
 
             signal.signal(signal.SIGTERM, _terminate)
-            cloud = LocalCloud(port=args.port)
+            cloud = LocalCloud(port=args.port, enforce_iam=args.enforce_iam)
             print(f"localcloud serving on {cloud.endpoint_url} (Ctrl-C to stop)", flush=True)
             try:
                 cloud.serve_forever()
@@ -50,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                 pass
             return 0
         if args.command == "start":
-            url, started = lifecycle.ensure_running(args.port)
+            url, started = lifecycle.ensure_running(args.port, enforce_iam=bool(args.enforce_iam))
             print(url if started else f"{url} (already running)")
             return 0
         if args.command == "status":

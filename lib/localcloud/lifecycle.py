@@ -50,8 +50,11 @@ def start(port: int = settings.DEFAULT_PORT, home: Path | None = None, timeout: 
 
 
 def ensure_running(port: int = settings.DEFAULT_PORT, home: Path | None = None,
-                   timeout: float = START_TIMEOUT_S) -> tuple[str, bool]:
-    """Return ``(endpoint_url, started)``: ``started`` is False when a localcloud already answered on ``port``."""
+                   timeout: float = START_TIMEOUT_S, *, enforce_iam: bool = False) -> tuple[str, bool]:
+    """Return ``(endpoint_url, started)``: ``started`` is False when a localcloud already answered on ``port``.
+
+    ``enforce_iam`` starts the server with ``--enforce-iam`` (it does not change a server already running).
+    """
     if health(port):
         return endpoint_url(port), False
     if _port_in_use(port):
@@ -66,7 +69,8 @@ def ensure_running(port: int = settings.DEFAULT_PORT, home: Path | None = None,
     env["LOCALCLOUD_HOME"] = str(folder.parent)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "localcloud", "serve", "--port", str(port)],
+            [sys.executable, "-m", "localcloud", "serve", "--port", str(port),
+             *(["--enforce-iam"] if enforce_iam else [])],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True,
         )
     (folder / "server.pid").write_text(str(proc.pid))

@@ -98,6 +98,7 @@ class LocalCloudApp:
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started, 1),
             "home": str(self.ctx.home),
+            "enforce_iam": self.ctx.enforce_iam,
             "services": services,
         }
 
@@ -126,12 +127,13 @@ class LocalCloud:
     """
 
     def __init__(self, port: int = settings.DEFAULT_PORT, host: str = settings.DEFAULT_HOST,
-                 home: Path | None = None) -> None:
+                 home: Path | None = None, *, enforce_iam: bool | None = None) -> None:
         if host not in LOOPBACK:
             raise LocalCloudError(f"localcloud only listens on loopback; '{host}' is not a loopback address.")
         self.host = host
         self.port = port or free_port(host)
         self.home = (home or settings.instance_dir(self.port)).resolve()
+        self.enforce_iam = settings.enforce_iam() if enforce_iam is None else enforce_iam
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.app: LocalCloudApp | None = None
@@ -145,7 +147,8 @@ class LocalCloud:
         from moto.moto_server.werkzeug_app import MotoRequestHandler
 
         self.home.mkdir(parents=True, exist_ok=True)
-        ctx = ServerContext(endpoint_url=self.endpoint_url, home=self.home, port=self.port)
+        ctx = ServerContext(endpoint_url=self.endpoint_url, home=self.home, port=self.port,
+                            enforce_iam=self.enforce_iam)
         self.app = LocalCloudApp(ctx)
         try:
             self._server = make_server(self.host, self.port, self.app, threaded=True,

@@ -15,6 +15,12 @@ TEST_ACCESS_KEY = "test"
 TEST_SECRET_KEY = "test"
 
 
+def enforce_iam() -> bool:
+    """Whether Step Functions checks each integration call against the state machine role's policies
+    (``LOCALCLOUD_ENFORCE_IAM=1``; off by default, like LocalStack's ``ENFORCE_IAM``)."""
+    return os.environ.get("LOCALCLOUD_ENFORCE_IAM", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def home() -> Path:
     """Where state and logs live: ``$LOCALCLOUD_HOME`` or ``.localcloud`` in the working directory."""
     return Path(os.environ.get("LOCALCLOUD_HOME") or Path.cwd() / ".localcloud").resolve()

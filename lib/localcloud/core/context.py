@@ -13,6 +13,8 @@ class ServerContext:
     endpoint_url: str
     home: Path
     port: int
+    #: Step Functions authorizes integration calls against the state machine role's policies
+    enforce_iam: bool = False
 
     def workdir(self, *parts: str) -> Path:
         """A folder under this server's state folder, created on first use."""

@@ -107,9 +107,11 @@ def _not_recognized(resource: str) -> UnknownResource:
 class ServiceIntegrations:
     """The registry the Step Functions backend hands to the engine (implements ``asl.Integrations``)."""
 
-    def __init__(self, endpoint_url: str, region: str = "us-east-1") -> None:
+    def __init__(self, endpoint_url: str, region: str = "us-east-1", *, enforce_iam: bool = False) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
+        #: check each call against the execution role's policies (:mod:`.authorize`)
+        self.enforce_iam = enforce_iam
 
     def check(self, resource: str) -> str | None:
         """Why a definition naming ``resource`` would be rejected, or None when an integration serves it."""
@@ -154,6 +156,6 @@ class ServiceIntegrations:
         region = getattr(task, "region", None) or parsed.region or self.region
         call = Call(resource=resource, service=parsed.service, action=parsed.action, pattern=parsed.pattern,
                     parameters=parameters, task=task, endpoint_url=self.endpoint_url, region=region,
-                    extra=dict(parsed.extra))
+                    extra=dict(parsed.extra), enforce_iam=self.enforce_iam)
         LOG.debug("task %s → %s", getattr(task, "state_name", "?"), resource)
         return handler(call)

@@ -28,6 +28,7 @@ from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Sh
 from botocore.response import StreamingBody
 
 from localcloud.asl.errors import TaskFailed
+from localcloud.asl.integrations import authorize
 from localcloud.core import clients
 
 LOG = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class Call:
     endpoint_url: str
     region: str = "us-east-1"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: authorize each service call against the execution role's policies before sending it
+    enforce_iam: bool = False
 
     @property
     def state_name(self) -> str:
@@ -147,6 +150,8 @@ def call_api(call: Call, client: Any, operation: OperationModel, params: Any, er
     if not isinstance(params, dict):
         raise call.runtime_error("The Parameters must be a JSON object")
     bound = bind_parameters(call, params, operation.input_shape)
+    if call.enforce_iam:
+        authorize.check(call, client, operation, bound, errors)
     try:
         return getattr(client, method_name(operation))(**bound)
     except ClientError as exc:

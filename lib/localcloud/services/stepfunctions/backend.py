@@ -41,12 +41,14 @@ def _now() -> datetime:
 class StepFunctionsBackend:
     """All state machines and executions of one localcloud (every region; ARNs carry the region)."""
 
-    def __init__(self, endpoint_url: str, time_scale: float | None = None) -> None:
+    def __init__(self, endpoint_url: str, time_scale: float | None = None, *, enforce_iam: bool = False) -> None:
         self.endpoint_url = endpoint_url
         #: multiplies every duration of a definition (Wait, retry intervals, timeouts); 1.0 is AWS's clock.
         #: ``LOCALCLOUD_SFN_TIME_SCALE`` sets it for a whole server (e.g. 0.01 for fast local rehearsals).
         self.time_scale = time_scale if time_scale is not None else _env_time_scale()
-        self.integrations = ServiceIntegrations(endpoint_url)
+        #: authorize every integration call against the state machine role's policies (as AWS does)
+        self.enforce_iam = enforce_iam
+        self.integrations = ServiceIntegrations(endpoint_url, enforce_iam=enforce_iam)
         self.tokens = TokenRegistry()
         self.workers = Workers()
         self._lock = threading.RLock()

@@ -74,8 +74,13 @@ def _rows(n: int) -> str:
     return f"{n} row" if n == 1 else f"{n} rows"
 
 
+def _shorten(text: str, limit: int = 80) -> str:
+    """``text``, or its start and its length when it is longer than ``limit`` (a huge field stays readable)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _quote(value: object) -> str:
-    return "<empty>" if value is None else repr(value)
+    return "<empty>" if value is None else repr(_shorten(str(value)))
 
 
 def _row_text(columns: list[str]) -> Column:
@@ -149,7 +154,7 @@ def check(df: DataFrame, path: str, data_columns: list[str], rules: list[Rule]) 
         assert example is not None
         raise InputDataError(
             f"the input {path} has {_rows(counts['ragged'])} whose number of fields differs from the "
-            f"{len(data_columns)} columns of the first line (ragged rows), e.g. {example[CORRUPT]!r}; fix or remove those rows"
+            f"{len(data_columns)} columns of the first line (ragged rows), e.g. {_shorten(example[CORRUPT], 300)!r}; fix or remove those rows"
         )
     for i, (problem, bad, col) in enumerate(rules):
         n_bad = counts[f"bad{i}"]
@@ -163,7 +168,7 @@ def check(df: DataFrame, path: str, data_columns: list[str], rules: list[Rule]) 
         example = rows.select(_row_text(data_columns).alias("row")).first()
         assert example is not None
         raise InputDataError(
-            f"column {col!r} has {_rows(n_bad)} with {problem}: {seen}; example row: {example['row']!r}"
+            f"column {col!r} has {_rows(n_bad)} with {problem}: {seen}; example row: {_shorten(example['row'], 300)!r}"
         )
     return int(counts["rows"])
 

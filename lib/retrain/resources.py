@@ -174,7 +174,9 @@ def glue_job_spec(params: Params, role_arn: str, script_uri: str) -> dict[str, A
     return {
         "Role": role_arn,
         "Description": "Splits the churn data into headerless label-first train/validation CSV for XGBoost.",
-        "ExecutionProperty": {"MaxConcurrentRuns": 2},
+        # one run at a time: every run writes the same train/validation prefix; a second execution's ETL retries
+        # on Glue.ConcurrentRunsExceededException instead of overwriting a split another run is training on
+        "ExecutionProperty": {"MaxConcurrentRuns": 1},
         "Command": {"Name": "glueetl", "ScriptLocation": script_uri, "PythonVersion": "3"},
         "DefaultArguments": {"--job-language": "python"},
         "GlueVersion": GLUE_VERSION,

@@ -76,6 +76,27 @@ def failure(events: list[dict[str, Any]]) -> tuple[str | None, str | None]:
     return None, None
 
 
+#: where each service puts the human reason inside the JSON cause of a failed task
+_REASON_KEYS = ("ErrorMessage", "FailureReason", "errorMessage", "Cause", "message")
+
+
+def reason(cause: str | None) -> str | None:
+    """The human part of a failure cause: a failed Glue run's ``ErrorMessage``, a training job's
+    ``FailureReason`` or a Lambda's ``errorMessage`` instead of the whole JSON description."""
+    if not cause:
+        return cause
+    try:
+        data = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(data, dict):
+        for key in _REASON_KEYS:
+            if isinstance(data.get(key), str) and data[key]:
+                name = data.get("JobName") or data.get("TrainingJobName") or data.get("errorType")
+                return f"{name}: {data[key]}" if name else data[key]
+    return cause
+
+
 def jsonable(value: Any) -> Any:
     """Events with datetimes turned into ISO strings (for the run state and reports)."""
     if isinstance(value, datetime):
@@ -103,6 +124,12 @@ class ExecutionReport:
     @property
     def visited(self) -> list[str]:
         return visited_states(self.events)
+
+    @property
+    def failed_state(self) -> str | None:
+        """The state the execution was in when it ended (the last one entered)."""
+        visited = self.visited
+        return visited[-1] if visited else None
 
     @property
     def rejected(self) -> bool:
@@ -163,7 +190,8 @@ class ExecutionReport:
     def raise_if_failed(self) -> None:
         """Raise :class:`ExecutionFailed` unless the run deployed or was rejected by the gate."""
         if self.verdict == "failed":
-            raise ExecutionFailed(f"execution {self.name} ended {self.status}: {self.error}: {self.cause}")
+            raise ExecutionFailed(f"execution {self.name} ended {self.status} in state {self.failed_state!r}: "
+                                  f"{self.error}: {reason(self.cause)}")
 
 
 def list_all_events(client: Any, arn: str) -> list[dict[str, Any]]:

@@ -338,7 +338,7 @@ print(execution.execution_arn)'''),
     ("md", "## Follow it\n\nOne line per state as it is entered, until the execution ends."),
     ("code", '''from retrain.execute import wait
 
-report = wait(sfn, execution.execution_arn, poll_seconds=1 if params.target == "local" else 10,
+report = wait(sfn, execution.execution_arn, poll_seconds=0.25 if params.target == "local" else 10,
               timeout_seconds=params.execution_timeout_seconds + 60)
 gate = report.gate(params.accuracy_threshold)
 state.update(execution=report.to_state(), verdict=report.verdict, gate=gate,

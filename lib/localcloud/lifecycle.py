@@ -50,10 +50,13 @@ def start(port: int = settings.DEFAULT_PORT, home: Path | None = None, timeout: 
 
 
 def ensure_running(port: int = settings.DEFAULT_PORT, home: Path | None = None,
-                   timeout: float = START_TIMEOUT_S, *, enforce_iam: bool = False) -> tuple[str, bool]:
+                   timeout: float = START_TIMEOUT_S, *, enforce_iam: bool = False,
+                   prewarm: tuple[str, ...] = ()) -> tuple[str, bool]:
     """Return ``(endpoint_url, started)``: ``started`` is False when a localcloud already answered on ``port``.
 
     ``enforce_iam`` starts the server with ``--enforce-iam`` (it does not change a server already running).
+    ``prewarm=("glue",)`` starts the Glue service's Spark worker with the server rather than when the first Spark
+    job is created, for a caller about to run one (unless ``LOCALCLOUD_GLUE_PREWARM`` says otherwise).
     """
     if health(port):
         return endpoint_url(port), False
@@ -67,6 +70,8 @@ def ensure_running(port: int = settings.DEFAULT_PORT, home: Path | None = None,
     log_path = folder / "server.log"
     env = dict(os.environ)
     env["LOCALCLOUD_HOME"] = str(folder.parent)
+    if "glue" in prewarm:
+        env.setdefault("LOCALCLOUD_GLUE_PREWARM", "start")
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "localcloud", "serve", "--port", str(port),

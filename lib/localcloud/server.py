@@ -144,7 +144,7 @@ class LocalCloud:
 
     def start(self) -> str:
         """Bind, serve on a daemon thread, return the endpoint URL."""
-        from moto.moto_server.werkzeug_app import MotoRequestHandler
+        from localcloud.core import keepalive
 
         self.home.mkdir(parents=True, exist_ok=True)
         ctx = ServerContext(endpoint_url=self.endpoint_url, home=self.home, port=self.port,
@@ -152,7 +152,7 @@ class LocalCloud:
         self.app = LocalCloudApp(ctx)
         try:
             self._server = make_server(self.host, self.port, self.app, threaded=True,
-                                       request_handler=MotoRequestHandler)
+                                       request_handler=keepalive.KeepAliveRequestHandler)
         except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
             self.app.shutdown()
             raise LocalCloudError(
@@ -160,6 +160,7 @@ class LocalCloud:
                 f"Try `localcloud status --port {self.port}` or pick another port with --port."
             ) from exc
         self._server.daemon_threads = True
+        keepalive.attach(self._server)
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"localcloud-{self.port}",
                                         daemon=True)
         self._thread.start()
@@ -178,7 +179,10 @@ class LocalCloud:
 
     def stop(self) -> None:
         if self._server is not None:
+            from localcloud.core.keepalive import close_connections
+
             self._server.shutdown()
+            close_connections(self._server)  # kept-alive connections must not reach the stopped services
             self._server.server_close()
             self._server = None
         if self.app is not None:

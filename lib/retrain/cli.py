@@ -24,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="report folder (default reports/<run_id>/)")
     run.add_argument("--only", action="append", default=None, metavar="NN[,NN]",
                      help="run only these notebooks, e.g. --only 01,02,03,05 (default: all five)")
+    run.add_argument("--keep-cloud", action="store_true",
+                     help="target local: leave the local cloud this run starts running afterwards, so the next "
+                          "run finds it warm (stop it with `localcloud stop --port PORT`)")
     check = sub.add_parser("check", help="validate a parameter file and print the resolved parameters")
     check.add_argument("--params", default=None)
     check.add_argument("-p", "--param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from retrain.runner import main_run
 
-        return main_run(args.params, args.overrides, args.out, args.only)
+        return main_run(args.params, args.overrides, args.out, args.only, keep_cloud=args.keep_cloud)
     try:
         from retrain.config import load_params
 

@@ -13,9 +13,11 @@ import logging
 import math
 import os
 import re
+import secrets
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -355,6 +357,11 @@ def _validate_hyperparameters(params: Params, source: str) -> None:
 
 
 # -- run state ------------------------------------------------------------------------------------------------
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus four random hex digits, e.g. ``20260101-120000-1a2b``."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
 
 class RunState:
     """A small JSON document shared by the notebooks of one run (what 01 created, what 04 measured, ...).

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,10 +23,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from retrain import plain_tracebacks
 from retrain.config import Params
 from retrain.errors import CloudError
+from retrain.local import local_endpoint, local_home
 
 plain_tracebacks()  # importing sagemaker installed a rich traceback hook
 
 LOG = logging.getLogger(__name__)
+
+__all__ = ["LOCAL_CREDENTIALS", "Cloud", "connect", "local_endpoint", "local_home"]
 
 #: Credentials the local cloud accepts (it checks the signature format, not the secret).
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -100,26 +102,3 @@ def connect(params: Params, *, start_local: bool = True) -> Cloud:
     except BotoCoreError as exc:
         raise CloudError(f"cannot open an AWS session for region {params.region}: {exc}") from exc
     return Cloud(params, session)
-
-
-def local_home(params: Params) -> Path:
-    """Where a local cloud started for this project keeps its state: ``$LOCALCLOUD_HOME`` or ``.localcloud/``
-    at the project root (not the notebook folder a kernel happens to run in)."""
-    configured = os.environ.get("LOCALCLOUD_HOME")
-    return Path(configured) if configured else Path(params.root) / ".localcloud"
-
-
-def local_endpoint(port: int, *, start: bool = True, home: Path | None = None) -> tuple[str, bool]:
-    """``(url, started)`` of the local cloud on ``port``; starts one in the background when asked to."""
-    try:
-        import localcloud
-    except ImportError as exc:  # pragma: no cover - the distribution installs both packages
-        raise CloudError("the localcloud package is not installed; run `make setup`.") from exc
-    if start:
-        try:
-            return localcloud.ensure_running(port, home=home)
-        except localcloud.LocalCloudError as exc:
-            raise CloudError(f"could not start the local cloud on port {port}: {exc}") from exc
-    if not localcloud.health(port):
-        raise CloudError(f"no local cloud answers on port {port}; start one with `localcloud start --port {port}`.")
-    return f"http://127.0.0.1:{port}", False

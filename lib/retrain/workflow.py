@@ -16,10 +16,8 @@ The definition is a pure dict (:func:`build_definition`): it builds and is teste
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from stepfunctions import steps
@@ -27,6 +25,7 @@ from stepfunctions.inputs import ExecutionInput
 from stepfunctions.workflow import Workflow
 
 from retrain.config import Params
+from retrain.config import new_run_id as new_run_id  # re-exported: notebook 04 imports it from here
 from retrain.errors import WorkflowError
 from retrain.resources import Layout
 
@@ -68,15 +67,17 @@ class FailWithPaths(steps.Fail):
         return field_name in self._EXTRA or super().is_field_allowed(field_name)
 
 
+class EndpointConfigWithSelector(steps.EndpointConfigStep):
+    """An ``EndpointConfigStep`` that also takes ``result_selector`` (an ASL field the SDK 2.3 does not know)."""
+
+    def is_field_allowed(self, field_name: str) -> bool:
+        return field_name == "result_selector" or super().is_field_allowed(field_name)
+
+
 def transient_retry(service: str, *, interval: int = 2, attempts: int = 4, backoff: float = 2.0) -> steps.Retry:
     """A ``Retry`` for the transient errors of ``service`` (``glue``, ``sagemaker``, ``lambda``)."""
     return steps.Retry(error_equals=list(TRANSIENT_ERRORS[service]), interval_seconds=interval,
                        max_attempts=attempts, backoff_rate=backoff)
-
-
-def new_run_id() -> str:
-    """A sortable, unique run id: UTC time plus four random hex digits, e.g. ``20260101-120000-1a2b``."""
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 def execution_names(params: Params, run_id: str) -> dict[str, str]:
@@ -186,13 +187,16 @@ def build_steps(params: Params, execution_input: ExecutionInput, estimator: Any,
     )
     query_status.add_retry(transient_retry("lambda", attempts=6))
 
-    endpoint_config = steps.EndpointConfigStep(
+    endpoint_config = EndpointConfigWithSelector(
         "Create Endpoint Config",
         endpoint_config_name=execution_input["EndpointConfigName"],
         model_name=execution_input["ModelName"],
         initial_instance_count=params.endpoint_instance_count,
         instance_type=params.endpoint_instance_type,
         result_path="$.EndpointConfig",
+        # keep this run's config name in the state: the readiness check compares what the endpoint serves with it
+        result_selector={"EndpointConfigArn.$": "$.EndpointConfigArn",
+                         "EndpointConfigName.$": "$$.Execution.Input['EndpointConfigName']"},
     )
     endpoint_config.add_retry(transient_retry("sagemaker"))
 
@@ -237,7 +241,17 @@ def build_steps(params: Params, execution_input: ExecutionInput, estimator: Any,
     deploy_failed = FailWithPaths("Endpoint Deploy Failed", error=DEPLOY_FAILED_ERROR,
                                   cause_path="$.Endpoint.FailureReason")
     status = describe_endpoint.output()["Endpoint"]["EndpointStatus"]
-    endpoint_ready.add_choice(steps.ChoiceRule.StringEquals(variable=status, value="InService"), next_step=deployed)
+    serving = describe_endpoint.output()["Endpoint"]["EndpointConfigName"]
+    endpoint_ready.add_choice(
+        steps.ChoiceRule.And([
+            steps.ChoiceRule.StringEquals(variable=status, value="InService"),
+            steps.ChoiceRule.StringEqualsPath(variable=serving, value="$.EndpointConfig.EndpointConfigName"),
+        ]),
+        next_step=deployed,
+    )
+    # InService on another config: the update failed and SageMaker rolled back to the old model (FailureReason set)
+    endpoint_ready.add_choice(steps.ChoiceRule.StringEquals(variable=status, value="InService"),
+                              next_step=deploy_failed)
     endpoint_ready.add_choice(steps.ChoiceRule.StringEquals(variable=status, value="Failed"),
                               next_step=deploy_failed)
     endpoint_ready.default_choice(wait_endpoint)  # Creating / Updating: look again after a pause

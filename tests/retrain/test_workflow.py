@@ -133,8 +133,19 @@ def test_endpoint_is_created_or_updated_at_run_time(definition: dict[str, Any]) 
     assert s["Create Endpoint"]["Next"] == s["Update Endpoint"]["Next"] == "Wait for Endpoint"
     assert s["Wait for Endpoint"]["Next"] == "Describe Endpoint"
     ready = s["Endpoint In Service?"]
-    targets = {c["StringEquals"]: c["Next"] for c in ready["Choices"]}
-    assert targets == {"InService": "Model Deployed", "Failed": "Endpoint Deploy Failed"}
+    deployed, rolled_back, failed = ready["Choices"]
+    # deployed only when InService on THIS run's config; InService on another one means the update rolled back
+    assert deployed["Next"] == "Model Deployed"
+    assert deployed["And"] == [
+        {"Variable": "$['Endpoint']['EndpointStatus']", "StringEquals": "InService"},
+        {"Variable": "$['Endpoint']['EndpointConfigName']", "StringEqualsPath": "$.EndpointConfig.EndpointConfigName"},
+    ]
+    assert rolled_back == {"Variable": "$['Endpoint']['EndpointStatus']", "StringEquals": "InService",
+                           "Next": "Endpoint Deploy Failed"}
+    assert failed == {"Variable": "$['Endpoint']['EndpointStatus']", "StringEquals": "Failed",
+                      "Next": "Endpoint Deploy Failed"}
+    selector = s["Create Endpoint Config"]["ResultSelector"]
+    assert selector["EndpointConfigName.$"] == "$$.Execution.Input['EndpointConfigName']"
     assert ready["Default"] == "Wait for Endpoint"
     assert s["Endpoint Deploy Failed"]["Error"] == "EndpointDeployFailed"
     assert s["Endpoint Deploy Failed"]["CausePath"] == "$.Endpoint.FailureReason"

@@ -35,7 +35,10 @@ LOG = logging.getLogger(__name__)
 
 RUNTIME = "States.Runtime"
 TASK_FAILED = "States.TaskFailed"
-#: how often ``.sync`` integrations poll the job they started (seconds)
+#: how often ``.sync`` integrations poll the job they started (seconds): first after ``POLL_FIRST_SECONDS``, then
+#: half as long again each time up to ``POLL_SECONDS``, so a job of a second is seen to end within a few tens of
+#: milliseconds while a long one costs no more requests than before
+POLL_FIRST_SECONDS = 0.05
 POLL_SECONDS = 0.25
 
 
@@ -297,16 +300,18 @@ def poll(call: Call, describe: Callable[[], dict[str, Any]], finished: Callable[
          stop: Callable[[], None]) -> dict[str, Any] | None:
     """Poll ``describe`` until ``finished``; when the task is cancelled (stop, timeout) call ``stop`` and return
     None. Errors of ``describe`` propagate as they are (already TaskFailed)."""
+    delay = POLL_FIRST_SECONDS
     while True:
         current = describe()
         if finished(current):
             return current
-        if call.task.wait(POLL_SECONDS) or call.task.cancelled:
+        if call.task.wait(delay) or call.task.cancelled:
             try:
                 stop()
             except TaskFailed as exc:  # the job may have ended meanwhile
                 LOG.debug("stopping the job of %s failed: %s", call.state_name, exc)
             return None
+        delay = min(delay * 1.5, POLL_SECONDS)
 
 
 def record_submitted(call: Call, output: dict[str, Any]) -> None:

@@ -1,0 +1,139 @@
+"""The benchmark's own logic: targets and verdicts, state durations from a history, peak RSS, the floor process,
+and the `--keep-cloud` / Spark pre-warm behaviour of `retrain run` that the benchmark relies on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from chain_helpers import LOCAL_PARAMS, free_port, summary
+
+from retrain.bench import NOTES, TARGETS, lookup, main, notes, table, verdicts
+from retrain.bench_tools import PeakRss, durations_from_events
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_verdicts_compare_each_target_in_its_direction() -> None:
+    results = {"cold": {"total_s": 30.0, "ratio_to_floor": 1.5}, "endpoint": {"concurrent_rps": 1500.0},
+               "scale": {"1000000": {"total_s": 100.0}}}
+    rows = {r["metric"]: r for r in verdicts(results)}
+    assert set(rows) == set(TARGETS)
+    assert rows["cold.total_s"]["met"] is False and rows["cold.ratio_to_floor"]["met"] is True
+    assert rows["endpoint.concurrent_rps"]["met"] is True  # ">=": more is better
+    assert rows["scale.1000000.total_s"]["met"] is True  # digits in a dotted key
+    assert rows["warm.execution_s"]["met"] is None and rows["warm.execution_s"]["value"] is None
+    text = table(list(rows.values()), {"floor.total_s": 7.5, "missing": None})
+    assert "| cold.total_s | <= 25 s | 30 | **no** |" in text
+    assert "| warm.execution_s | <= 5 s | — | not measured |" in text
+    assert "| floor.total_s | (context) | 7.5 | |" in text and "missing" not in text
+    assert lookup(results, "cold.total_s.deeper") is None
+    assert notes(list(rows.values())) == []  # the ratio was met: nothing to explain
+    missed = verdicts({"cold": {"ratio_to_floor": 2.4}})
+    assert notes(missed) == [f"cold.ratio_to_floor missed: {NOTES['cold.ratio_to_floor']}"]
+
+
+def test_state_durations_sum_the_visits_of_each_state() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def event(kind: str, name: str, seconds: float) -> dict[str, object]:
+        key = "stateEnteredEventDetails" if kind.endswith("Entered") else "stateExitedEventDetails"
+        return {"type": kind, "timestamp": t0 + timedelta(seconds=seconds), key: {"name": name}}
+
+    events = [event("TaskStateEntered", "ETL", 0), event("TaskStateExited", "ETL", 2.5),
+              event("WaitStateEntered", "Wait", 2.5), event("WaitStateExited", "Wait", 3.5),
+              event("TaskStateEntered", "Describe", 3.5), event("TaskStateExited", "Describe", 3.6),
+              event("WaitStateEntered", "Wait", 3.6), event("WaitStateExited", "Wait", 4.6),
+              event("TaskStateEntered", "Never Left", 4.6), {"type": "ExecutionSucceeded", "timestamp": t0}]
+    assert durations_from_events(events) == {"ETL": 2.5, "Wait": 2.0, "Describe": 0.1}
+
+
+def test_peak_rss_counts_the_children_of_a_process() -> None:
+    script = "import time; block = bytearray(80 * 1024 * 1024); time.sleep(1.5)"
+    parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, "
+                                                     f"'-c', {script!r}])"])
+    try:
+        with PeakRss(lambda: [parent.pid], interval=0.05) as rss:
+            parent.wait(timeout=60)
+    finally:
+        parent.kill()
+    assert rss.peak_bytes > 80 * 1024 * 1024
+
+
+def test_warm_and_endpoint_need_the_cold_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--only", "warm", "--out", str(tmp_path)])
+    assert exc.value.code == 2 and "add cold" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--only", "cold,nap", "--out", str(tmp_path)])
+    assert "unknown section" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_floor_section_writes_json_and_a_table(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "retrain.bench", "--only", "floor", "--out", str(tmp_path),
+                           "--port", str(free_port())], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "bench.json").read_text())
+    floor = results["floor"]
+    assert floor["total_s"] > floor["inner_s"] > floor["etl_s"] > 0 and floor["train_s"] > 0
+    assert results["sections"] == ["floor"]
+    assert {row["metric"] for row in results["targets"]} == set(TARGETS)
+    assert "| floor.total_s | (context) |" in (tmp_path / "bench.md").read_text()
+
+
+@pytest.mark.slow
+def test_keep_cloud_leaves_it_running_without_spark_for_a_run_that_needs_none(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import localcloud
+    from retrain.cli import main as cli
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("LOCALCLOUD_HOME", str(home))
+    port = free_port()
+    try:
+        code = cli(["run", "--params", str(LOCAL_PARAMS), "--out", str(tmp_path / "out"), "--only", "01",
+                    "--keep-cloud", "-p", f"localcloud_port={port}", "-p", "project_name=bench-keep"])
+        assert code == 0 and summary(tmp_path / "out")["status"] == "partial"
+        info = localcloud.health(port)
+        assert info is not None, "--keep-cloud stopped the cloud"
+        assert info["services"]["Glue"]["workers"] == []  # 04 does not run: no Spark started for nothing
+    finally:
+        localcloud.stop(port, home=home)
+    assert localcloud.health(port) is None
+
+
+@pytest.mark.slow
+def test_a_cloud_started_with_glue_prewarm_starts_spark_at_once(tmp_path: Path) -> None:
+    import localcloud
+
+    port = free_port()
+    try:
+        localcloud.ensure_running(port, home=tmp_path, prewarm=("glue",))
+        deadline = time.monotonic() + 300
+        workers: list[dict[str, object]] = []
+        while time.monotonic() < deadline and not workers:
+            workers = (localcloud.health(port) or {}).get("services", {}).get("Glue", {}).get("workers", [])
+            time.sleep(0.5)
+        assert workers and workers[0]["alive"] and workers[0]["runs"] == 0  # ready, before any job exists
+    finally:
+        localcloud.stop(port, home=tmp_path)
+
+
+def test_the_floor_runs_the_spark_of_the_local_glue_worker(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from localcloud.core.context import ServerContext
+    from localcloud.services.glue.runner import DEFAULT_JAVA_OPTIONS, spark_conf
+    from retrain.bench_tools import FLOOR_JAVA_OPTIONS, FLOOR_SPARK_CONF
+
+    monkeypatch.delenv("LOCALCLOUD_GLUE_SHUFFLE_PARTITIONS", raising=False)
+    monkeypatch.delenv("LOCALCLOUD_GLUE_DRIVER_MEMORY", raising=False)
+    monkeypatch.delenv("LOCALCLOUD_GLUE_SPARK_MASTER", raising=False)
+    worker = spark_conf(ServerContext(endpoint_url="http://127.0.0.1:1", home=tmp_path, port=1))
+    assert FLOOR_JAVA_OPTIONS == DEFAULT_JAVA_OPTIONS
+    assert {key: worker[key] for key in FLOOR_SPARK_CONF} == FLOOR_SPARK_CONF

@@ -208,22 +208,19 @@ def build_steps(params: Params, execution_input: ExecutionInput, estimator: Any,
         result_path="$.ExistingEndpoint",
     )
     check_endpoint.add_retry(transient_retry("sagemaker"))
-    create_endpoint = steps.EndpointStep(
-        "Create Endpoint",
-        endpoint_name=execution_input["EndpointName"],
-        endpoint_config_name=execution_input["EndpointConfigName"],
-        update=False,
-        result_path="$.EndpointAction",
-    )
-    create_endpoint.add_retry(transient_retry("sagemaker"))
-    update_endpoint = steps.EndpointStep(
-        "Update Endpoint",
-        endpoint_name=execution_input["EndpointName"],
-        endpoint_config_name=execution_input["EndpointConfigName"],
-        update=True,
-        result_path="$.EndpointAction",
-    )
-    update_endpoint.add_retry(transient_retry("sagemaker"))
+    def endpoint_step(name: str, update: bool) -> steps.EndpointStep:
+        step = steps.EndpointStep(
+            name,
+            endpoint_name=execution_input["EndpointName"],
+            endpoint_config_name=execution_input["EndpointConfigName"],
+            update=update,
+            result_path="$.EndpointAction",
+        )
+        step.add_retry(transient_retry("sagemaker"))
+        return step
+
+    create_endpoint = endpoint_step("Create Endpoint", update=False)
+    update_endpoint = endpoint_step("Update Endpoint", update=True)
     check_endpoint.add_catch(steps.Catch(error_equals=["States.TaskFailed"], next_step=create_endpoint,
                                          result_path="$.EndpointLookupError"))
     check_endpoint.next(update_endpoint)

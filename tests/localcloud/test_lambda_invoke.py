@@ -342,6 +342,19 @@ def _gone(pid: int) -> bool:
     return False
 
 
+def _warm_handler_with_a_child(lam: object, function: str, tmp_path: Path) -> tuple[int, int]:
+    """Invoke ``function`` once (a warm handler process), then make it start a child; both pids."""
+    warm_pid = call(lam, function, {"kind": "ok"})[1]["pid"]
+    pidfile = tmp_path / "child.pid"
+    lam.invoke(FunctionName=function, InvocationType="Event",
+               Payload=json.dumps({"kind": "spawn", "pidfile": str(pidfile)}).encode())
+    for _ in range(200):
+        if pidfile.exists() and pidfile.read_text():
+            break
+        time.sleep(0.05)
+    return warm_pid, int(pidfile.read_text())
+
+
 def test_shutdown_kills_every_handler_process(tmp_path) -> None:
     import boto3
 
@@ -354,15 +367,7 @@ def test_shutdown_kills_every_handler_process(tmp_path) -> None:
         lam = session.client("lambda", endpoint_url=cloud.endpoint_url)
         lam.create_function(FunctionName="busy", Runtime="python3.11", Role=role, Handler="faults.handler",
                             Timeout=120, Code={"ZipFile": make_zip({"faults.py": FAULTS_HANDLER})})
-        warm_pid = call(lam, "busy", {"kind": "ok"})[1]["pid"]
-        pidfile = tmp_path / "child.pid"
-        lam.invoke(FunctionName="busy", InvocationType="Event",
-                   Payload=json.dumps({"kind": "spawn", "pidfile": str(pidfile)}).encode())
-        for _ in range(200):
-            if pidfile.exists() and pidfile.read_text():
-                break
-            time.sleep(0.05)
-        grandchild = int(pidfile.read_text())
+        warm_pid, grandchild = _warm_handler_with_a_child(lam, "busy", tmp_path)
         assert _alive(warm_pid) and _alive(grandchild)
     assert _gone(warm_pid) and _gone(grandchild)
 
@@ -393,15 +398,7 @@ def test_handler_processes_die_with_a_killed_server(tmp_path) -> None:
         lam = session.client("lambda", endpoint_url=endpoint)
         lam.create_function(FunctionName="orphan", Runtime="python3.11", Role=role, Handler="faults.handler",
                             Timeout=120, Code={"ZipFile": make_zip({"faults.py": FAULTS_HANDLER})})
-        idle_pid = call(lam, "orphan", {"kind": "ok"})[1]["pid"]
-        pidfile = tmp_path / "child.pid"
-        lam.invoke(FunctionName="orphan", InvocationType="Event",
-                   Payload=json.dumps({"kind": "spawn", "pidfile": str(pidfile)}).encode())
-        for _ in range(200):
-            if pidfile.exists() and pidfile.read_text():
-                break
-            time.sleep(0.05)
-        grandchild = int(pidfile.read_text())
+        idle_pid, grandchild = _warm_handler_with_a_child(lam, "orphan", tmp_path)
         assert _alive(idle_pid) and _alive(grandchild)
     finally:
         server.send_signal(signal.SIGKILL)

@@ -15,14 +15,17 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock pyproject.toml
+IMAGE_REQUIREMENTS := $(wildcard lib/localcloud/images/*/requirements.txt)
+
+$(STAMP): requirements.lock pyproject.toml $(IMAGE_REQUIREMENTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=24"
 	$(PY) -m pip install -q -r requirements.lock
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(VENV)/bin/localcloud images install
 	@touch $(STAMP)
 
-setup: $(STAMP) ## Create .venv and install the locked dependencies (idempotent)
+setup: $(STAMP) ## Create .venv, install the locked dependencies and the algorithm images' environments (idempotent)
 
 run: setup ## Run the retraining pipeline on the local target (params/local.yaml)
 	$(VENV)/bin/retrain run --params $(PARAMS)

@@ -1,4 +1,4 @@
-"""``localcloud`` command line: serve (foreground), start (background), status, stop."""
+"""``localcloud`` command line: serve (foreground), start (background), status, stop; images install/status."""
 
 from __future__ import annotations
 
@@ -32,13 +32,34 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--enforce-iam", action="store_true", default=None,
                              help="Step Functions checks each service call of a workflow against the state "
                                   "machine role's IAM policies, as AWS does (also LOCALCLOUD_ENFORCE_IAM=1)")
+    images = sub.add_parser("images", help="the algorithm images' own Python environments (install, status)",
+                            description="Each built-in algorithm runs in its own Python environment with the "
+                                        "library versions of its SageMaker image.")
+    images.add_argument("action", choices=("install", "status"))
+    images.add_argument("--force", action="store_true", help="re-create the environments even when up to date")
     return parser
+
+
+def _images(action: str, force: bool) -> int:
+    from localcloud import images
+
+    if action == "install":
+        images.install_all(force=force)
+        return 0
+    missing = 0
+    for image in images.IMAGES.values():
+        ok = images.installed(image)
+        missing += not ok
+        print(f"{image.name}: {'installed' if ok else 'NOT installed'} ({images.env_dir(image)})")
+    return 1 if missing else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "images":
+            return _images(args.action, args.force)
         if args.command == "serve":
             from localcloud.server import LocalCloud
 

@@ -20,12 +20,15 @@ from test_sagemaker_support import (
     make_bucket,
     make_role,
     put,
+    tarball,
     to_csv,
     training_request,
     unique,
     wait_endpoint,
     wait_job,
 )
+
+import xgb17
 
 ACCOUNT = "123456789012"
 ARN = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
@@ -74,13 +77,22 @@ def trained(sm: Any, s3: Any, role: str, bucket: str) -> dict[str, Any]:
         job = wait_job(sm, name)
         assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
         artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
-        out[key] = {"artifact": artifact, "booster": load_artifact(s3, artifact)[1]}
+        raw = load_artifact(s3, artifact)[2]
+        out[key] = {"artifact": artifact, "raw": raw, "expected": xgb17.predict(raw, out["rows"])}
     return out
 
 
 def _expected(trained: dict[str, Any], key: str, rows: np.ndarray | None = None) -> np.ndarray:
-    rows = trained["rows"] if rows is None else rows
-    return trained[key]["booster"].inplace_predict(rows.astype(np.float32))
+    """xgboost 1.7.4's own scores (the container's library) for the model of ``key``."""
+    if rows is None:
+        return trained[key]["expected"]
+    return xgb17.predict(trained[key]["raw"], rows)
+
+
+def _same(got: np.ndarray, expected: np.ndarray) -> None:
+    """The endpoint's scores are xgboost 1.7.4's, at most 1e-6 apart."""
+    assert got.shape == expected.shape
+    assert float(np.max(np.abs(got - expected))) <= 1e-6
 
 
 def _model(sm: Any, role: str, artifact: str, image: str = XGB_IMAGE) -> str:
@@ -106,7 +118,7 @@ def _endpoint(sm: Any, config: str) -> tuple[str, dict[str, Any]]:
 
 def _scores(rt: Any, endpoint: str, rows: np.ndarray, **kwargs: Any) -> np.ndarray:
     body = rt.invoke_endpoint(EndpointName=endpoint, Body=to_csv(rows), ContentType="text/csv", **kwargs)["Body"]
-    return np.array([float(score) for score in body.read().decode().split(",")])
+    return np.array([float(score) for score in body.read().decode().split()])  # one score per line
 
 
 def _error(call: Any, **kwargs: Any) -> dict[str, Any]:
@@ -139,7 +151,7 @@ def test_train_deploy_invoke_update_invoke_without_failed_requests(sm, rt, role,
 
     old, new = _expected(trained, "a"), _expected(trained, "b")
     assert not np.allclose(old, new, atol=1e-3)
-    np.testing.assert_allclose(_scores(rt, name, trained["rows"]), old, rtol=1e-6)
+    _same(_scores(rt, name, trained["rows"]), old)
 
     answers: list[np.ndarray] = []
     failures: list[str] = []
@@ -174,7 +186,7 @@ def test_train_deploy_invoke_update_invoke_without_failed_requests(sm, rt, role,
              for a in answers]
     assert "?" not in kinds and kinds[0] == "a" and kinds[-1] == "b"
     assert kinds == sorted(kinds)  # never back to the old model once the new one answered
-    np.testing.assert_allclose(_scores(rt, name, trained["rows"]), new, rtol=1e-6)
+    _same(_scores(rt, name, trained["rows"]), new)
 
 
 def test_a_failed_update_leaves_the_old_model_serving(sm, s3, rt, role, bucket, trained) -> None:
@@ -186,46 +198,53 @@ def test_a_failed_update_leaves_the_old_model_serving(sm, s3, rt, role, bucket, 
     assert endpoint["EndpointStatus"] == "InService"
     assert endpoint["EndpointConfigName"] == config_a
     assert endpoint["FailureReason"].startswith(f'Failed to extract model data archive from URL "{junk}"')
-    np.testing.assert_allclose(_scores(rt, name, trained["rows"]), _expected(trained, "a"), rtol=1e-6)
+    _same(_scores(rt, name, trained["rows"]), _expected(trained, "a"))
 
     sm.update_endpoint(EndpointName=name, EndpointConfigName=_config(sm, _model(sm, role, trained["b"]["artifact"])))
     endpoint = wait_endpoint(sm, name)
     assert endpoint["EndpointStatus"] == "InService" and "FailureReason" not in endpoint
-    np.testing.assert_allclose(_scores(rt, name, trained["rows"]), _expected(trained, "b"), rtol=1e-6)
+    _same(_scores(rt, name, trained["rows"]), _expected(trained, "b"))
 
 
 def test_uncompressed_model_data_is_served(sm, s3, rt, role, bucket, trained) -> None:
-    raw = trained["a"]["booster"].save_raw("ubj")
-    put(s3, bucket, "plain/model/xgboost-model", bytes(raw))
+    put(s3, bucket, "plain/model/xgboost-model", trained["a"]["raw"])
     model = unique("plain")
     sm.create_model(ModelName=model, ExecutionRoleArn=role, PrimaryContainer={
         "Image": XGB_IMAGE, "ModelDataSource": {"S3DataSource": {
             "S3Uri": f"s3://{bucket}/plain/model/", "S3DataType": "S3Prefix", "CompressionType": "None"}}})
     name, endpoint = _endpoint(sm, _config(sm, model))
     assert endpoint["EndpointStatus"] == "InService", endpoint.get("FailureReason")
-    np.testing.assert_allclose(_scores(rt, name, trained["rows"]), _expected(trained, "a"), rtol=1e-6)
+    _same(_scores(rt, name, trained["rows"]), _expected(trained, "a"))
 
 
-def _tarball(files: dict[str, bytes]) -> bytes:
-    import io
-    import tarfile
+def test_a_model_written_by_the_containers_xgboost_is_served_with_its_scores(cloud, sm, s3, rt, role,
+                                                                               bucket) -> None:
+    # the other direction: a model.tar.gz made outside localcloud by xgboost 1.7.4's save_model("xgboost-model")
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 8)).round(4)
+    y = (X[:, 0] - X[:, 3] + 0.3 * rng.normal(size=400) > 0).astype(float)
+    raw = xgb17.train_model(X, y, {"objective": "binary:logistic", "max_depth": 4, "eta": 0.3}, 20)
+    assert raw[:4] == b"binf"
+    artifact = put(s3, bucket, "external/model.tar.gz", tarball({"xgboost-model": raw}))
+    name, endpoint = _endpoint(sm, _config(sm, _model(sm, role, artifact)))
+    assert endpoint["EndpointStatus"] == "InService", endpoint.get("FailureReason")
+    rows = X[:50]
+    _same(_scores(rt, name, rows), xgb17.predict(raw, rows))
+    from retrain.deploy import model_booster  # what notebook 04's quality cells read the artifact with
 
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    booster = model_booster(tarball({"xgboost-model": raw}))
+    assert booster.num_features() == 8
+    assert float(np.max(np.abs(booster.inplace_predict(rows.astype(np.float32)) - xgb17.predict(raw, rows)))) <= 1e-6
 
 
 @pytest.mark.parametrize(("case", "reason"), [
-    ("not-a-model", "is not an XGBoost model the built-in algorithm can load"),
+    ("not-a-model", "The primary container for production variant AllTraffic did not pass the ping health check. "
+                    "Please check CloudWatch logs for this endpoint."),
     ("missing", "Could not access model data at"),
-    ("image", "localcloud serves only SageMaker's built-in XGBoost algorithm"),
+    ("image", "localcloud runs only SageMaker's built-in XGBoost algorithm"),
 ])
 def test_an_endpoint_whose_model_cannot_load_fails(sm, s3, rt, role, bucket, trained, case, reason) -> None:
-    artifact = {"not-a-model": put(s3, bucket, f"bad/{case}/model.tar.gz", _tarball({"xgboost-model": b"hello"})),
+    artifact = {"not-a-model": put(s3, bucket, f"bad/{case}/model.tar.gz", tarball({"xgboost-model": b"hello"})),
                 "missing": f"s3://{bucket}/bad/nothing/model.tar.gz",
                 "image": trained["a"]["artifact"]}[case]
     image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-server:1" if case == "image" else XGB_IMAGE
@@ -345,36 +364,40 @@ def test_invoke_formats(rt, serving, trained) -> None:
     rows = trained["rows"]
     expected = _expected(trained, "a")
     response = rt.invoke_endpoint(EndpointName=serving, Body=to_csv(rows[:3]) + "\n\n", ContentType="text/csv")
-    assert response["ContentType"] == "text/csv" and response["InvokedProductionVariant"] == "AllTraffic"
-    text = response["Body"].read().decode()
-    assert "\n" not in text  # the built-in XGBoost answers real-time requests on one comma-separated line
-    np.testing.assert_allclose([float(x) for x in text.split(",")], expected[:3], rtol=1e-6)
+    assert response["ContentType"] == "text/csv; charset=utf-8" and response["InvokedProductionVariant"] == "AllTraffic"
+    # the container answers text/csv through csv.writer: one score per line, each a float64 repr of the float32 score
+    assert response["Body"].read().decode() == "".join(f"{float(v)!r}\n" for v in expected[:3])
 
-    single = rt.invoke_endpoint(EndpointName=serving, Body=to_csv(rows[:1]).strip())["Body"].read().decode()
-    assert float(single) == pytest.approx(float(expected[0]), rel=1e-6)
+    response = rt.invoke_endpoint(EndpointName=serving, Body=to_csv(rows[:2]), ContentType="text/csv; charset=utf-8",
+                                  Accept="application/json")
+    assert response["ContentType"] == "application/json"
+    assert json.loads(response["Body"].read()) == {"predictions": [{"score": float(v)} for v in expected[:2]]}
 
-    body = rt.invoke_endpoint(EndpointName=serving, Body=to_csv(rows[:2]), ContentType="text/csv; charset=utf-8",
-                              Accept="application/json")["Body"].read()
-    scores = [p["score"] for p in json.loads(body)["predictions"]]
-    np.testing.assert_allclose(scores, expected[:2], rtol=1e-6)
-    lines = rt.invoke_endpoint(EndpointName=serving, Body=to_csv(rows[:2]), ContentType="text/csv",
-                               Accept="application/jsonlines")["Body"].read().decode().splitlines()
-    assert [json.loads(line)["score"] for line in lines] == pytest.approx(scores)
+    # fewer columns than the model has features: xgboost treats the rest as missing (the container does not check)
+    short = rt.invoke_endpoint(EndpointName=serving, Body="1,2,3", ContentType="text/csv")["Body"].read().decode()
+    assert len(short.split()) == 1
 
 
 @pytest.mark.parametrize(("body", "content_type", "accept", "status", "message"), [
-    ("0,1,2\n", "text/csv", None, 400,
-     "Feature size of csv inference data 3 is not consistent with feature size of trained model"),
-    ("LABEL", "text/csv", None, 400, "Send the features only, without the label column."),
-    ("BAD", "text/csv", None, 400, "row 2, column 3: 'abc' is not a number"),
-    ("ROWS", "application/json", None, 415, "application/json is not an accepted ContentType"),
-    ("ROWS", "text/libsvm", None, 415, "localcloud's model server reads text/csv only"),
-    ("ROWS", "text/csv", "application/xml", 406, "Accept type application/xml is not supported"),
+    ("LABEL", "text/csv", None, 400, "Unable to evaluate payload provided: "),
+    ("BAD", "text/csv", None, 415, "Loading csv data failed with Exception, please ensure data is in csv format:\n "
+                                   "<class 'ValueError'>\n could not convert string to float: 'abc'"),
+    ("QUOTED", "text/csv", None, 415, "could not convert string to float: '\"1"),
+    ("ROWS", "application/json", None, 415,
+     "application/json is not an accepted ContentType: csv, libsvm, parquet, recordio-protobuf, text/csv, "
+     "text/libsvm, text/x-libsvm, application/x-parquet, application/x-recordio-protobuf."),
+    ("ROWS", "text/libsvm", None, 415, "Loading libsvm data failed with Exception, please ensure data is in libsvm"),
+    ("ROWS", "text/csv", "application/xml", 406,
+     "Accept type application/xml is not supported. Please use supported accept types: ['application/json', "
+     "'application/jsonlines', 'application/x-recordio-protobuf', 'text/csv']."),
+    # sagemaker-containers' encoders know csv and json only: the container answers a bare 500 for these
+    ("ROWS", "text/csv", "application/jsonlines", 500, "Internal Server Error"),
 ])
 def test_bad_payloads_are_model_errors(rt, serving, trained, body, content_type, accept, status, message) -> None:
     rows = trained["rows"]
     text = {"LABEL": to_csv(np.column_stack([np.zeros(2), rows[:2]])),
             "BAD": to_csv(rows[:1]) + ",".join(["1", "2", "abc"] + ["0"] * (rows.shape[1] - 3)),
+            "QUOTED": '"' + to_csv(rows[:1]).strip() + '"',
             "ROWS": to_csv(rows[:2])}.get(body, body)
     kwargs = {"Accept": accept} if accept else {}
     with pytest.raises(rt.exceptions.ModelError) as err:
@@ -383,7 +406,8 @@ def test_bad_payloads_are_model_errors(rt, serving, trained, body, content_type,
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert response["OriginalStatusCode"] == status
     assert message in response["OriginalMessage"]
-    assert response["Error"]["Message"].startswith(f"Received client error ({status}) from primary with message")
+    kind = "client" if status < 500 else "server"
+    assert response["Error"]["Message"].startswith(f"Received {kind} error ({status}) from primary with message")
     assert response["LogStreamArn"].startswith(
         f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/aws/sagemaker/Endpoints/{serving}")
 
@@ -395,8 +419,7 @@ def test_variants_are_routed_by_weight_or_target(sm, rt, role, trained) -> None:
     rows = trained["rows"][:4]
     response = rt.invoke_endpoint(EndpointName=name, Body=to_csv(rows), ContentType="text/csv", TargetVariant="V1")
     assert response["InvokedProductionVariant"] == "V1"
-    np.testing.assert_allclose([float(x) for x in response["Body"].read().decode().split(",")],
-                               _expected(trained, "b", rows), rtol=1e-6)
+    _same(np.array([float(x) for x in response["Body"].read().decode().split()]), _expected(trained, "b", rows))
     seen = {rt.invoke_endpoint(EndpointName=name, Body=to_csv(rows[:1]), ContentType="text/csv")[
         "InvokedProductionVariant"] for _ in range(40)}
     assert seen == {"V0", "V1"}
@@ -417,8 +440,8 @@ def test_sagemaker_sdk_predictor_reads_the_scores(aws, sm, rt, serving, trained)
     predictor = sagemaker.predictor.Predictor(serving, sagemaker_session=session, serializer=CSVSerializer(),
                                               deserializer=CSVDeserializer())
     rows = trained["rows"][:3]
-    scores = [float(score) for score in predictor.predict(rows)[0]]
-    np.testing.assert_allclose(scores, _expected(trained, "a", rows), rtol=1e-6)
+    scores = [float(row[0]) for row in predictor.predict(rows)]  # one score per line: one row each
+    _same(np.array(scores), _expected(trained, "a", rows))
 
 
 def test_raw_runtime_requests_get_aws_errors(cloud) -> None:

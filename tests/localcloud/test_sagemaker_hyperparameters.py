@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localcloud.services.sagemaker.hyperparameters import HyperparameterError, to_xgboost, validate
+from localcloud.images.builtin_xgboost.hyperparameters import HyperparameterError, to_xgboost, validate
 
 
 def test_seed_notebook_hyperparameters_map_to_xgboost() -> None:
@@ -15,7 +15,15 @@ def test_seed_notebook_hyperparameters_map_to_xgboost() -> None:
     assert plan.params == {"max_depth": 5, "eta": 0.2, "gamma": 4.0, "min_child_weight": 6.0, "subsample": 0.8,
                            "objective": "binary:logistic", "eval_metric": ["error", "auc"],
                            "seed": 0, "nthread": 1, "verbosity": 1}
-    assert plan.eval_metrics == ["error", "auc"] and plan.early_stopping_metric == "auc"
+    assert plan.eval_metrics == ["error", "auc"] and plan.early_stopping_metric is None  # no early stopping asked
+
+
+def test_tuning_metric_joins_eval_metric_sorted_and_early_stopping_watches_it() -> None:
+    # the container's train_utils.get_union_metrics sorts the union; custom metrics (rmse, mae too) go to feval
+    plan = to_xgboost(validate({"num_round": "5", "objective": "reg:squarederror", "eval_metric": "rmse,mae",
+                                "_tuning_objective_metric": "validation:r2", "early_stopping_rounds": "3"}))
+    assert plan.custom_metrics == ["mae", "r2", "rmse"] and "eval_metric" not in plan.params
+    assert plan.early_stopping_metric == "r2" and plan.maximize
 
 
 def test_aliases_silent_and_custom_metrics() -> None:

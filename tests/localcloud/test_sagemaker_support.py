@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import time
 import uuid
@@ -93,8 +94,9 @@ def wait_endpoint(sm: Any, name: str, timeout: float = 60.0) -> dict[str, Any]:
     return wait_for(sm.describe_endpoint, "EndpointStatus", ("Creating", "Updating"), timeout, EndpointName=name)
 
 
-def load_artifact(s3: Any, uri: str) -> tuple[list[str], xgb.Booster]:
-    """The file names in a model.tar.gz and the booster its ``xgboost-model`` holds."""
+def load_artifact(s3: Any, uri: str) -> tuple[list[str], xgb.Booster, bytes]:
+    """The file names in a model.tar.gz, the booster its ``xgboost-model`` holds (read by this environment's
+    xgboost, which still reads the legacy binary format) and the file's bytes."""
     bucket, key = uri.removeprefix("s3://").split("/", 1)
     data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
@@ -102,7 +104,23 @@ def load_artifact(s3: Any, uri: str) -> tuple[list[str], xgb.Booster]:
         raw = tar.extractfile("xgboost-model").read()  # type: ignore[union-attr]
     booster = xgb.Booster()
     booster.load_model(bytearray(raw))
-    return names, booster
+    return names, booster, raw
+
+
+def tarball(files: dict[str, bytes]) -> bytes:
+    """A model.tar.gz holding ``files``."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def job_log(cloud: Any, name: str) -> str:
+    """The algorithm's own output of a training job (what CloudWatch Logs would show)."""
+    return (cloud.home / "sagemaker" / "training" / name / "algorithm.log").read_text()
 
 
 def make_bucket(aws: Any) -> str:
@@ -111,8 +129,15 @@ def make_bucket(aws: Any) -> str:
     return name
 
 
+def trust_for(service: str) -> str:
+    """A trust policy letting ``service`` (``sagemaker.amazonaws.com``) assume a role."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+
+
 def make_role(aws: Any) -> str:
-    return aws("iam").create_role(RoleName=unique("sm-role"), AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    return aws("iam").create_role(RoleName=unique("sm-role"),
+                                  AssumeRolePolicyDocument=trust_for("sagemaker.amazonaws.com"))["Role"]["Arn"]
 
 
 def sagemaker_backend(cloud: Any) -> Any:

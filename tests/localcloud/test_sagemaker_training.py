@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+import xgboost as xgb
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from test_sagemaker_support import (
     XGB_IMAGE,
     channel,
     churn,
+    job_log,
     load_artifact,
     make_bucket,
     make_role,
@@ -27,10 +29,13 @@ from test_sagemaker_support import (
     synthetic,
     to_csv,
     training_request,
+    trust_for,
     unique,
     wait_for,
     wait_job,
 )
+
+import xgb17
 
 LONG_HPS = {"num_round": "1000000", "max_depth": "6", "objective": "binary:logistic"}
 
@@ -57,13 +62,11 @@ def role(aws: Any) -> str:
 
 @pytest.fixture(scope="module")
 def churn_channels(s3: Any, bucket: str) -> dict[str, Any]:
-    """Generated churn data split into train/validation prefixes, with Spark's marker and checksum files."""
+    """Generated churn data split into train/validation prefixes (two part files, as Spark writes them)."""
     data = churn(900, seed=7)
     train, validation = data[:650], data[650:]
-    put(s3, bucket, "churn/train/part-00000.csv", to_csv(train))
-    put(s3, bucket, "churn/train/_SUCCESS", b"")
-    put(s3, bucket, "churn/train/.part-00000.csv.crc", b"\x00crc-bytes")
-    put(s3, bucket, "churn/train/empty.csv", b"")
+    put(s3, bucket, "churn/train/part-00000.csv", to_csv(train[:300]))
+    put(s3, bucket, "churn/train/part-00001.csv", to_csv(train[300:]))
     put(s3, bucket, "churn/validation/part-00000.csv", to_csv(validation))
     return {"channels": [channel("train", f"s3://{bucket}/churn/train"),
                          channel("validation", f"s3://{bucket}/churn/validation/")],
@@ -126,13 +129,16 @@ def test_training_job_trains_reports_metrics_and_uploads_the_model(sm, s3, role,
 
     artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
     assert artifact == f"s3://{bucket}/output/{name}/output/model.tar.gz"
-    names, booster = load_artifact(s3, artifact)
+    names, booster, raw = load_artifact(s3, artifact)
     assert names == ["xgboost-model"]
+    assert raw[:4] == b"binf"  # the container's save_model("xgboost-model"): xgboost 1.7's legacy binary format
     validation = churn_channels["validation"]
     assert booster.num_features() == validation.shape[1] - 1
-    scores = booster.inplace_predict(validation[:, 1:].astype(np.float32))
+    scores = xgb17.predict(raw, validation[:, 1:])  # the container's own xgboost
     error = float(((scores > 0.5) != validation[:, 0]).mean())
-    assert error == pytest.approx(metrics["validation:error"]["Value"], abs=1e-6)
+    # SageMaker reads the metric off the log line (five decimals) and keeps it as a 32-bit float
+    assert metrics["validation:error"]["Value"] == float(np.float32(f"{error:.5f}"))
+    assert np.allclose(booster.predict(xgb.DMatrix(validation[:, 1:])), scores, atol=1e-6)
 
 
 def test_identical_jobs_train_identical_models(sm, s3, role, bucket, churn_channels) -> None:
@@ -142,7 +148,7 @@ def test_identical_jobs_train_identical_models(sm, s3, role, bucket, churn_chann
     values = [[(m["MetricName"], m["Value"]) for m in job["FinalMetricDataList"]] for job in (first, second)]
     assert values[0] == values[1]
     assert [m[0] for m in values[0]] == ["validation:error", "train:error"]
-    models = [load_artifact(s3, j["ModelArtifacts"]["S3ModelArtifacts"])[1].save_raw("json") for j in (first, second)]
+    models = [load_artifact(s3, j["ModelArtifacts"]["S3ModelArtifacts"])[2] for j in (first, second)]
     assert models[0] == models[1]
 
 
@@ -159,15 +165,14 @@ def test_manifest_channel_and_early_stopping(sm, s3, role, bucket) -> None:
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     booster = load_artifact(s3, job["ModelArtifacts"]["S3ModelArtifacts"])[1]
     assert booster.num_boosted_rounds() < 500  # stopped early, best iteration kept
+    best = int(booster.attr("best_iteration"))
+    assert booster.num_boosted_rounds() == best + 1 and booster.attr("best_ntree_limit") == str(best + 1)
 
 
-def test_gzip_channel_and_uncompressed_output(sm, s3, role, bucket) -> None:
-    import gzip
-
-    put(s3, bucket, "gz/train/part-0.csv.gz", gzip.compress(to_csv(synthetic(300, seed=6)).encode()))
-    name = unique("gz")
-    train = dict(channel("train", f"s3://{bucket}/gz/train"), CompressionType="Gzip")
-    request = training_request(name, role, bucket, [train], {"num_round": "5", "objective": "binary:logistic"})
+def test_uncompressed_output(sm, s3, role, bucket, small_train) -> None:
+    name = unique("raw")
+    request = training_request(name, role, bucket, [channel("train", small_train)],
+                               {"num_round": "5", "objective": "binary:logistic"})
     request["OutputDataConfig"]["CompressionType"] = "NONE"
     sm.create_training_job(**request)
     job = wait_job(sm, name)
@@ -178,12 +183,27 @@ def test_gzip_channel_and_uncompressed_output(sm, s3, role, bucket) -> None:
     assert [o["Key"].rsplit("/", 1)[-1] for o in listed] == ["xgboost-model"]
 
 
+def test_gzip_file_in_file_mode_is_read_as_the_container_reads_it(sm, s3, role, bucket) -> None:
+    # CompressionType applies to Pipe mode only (CreateTrainingJob API reference); in File mode the object lands
+    # as it is and xgboost's CSV reader sees compressed bytes
+    import gzip
+
+    put(s3, bucket, "gz/train/part-0.csv.gz", gzip.compress(to_csv(synthetic(300, seed=6)).encode()))
+    train = dict(channel("train", f"s3://{bucket}/gz/train"), CompressionType="Gzip")
+    job = _train(sm, role, bucket, [train], {"num_round": "5", "objective": "binary:logistic"})
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"].startswith(("ClientError: Failed to load csv data",
+                                            "ClientError: Could not determine delimiter"))
+
+
 # --------------------------------------------------------------------------------------------------- failures
 
 
 def _failure_cases(bucket: str, small_train: str) -> dict[str, tuple[dict[str, Any], str]]:
+    """Each case and the FailureReason text the 1.7-1 container gives (aws/sagemaker-xgboost-container)."""
     base = {"num_round": "5", "objective": "binary:logistic"}
     train = [channel("train", small_train)]
+    libsvm_error = "...' of file 'data.csv' is not 'LIBSVM' format. Please ensure the file is in 'LIBSVM' format."
     return {
         "out-of-range": ({"hps": {**base, "eta": "2"}, "channels": train}, "Hyperparameter eta: 2.0 is not in [0, 1]"),
         "unparsable": ({"hps": {**base, "max_depth": "five"}, "channels": train},
@@ -194,26 +214,35 @@ def _failure_cases(bucket: str, small_train: str) -> dict[str, tuple[dict[str, A
                          "Missing required hyperparameter: num_round"),
         "bad-metric": ({"hps": {**base, "eval_metric": "error,wrongness"}, "channels": train},
                        "Hyperparameter eval_metric: value 'wrongness'"),
+        # data_utils.get_size is 0 (only empty files): train.py "No data in training channel path ..."
         "empty-channel": ({"hps": base, "channels": [channel("train", f"s3://{bucket}/empty/train")]},
-                          "No data in train channel"),
+                          "No data in training channel path /opt/ml/input/data/train"),
         "no-objects": ({"hps": base, "channels": [channel("train", f"s3://{bucket}/nothing/here")]},
                        f'No S3 objects found under S3 URL "s3://{bucket}/nothing/here"'),
-        "unparsable-row": ({"hps": base, "channels": [channel("train", f"s3://{bucket}/badrow/train")]},
-                           "file 'data.csv' line 3, column 3: 'abc' is not a number"),
-        "header-row": ({"hps": base, "channels": [channel("train", f"s3://{bucket}/header/train")]},
-                       "without a header row"),
-        "ragged-rows": ({"hps": base, "channels": [channel("train", f"s3://{bucket}/ragged/train")]},
-                        "line 2 has 4 columns but line 1 has 3"),
+        # an empty _SUCCESS next to the data: the container sniffs the delimiter of the first file it lists
+        "success-marker": ({"hps": base, "channels": [channel("train", f"s3://{bucket}/marker/train")]},
+                           "Could not determine delimiter on line :\nCould not determine delimiter"),
+        "hidden-file": ({"hps": base, "channels": [channel("train", f"s3://{bucket}/hidden/train")]},
+                        "Hidden file found in the data path! Remove that before training."),
         "label-range": ({"hps": base, "channels": [channel("train", f"s3://{bucket}/label/train")]},
                         "label must be in [0,1] for logistic regression"),
         "libsvm": ({"hps": base, "channels": [channel("train", small_train, content_type="text/libsvm")]},
-                   "reads text/csv only"),
+                   libsvm_error),
+        # channel_validation.py: a missing ContentType is text/libsvm
         "no-content-type": ({"hps": base, "channels": [channel("train", small_train, content_type=None)]},
-                            "which the built-in XGBoost reads as libsvm"),
+                            libsvm_error),
+        # the channel check is an exact match: parameters are accepted at inference, not in training
+        "content-type-parameter": ({"hps": base, "channels": [channel("train", small_train,
+                                                                      content_type="text/csv;label_size=1")]},
+                                   "Channel configuration for 'train' channel is not supported: {'ContentType': "
+                                   "'text/csv;label_size=1', 'TrainingInputMode': 'File'"),
         "no-train-channel": ({"hps": base, "channels": [channel("validation", small_train)]},
                              "Missing required channel: train"),
         "image": ({"hps": base, "channels": train, "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-algo:1"},
                   "localcloud runs only SageMaker's built-in XGBoost algorithm"),
+        "other-version": ({"hps": base, "channels": train,
+                           "image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.5-1"},
+                          "localcloud runs the built-in XGBoost image of version 1.7-1 only"),
         "gpu": ({"hps": {**base, "tree_method": "gpu_hist"}, "channels": train}, "needs a GPU"),
     }
 
@@ -222,25 +251,52 @@ def _failure_cases(bucket: str, small_train: str) -> dict[str, tuple[dict[str, A
 def failure_data(s3: Any, bucket: str, small_train: str) -> dict[str, tuple[dict[str, Any], str]]:
     put(s3, bucket, "empty/train/_SUCCESS", b"")
     put(s3, bucket, "empty/train/part-0.csv", b"")
-    put(s3, bucket, "badrow/train/data.csv", "1,0.5,0.25\n0,0.1,0.2\n1,2,abc\n")
-    put(s3, bucket, "header/train/data.csv", "Churn?,Day Mins,Eve Mins\n1,2,3\n")
-    put(s3, bucket, "ragged/train/data.csv", "1,2,3\n0,1,2,3\n")
+    put(s3, bucket, "marker/train/part-0.csv", to_csv(synthetic(50, seed=8)))
+    put(s3, bucket, "marker/train/_SUCCESS", b"")
+    put(s3, bucket, "hidden/train/part-0.csv", to_csv(synthetic(50, seed=8)))
+    put(s3, bucket, "hidden/train/.part-0.csv.crc", b"crc")
     put(s3, bucket, "label/train/data.csv", "0,1,2\n2,3,4\n")
     return _failure_cases(bucket, small_train)
 
 
 @pytest.mark.parametrize("case", list(_failure_cases("b", "s3://b/t")))
-def test_training_job_fails_with_an_actionable_reason(sm, role, bucket, failure_data, case) -> None:
+def test_training_job_fails_with_the_containers_reason(sm, role, bucket, failure_data, case) -> None:
     spec, expected = failure_data[case]
     extra = {"image": spec["image"]} if "image" in spec else {}
     job = _train(sm, role, bucket, spec["channels"], spec["hps"], **extra)
     assert job["TrainingJobStatus"] == "Failed"
     assert expected in job["FailureReason"], job["FailureReason"]
-    prefix = "AlgorithmError: " if case == "image" else "ClientError: "
+    prefix = "AlgorithmError: " if case in ("image", "other-version") else "ClientError: "
     assert job["FailureReason"].startswith(prefix)
     assert job["SecondaryStatusTransitions"][-1]["Status"] == "Failed"
     assert expected in job["SecondaryStatusTransitions"][-1]["StatusMessage"]
     assert "ModelArtifacts" not in job and "FinalMetricDataList" not in job
+
+
+# What xgboost 1.7.4's CSV reader (dmlc) makes of odd rows: no quotes, no header, an unparsable label is 0 and an
+# unparsable feature is missing. The container trains on them without complaint, so localcloud does too.
+QUIRKS = {
+    "header-row": ("Churn?,Day Mins,Eve Mins\n1,2,3\n", 2, 2),
+    "unparsable-cell": ("1,0.5,0.25\n0,0.1,0.2\n1,2,abc\n", 3, 2),
+    "ragged-rows": ("1,2,3\n0,1,2,3\n", 2, 3),
+    "quoted-rows": ('"1,2,3"\n"0,1,2"\n', 2, 2),
+    "non-empty-underscore-file": (None, 4, 2),
+}
+
+
+@pytest.mark.parametrize("case", list(QUIRKS))
+def test_odd_csv_trains_as_the_container_reads_it(cloud, sm, s3, role, bucket, case) -> None:
+    body, rows, columns = QUIRKS[case]
+    prefix = unique(case)
+    if body is None:  # dmlc reads _-prefixed files too; only the container's validation step skips them
+        put(s3, bucket, f"{prefix}/train/a.csv", "1,1,2\n0,2,3\n")
+        put(s3, bucket, f"{prefix}/train/_meta", "1,5,6\n0,7,8\n")
+    else:
+        put(s3, bucket, f"{prefix}/train/data.csv", body)
+    job = _train(sm, role, bucket, [channel("train", f"s3://{bucket}/{prefix}/train")],
+                 {"num_round": "2", "objective": "binary:logistic"})
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert f"Train matrix has {rows} rows and {columns} columns" in job_log(cloud, job["TrainingJobName"])
 
 
 def test_role_must_exist(sm, bucket, small_train) -> None:
@@ -320,7 +376,8 @@ def test_stopping_the_server_stops_its_training_processes(tmp_path) -> None:
         sm, s3, iam = (session.client(n, endpoint_url=other.endpoint_url) for n in ("sagemaker", "s3", "iam"))
         bucket = unique("own")
         s3.create_bucket(Bucket=bucket)
-        arn = iam.create_role(RoleName=unique("own-role"), AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        arn = iam.create_role(RoleName=unique("own-role"),
+                              AssumeRolePolicyDocument=trust_for("sagemaker.amazonaws.com"))["Role"]["Arn"]
         train = put(s3, bucket, "t/data.csv", to_csv(synthetic(3000, seed=2, features=10)))
         name = unique("orphan")
         sm.create_training_job(**training_request(name, arn, bucket, [channel("train", train)], LONG_HPS))
@@ -329,8 +386,8 @@ def test_stopping_the_server_stops_its_training_processes(tmp_path) -> None:
         deadline = time.monotonic() + 30
         while name not in runner.running and time.monotonic() < deadline:
             time.sleep(0.02)
-        procs = [runner.running[name], runner.launcher._spare]
-    assert all(p is not None and p.poll() is not None for p in procs)
+        procs = [runner.running[name].proc, runner._spare._spare.proc]
+    assert all(p.poll() is not None for p in procs)
     for proc in procs:
         with pytest.raises(ProcessLookupError):
             os.kill(proc.pid, 0)

@@ -215,16 +215,20 @@ def set_field(csv_text: str, row: int, column: str, value: str) -> str:
 
 
 def tiny_model(seed: int, rounds: int, features: int = 69) -> tuple[bytes, Any, Any]:
-    """``(model.tar.gz bytes, booster, sample rows)``: an XGBoost model as SageMaker's XGBoost writes it."""
+    """``(model.tar.gz bytes, booster, sample rows)``: an XGBoost model as SageMaker's XGBoost 1.7-1 writes it
+    (xgboost 1.7.4, ``save_model("xgboost-model")``), and the booster read back by this environment's xgboost."""
     import numpy as np
     import xgboost as xgb
+
+    import xgb17
 
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(300, features)).astype("float32")
     y = (x[:, 0] + 0.5 * x[:, 1] + rng.normal(scale=0.3, size=300) > 0).astype("float32")
-    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3, "seed": seed, "nthread": 1},
-                        xgb.DMatrix(x, label=y), num_boost_round=rounds)
-    raw = bytes(booster.save_raw("ubj"))
+    raw = xgb17.train_model(x, y, {"objective": "binary:logistic", "max_depth": 3, "seed": seed, "nthread": 1},
+                            rounds)
+    booster = xgb.Booster()
+    booster.load_model(bytearray(raw))
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         info = tarfile.TarInfo("xgboost-model")

@@ -1,8 +1,10 @@
-"""The model server: boosters loaded from model artifacts, held in memory, swapped atomically per endpoint.
+"""Model servers: each production variant's model runs in a child process of its image, swapped atomically.
 
-One process serves every endpoint. A deployment loads each production variant's model (download, extract, load
-the booster) and then publishes the endpoint's :class:`Live` routing table in a single assignment, so requests see
-either the old models or the new ones, never a mix and never a gap.
+A deployment downloads and extracts each variant's model data into a folder of its own (as SageMaker does into
+``/opt/ml/model``), starts the image's model server (:mod:`localcloud.images.builtin_xgboost.serve`) on it and checks
+it as SageMaker's ``/ping`` does; then it publishes the endpoint's :class:`Live` routing table in a single
+assignment, so requests see either the old models or the new ones, never a mix and never a gap. The servers of a
+replaced table are stopped a little later, once requests already routed to them have finished.
 """
 
 from __future__ import annotations
@@ -10,25 +12,30 @@ from __future__ import annotations
 import io
 import logging
 import random
+import shutil
 import tarfile
 import threading
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
-import numpy as np
-
+from localcloud import images
+from localcloud.core.children import Child, ChildError, ChildRaised, ChildSpec
 from localcloud.errors import LocalCloudError
 from localcloud.services.sagemaker import s3io
-from localcloud.services.sagemaker.algorithm import MODEL_FILE
 from localcloud.services.sagemaker.models import Model
-from localcloud.services.sagemaker.training import is_xgboost_image
-
-if TYPE_CHECKING:
-    import xgboost as xgb
+from localcloud.services.sagemaker.training import is_xgboost_image, unsupported_image_reason
 
 LOG = logging.getLogger(__name__)
 
 MAX_MODEL_BYTES = 1 << 30
+SERVE_MODULE = "localcloud.images.builtin_xgboost.serve"
+#: how long the servers of a replaced routing table live on for requests already routed to them
+RETIRE_SECONDS = 2.0
+#: what SageMaker says when a variant's container does not answer /ping (the detail is in the endpoint's log)
+PING_FAILED = ("The primary container for production variant {variant} did not pass the ping health check. "
+               "Please check CloudWatch logs for this endpoint.")
 
 
 class DeploymentError(LocalCloudError):
@@ -36,65 +43,54 @@ class DeploymentError(LocalCloudError):
 
 
 class LoadedModel:
-    """An xgboost booster ready to predict; ``predict`` is safe to call from many threads."""
+    """One variant's model server: ``invoke`` is safe to call from many threads (one request at a time)."""
 
-    def __init__(self, booster: xgb.Booster, name: str, image: str) -> None:
-        self.booster = booster
+    def __init__(self, child: Child, name: str, image: str, info: dict[str, Any], folder: Path) -> None:
+        self.child = child
+        self.folder = folder
         self.name = name
         self.image = image
-        self.num_features = booster.num_features()
+        self.num_features = int(info.get("num_features", 0))
+        self.objective = str(info.get("objective", ""))
 
-    def predict(self, rows: np.ndarray) -> np.ndarray:
-        return self.booster.inplace_predict(rows, validate_features=False)
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> tuple[int, str, bytes]:
+        """The container's answer: ``(status, content type, body)``."""
+        try:
+            answer, out = self.child.call({"op": "invoke", "content_type": content_type, "accept": accept}, body,
+                                          timeout=60.0)
+        except (ChildError, ChildRaised) as exc:
+            LOG.warning("model server of %s failed: %s", self.name, exc)
+            return 500, "text/html; charset=utf-8", b"Internal Server Error"
+        return int(answer["status"]), str(answer.get("content_type") or ""), out or b""
 
-
-def booster_from_bytes(data: bytes) -> xgb.Booster:
-    import xgboost as xgb  # imported on first deployment: servers that never host a model do not pay for it
-
-    booster = xgb.Booster()
-    booster.load_model(bytearray(data))
-    booster.set_param({"nthread": 1})
-    return booster
-
-
-def _pick_model_file(files: dict[str, bytes], url: str) -> bytes:
-    regular = {k: v for k, v in files.items() if v and not k.rsplit("/", 1)[-1].startswith(".")}
-    if MODEL_FILE in regular:
-        return regular[MODEL_FILE]
-    if len(regular) == 1:
-        return next(iter(regular.values()))
-    names = ", ".join(sorted(regular)) or "no files"
-    raise DeploymentError(f'The model data at "{url}" holds {names}; the built-in XGBoost serves a single booster '
-                          f"saved as '{MODEL_FILE}'.")
+    def close(self) -> None:
+        with self.child.lock:  # after a request in flight
+            pass
+        self.child.stop(grace=1.0)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _extract(archive: bytes, url: str) -> dict[str, bytes]:
+def _extract(archive: bytes, url: str, folder: Path) -> None:
+    """Unpack ``model.tar.gz`` into ``folder`` (regular files only, no path escapes)."""
     try:
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
-            files = {}
             for member in tar.getmembers():
-                if member.isfile() and member.size <= MAX_MODEL_BYTES:
-                    handle = tar.extractfile(member)
-                    if handle is not None:
-                        files[member.name.removeprefix("./")] = handle.read()
-            return files
+                name = member.name.removeprefix("./")
+                target = (folder / name).resolve()
+                if not member.isfile() or member.size > MAX_MODEL_BYTES or folder.resolve() not in target.parents:
+                    continue
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(handle.read())
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DeploymentError(f'Failed to extract model data archive from URL "{url}". Please ensure that the '
                               "object located at the URL is a valid tar.gz archive.") from exc
 
 
-def load_model(s3: Any, model: Model) -> LoadedModel:
-    """Download, extract and load a model's XGBoost booster (raises :class:`DeploymentError`)."""
-    containers = model.containers
-    if len(containers) != 1:
-        raise DeploymentError(f"Model {model.name} has {len(containers)} containers; localcloud serves single-"
-                              "container models of the built-in XGBoost algorithm.")
-    container = containers[0]
-    image = container.get("Image", "")
-    if not is_xgboost_image(image):
-        raise DeploymentError(f"localcloud serves only SageMaker's built-in XGBoost algorithm; the image '{image}' "
-                              f"of model {model.name} is not a SageMaker XGBoost image "
-                              "(<account>.dkr.ecr.<region>.amazonaws.com/sagemaker-xgboost:<version>).")
+def _model_data(s3: Any, model: Model, folder: Path) -> str:
+    """Download the model's data into ``folder``; returns its URL."""
+    container = model.containers[0]
     source = (container.get("ModelDataSource") or {}).get("S3DataSource") or {}
     url = container.get("ModelDataUrl") or source.get("S3Uri")
     if not url:
@@ -102,21 +98,51 @@ def load_model(s3: Any, model: Model) -> LoadedModel:
                               "model.tar.gz of a training job.")
     try:
         if source and str(source.get("CompressionType", "Gzip")).lower() == "none":
-            if source.get("S3DataType") == "S3Object":
-                files = {url.rsplit("/", 1)[-1]: s3io.fetch(s3, url)}
-            else:
-                files = s3io.fetch_prefix(s3, url)
+            files = ({url.rsplit("/", 1)[-1]: s3io.fetch(s3, url)} if source.get("S3DataType") == "S3Object"
+                     else s3io.fetch_prefix(s3, url))
+            for name, data in files.items():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_bytes(data)
         else:
-            files = _extract(s3io.fetch(s3, url), url)
+            _extract(s3io.fetch(s3, url), url, folder)
     except s3io.TransferError as exc:
         raise DeploymentError(str(exc)) from exc
-    data = _pick_model_file(files, url)
+    return str(url)
+
+
+def load_model(s3: Any, model: Model, variant: str, folder: Path) -> LoadedModel:
+    """Download a model, start its image's model server on it and ping it (raises :class:`DeploymentError`)."""
+    containers = model.containers
+    if len(containers) != 1:
+        raise DeploymentError(f"Model {model.name} has {len(containers)} containers; localcloud serves single-"
+                              "container models of the built-in XGBoost algorithm.")
+    image = containers[0].get("Image", "")
+    if not is_xgboost_image(image):
+        raise DeploymentError(unsupported_image_reason(image) or f"localcloud cannot serve image '{image}'.")
+    shutil.rmtree(folder, ignore_errors=True)
+    model_dir = folder / "model"
+    model_dir.mkdir(parents=True)
+    _model_data(s3, model, model_dir)
     try:
-        booster = booster_from_bytes(data)
-    except Exception as exc:  # xgboost.core.XGBoostError and friends
-        raise DeploymentError(f'The model data at "{url}" is not an XGBoost model the built-in algorithm can load: '
-                              f"{str(exc).strip().splitlines()[0][:300]}") from exc
-    return LoadedModel(booster, model.name, image)
+        # one log per variant across deployments, as the endpoint's CloudWatch log stream is
+        spec = ChildSpec(module=SERVE_MODULE, log_path=folder.parent / "logs" / f"{variant}.log",
+                         python=images.python(images.XGBOOST),
+                         path=(images.pythonpath(images.XGBOOST),), env={"OMP_NUM_THREADS": "1"}, cwd=folder,
+                         name=f"the model server of {model.name}")
+    except images.ImageNotInstalled as exc:
+        raise DeploymentError(str(exc)) from None
+    env = {str(k): str(v) for k, v in (containers[0].get("Environment") or {}).items()}
+    try:
+        child = Child.start(spec)
+        info, _ = child.call({"op": "load", "model_dir": str(model_dir), "env": env}, timeout=120.0)
+    except (ChildError, ChildRaised) as exc:
+        LOG.warning("model server of %s did not start: %s", model.name, exc)
+        raise DeploymentError(PING_FAILED.format(variant=variant)) from None
+    if not info.get("ok"):
+        LOG.info("model %s does not load: %s", model.name, info.get("message"))
+        child.stop(grace=1.0)
+        raise DeploymentError(PING_FAILED.format(variant=variant))
+    return LoadedModel(child, model.name, image, info, folder)
 
 
 @dataclass(frozen=True)
@@ -148,6 +174,22 @@ class Live:
                 return variant
         return self.variants[-1]
 
+    def close(self) -> None:
+        for variant in self.variants:
+            variant.model.close()
+
+
+def retire(live: Live | None, delay: float = RETIRE_SECONDS) -> None:
+    """Stop a replaced table's model servers once requests already routed to them are done."""
+    if live is None:
+        return
+
+    def later() -> None:
+        time.sleep(delay)
+        live.close()
+
+    threading.Thread(target=later, name="retire-models", daemon=True).start()
+
 
 class Router:
     """Endpoint name (lower case) → :class:`Live`; reads take no lock, writes replace whole entries."""
@@ -161,11 +203,20 @@ class Router:
 
     def publish(self, key: str, live: Live) -> None:
         with self._lock:
-            self._live[key] = live
+            old, self._live[key] = self._live.get(key), live
+        retire(old)
 
     def remove(self, key: str) -> None:
         with self._lock:
-            self._live.pop(key, None)
+            old = self._live.pop(key, None)
+        retire(old)
+
+    def close(self) -> None:
+        """Stop every model server at once (server shutdown)."""
+        with self._lock:
+            tables, self._live = list(self._live.values()), {}
+        for live in tables:
+            live.close()
 
     def __len__(self) -> int:
         return len(self._live)

@@ -32,10 +32,11 @@ def split_uri(uri: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def is_data_key(key: str, size: int) -> bool:
-    """Whether a channel object is data: not a folder marker, empty, hidden, ``_SUCCESS``-like or a ``.crc``."""
-    name = key.rsplit("/", 1)[-1]
-    return bool(name) and size > 0 and not name.startswith((".", "_")) and not name.endswith(".crc")
+def is_object_key(key: str) -> bool:
+    """Whether a listed key is a file SageMaker downloads into a channel: every object but a folder marker
+    (``prefix/``). Empty objects and ``_SUCCESS`` or hidden files are downloaded too: what the algorithm makes of
+    them is the algorithm's business, as in File mode on SageMaker."""
+    return bool(key) and not key.endswith("/")
 
 
 def _error_text(exc: Exception) -> str:
@@ -59,8 +60,8 @@ def download_prefix(s3: Any, uri: str, dest: Path, *, region: str, role: str) ->
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 found += 1
-                key, size = obj["Key"], int(obj.get("Size", 0))
-                if not is_data_key(key, size):
+                key = obj["Key"]
+                if not is_object_key(key):
                     continue
                 relative = key[len(prefix):].lstrip("/") or key.rsplit("/", 1)[-1]
                 target = dest / relative
@@ -95,7 +96,7 @@ def download_manifest(s3: Any, uri: str, dest: Path, *, region: str, role: str) 
         except (ClientError, BotoCoreError) as exc:
             raise TransferError(f'Data download failed: could not download "{prefix_uri}{relative}" listed in '
                                 f'manifest "{uri}": {_error_text(exc)}') from exc
-        if is_data_key(relative, len(body)):
+        if is_object_key(relative):
             target = dest / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(body)

@@ -1,29 +1,28 @@
-"""Training jobs off the request thread: download channels, run the XGBoost algorithm subprocess, upload the model.
+"""Training jobs off the request thread: download channels, run the algorithm image in a child process, upload.
 
 A job moves Starting → Downloading → Training → Uploading → Completed (or Failed, or Stopping → Stopped /
-MaxRuntimeExceeded). Each job runs on a worker thread; at most ``slots`` algorithm processes run at once.
+MaxRuntimeExceeded). Each job runs on a worker thread; at most ``slots`` algorithm processes run at once. The
+algorithm is the built-in XGBoost 1.7-1 image (:mod:`localcloud.images.builtin_xgboost`), run in its own
+environment by a child process started ahead of need, one job per process as one container per job.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from localcloud import images
+from localcloud.core.children import Child, ChildError, ChildRaised, ChildSpec, Spare, tail
 from localcloud.core.context import ServerContext
 from localcloud.core.jobs import Workers, utcnow
-from localcloud.services.sagemaker import algorithm, s3io
-from localcloud.services.sagemaker.algorithm import CONFIG_FILE, LOG_FILE, MODEL_FILE, RESULT_FILE
+from localcloud.images.builtin_xgboost import content
+from localcloud.images.builtin_xgboost import hyperparameters as hp
+from localcloud.services.sagemaker import s3io
 from localcloud.services.sagemaker.models import TrainingJob
 
 LOG = logging.getLogger(__name__)
@@ -32,27 +31,58 @@ LOG = logging.getLogger(__name__)
 #: legacy ``.../xgboost:1`` / ``:latest`` (version 0.72)
 XGBOOST_IMAGE = re.compile(
     r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
-    r"(sagemaker-xgboost:[0-9][0-9.]*-[0-9]+(-[a-z0-9.-]+)?|xgboost:(1|latest))(@sha256:[0-9a-f]{64})?$"
+    r"(sagemaker-xgboost:(?P<version>[0-9][0-9.]*-[0-9]+)(-[a-z0-9.-]+)?|xgboost:(1|latest))(@sha256:[0-9a-f]{64})?$"
 )
-LOG_TAIL_LINES = 12
+#: the one version localcloud runs: its environment has the container's xgboost (1.7.4)
+XGBOOST_VERSION = "1.7-1"
+TRAIN_MODULE = "localcloud.images.builtin_xgboost.train"
+MODEL_FILE = "xgboost-model"
+LOG_FILE = "algorithm.log"
 POLL_SECONDS = 0.02
-ALGORITHM = "localcloud.services.sagemaker.algorithm"
+FAILURE_REASON_LIMIT = 1024  # FailureReason's maximum length in the SageMaker API model
 
 
 def is_xgboost_image(image: str | None) -> bool:
-    return bool(image and XGBOOST_IMAGE.match(image))
+    """Whether ``image`` is the built-in XGBoost image localcloud runs (``sagemaker-xgboost:1.7-1``)."""
+    match = XGBOOST_IMAGE.match(image or "")
+    return bool(match and match.group("version") == XGBOOST_VERSION)
 
 
-def unsupported_image_reason(job: TrainingJob) -> str | None:
-    """Why localcloud cannot run this job's algorithm, or None when it is the built-in XGBoost."""
-    spec = job.request.get("AlgorithmSpecification") or {}
-    image = spec.get("TrainingImage")
+def unsupported_image_reason(image: str | None, algorithm: str | None = None) -> str | None:
+    """Why localcloud cannot run this image, or None when it is the built-in XGBoost 1.7-1."""
     if is_xgboost_image(image):
         return None
-    what = f"the training image '{image}'" if image else f"the algorithm '{spec.get('AlgorithmName')}'"
-    return (f"AlgorithmError: localcloud runs only SageMaker's built-in XGBoost algorithm, and {what} is not a "
-            f"SageMaker XGBoost image. Use the image of sagemaker.image_uris.retrieve('xgboost', region, '1.7-1') "
-            f"(<account>.dkr.ecr.<region>.amazonaws.com/sagemaker-xgboost:<version>).")
+    match = XGBOOST_IMAGE.match(image or "")
+    if match:
+        version = match.group("version") or "0.72"
+        return (f"localcloud runs the built-in XGBoost image of version {XGBOOST_VERSION} only (its environment has "
+                f"the container's xgboost 1.7.4); '{image}' is version {version}, whose xgboost reads and writes "
+                f"models differently. Use sagemaker.image_uris.retrieve('xgboost', region, '{XGBOOST_VERSION}').")
+    what = f"the training image '{image}'" if image else f"the algorithm '{algorithm}'"
+    return (f"localcloud runs only SageMaker's built-in XGBoost algorithm, and {what} is not a SageMaker XGBoost "
+            f"image. Use the image of sagemaker.image_uris.retrieve('xgboost', region, '{XGBOOST_VERSION}') "
+            "(<account>.dkr.ecr.<region>.amazonaws.com/sagemaker-xgboost:1.7-1).")
+
+
+def trainer_spec(workdir: Path) -> ChildSpec:
+    """How a training child of the XGBoost image starts (raises ImageNotInstalled without its environment)."""
+    return ChildSpec(module=TRAIN_MODULE, log_path=workdir / "launcher.log", python=images.python(images.XGBOOST),
+                     path=(images.pythonpath(images.XGBOOST),), env={"OMP_NUM_THREADS": "1"},
+                     cwd=workdir, name="the XGBoost training process", ready_timeout=120.0)
+
+
+def precheck(request: dict[str, Any]) -> None:
+    """The container's checks that need no data (hyperparameters, channels); raises content.UserError."""
+    try:
+        hp.validate(request.get("HyperParameters") or {})
+    except hp.HyperparameterError as exc:
+        raise content.UserError(str(exc)) from None
+    channels = {c.get("ChannelName", ""): c for c in request.get("InputDataConfig") or []}
+    mode = (request.get("AlgorithmSpecification") or {}).get("TrainingInputMode", "File")
+    content.validate_channels({name: {**c, "InputMode": c.get("InputMode") or mode} for name, c in channels.items()})
+    if mode == "Pipe" or any(c.get("InputMode") == "Pipe" for c in channels.values()):
+        raise content.UserError("localcloud's built-in XGBoost reads channels in File mode; Pipe and FastFile "
+                                "input modes are not implemented. Use TrainingInputMode 'File'.")
 
 
 class JobFailed(Exception):
@@ -60,7 +90,7 @@ class JobFailed(Exception):
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason = reason[:FAILURE_REASON_LIMIT]
 
 
 class _Interrupted(Exception):
@@ -71,82 +101,38 @@ class _Interrupted(Exception):
         self.secondary = secondary
 
 
-class Launcher:
-    """Starts algorithm processes, keeping one spare that has already imported xgboost for the next job."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-        self._spare: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def _spawn(self) -> subprocess.Popen[bytes]:
-        with open(self.workdir / "launcher.log", "ab") as log:
-            # same process group as the server, so stopping the server's group stops these too
-            return subprocess.Popen([sys.executable, "-m", ALGORITHM, "--wait"], stdin=subprocess.PIPE,
-                                    stdout=log, stderr=log, env=self.env, cwd=self.workdir)
-
-    def prepare(self) -> None:
-        """Start the spare now (if there is none), so its imports overlap the job's data download."""
-        with self._lock:
-            if not self._closed and (self._spare is None or self._spare.poll() is not None):
-                self._spare = self._spawn()
-
-    def launch(self, job_dir: Path) -> subprocess.Popen[bytes]:
-        """A process running the job in ``job_dir`` (the spare when it is alive, else a new one)."""
-        with self._lock:
-            if self._closed:
-                raise JobFailed("InternalServerError: localcloud shut down while the job was starting.")
-            spare, self._spare = self._spare, None
-            if spare is None or not _hand_over(spare, job_dir):
-                spare = self._spawn()
-                _hand_over(spare, job_dir)  # a process that cannot take it fails the job with its exit status
-            self._spare = self._spawn()
-            return spare
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            spare, self._spare = self._spare, None
-        if spare is not None:
-            _terminate(spare)
-
-
-def _hand_over(proc: subprocess.Popen[bytes], job_dir: Path) -> bool:
-    """Give a waiting algorithm process its job; False when it is gone."""
-    if proc.poll() is not None or proc.stdin is None:
-        return False
-    try:
-        proc.stdin.write(f"{job_dir}\n".encode())
-        proc.stdin.close()
-        return True
-    except OSError:
-        _terminate(proc)
-        return False
-
-
 class TrainingRunner:
     """Runs training jobs; ``lock`` guards every job object it mutates (shared with the backend)."""
 
-    def __init__(self, ctx: ServerContext, lock: threading.RLock, s3: Callable[[str], Any], slots: int = 2) -> None:
+    def __init__(self, ctx: ServerContext, lock: threading.RLock, s3: Callable[[str, str | None], Any],
+                 slots: int = 2) -> None:
         self.ctx = ctx
         self.lock = lock
         self.s3 = s3
         self.workers = Workers()
         self.slots = threading.BoundedSemaphore(slots)
-        self.running: dict[str, subprocess.Popen[bytes]] = {}
-        self.launcher = Launcher(ctx.workdir("sagemaker", "training"))
+        self.running: dict[str, Child] = {}
+        self.workdir = ctx.workdir("sagemaker", "training")
+        self._spare: Spare | None = None
 
     def start(self, job: TrainingJob) -> None:
         self.workers.start(f"training-{job.name}", lambda: self._run(job))
 
     def shutdown(self) -> None:
         self.workers.stopping.set()
-        self.launcher.close()
-        for proc in list(self.running.values()):
-            _terminate(proc)
+        if self._spare is not None:
+            self._spare.close()
+        for child in list(self.running.values()):
+            child.kill()
         self.workers.shutdown(timeout=10)
+
+    def _spares(self) -> Spare:
+        if self._spare is None:
+            try:
+                self._spare = Spare(trainer_spec(self.workdir))
+            except images.ImageNotInstalled as exc:
+                raise JobFailed(f"AlgorithmError: {exc}") from None
+        return self._spare
 
     # ------------------------------------------------------------------------------------------------ lifecycle
     def _move(self, job: TrainingJob, secondary: str, message: str, status: str | None = None) -> None:
@@ -179,7 +165,7 @@ class TrainingRunner:
             LOG.exception("training job %s failed unexpectedly", job.name)
             self._fail(job, f"InternalServerError: {type(exc).__name__}: {exc}")
         finally:
-            for sub in ("input", "model"):
+            for sub in ("input", "model", "links"):
                 shutil.rmtree(job_dir / sub, ignore_errors=True)
 
     def _train(self, job: TrainingJob, job_dir: Path) -> None:
@@ -187,10 +173,15 @@ class TrainingRunner:
         with self.lock:
             job.training_start = utcnow()
         self._move(job, "Downloading", "Downloading input data")
-        reason = unsupported_image_reason(job)
+        spec = job.request.get("AlgorithmSpecification") or {}
+        reason = unsupported_image_reason(spec.get("TrainingImage"), spec.get("AlgorithmName"))
         if reason:
-            raise JobFailed(reason)
-        self.launcher.prepare()
+            raise JobFailed(f"AlgorithmError: {reason}")
+        try:  # what the container checks before reading data, without paying for a process
+            precheck(job.request)
+        except content.UserError as exc:
+            raise JobFailed(f"ClientError: {exc}") from None
+        self._spares().prepare()  # its imports overlap the download
         channels = self._download(job, job_dir)
         self._check(job)
         self._move(job, "Training", "Training image download completed. Training in progress.")
@@ -208,8 +199,9 @@ class TrainingRunner:
         LOG.info("training job %s completed in %.2fs", job.name, result.get("seconds", 0.0))
 
     def _download(self, job: TrainingJob, job_dir: Path) -> dict[str, dict[str, Any]]:
-        s3 = self.s3(job.region)
         role = job.request.get("RoleArn", "")
+        s3 = self.s3(job.region, role or None)
+        mode = (job.request.get("AlgorithmSpecification") or {}).get("TrainingInputMode", "File")
         channels: dict[str, dict[str, Any]] = {}
         for channel in job.request.get("InputDataConfig") or []:
             name = channel.get("ChannelName", "")
@@ -231,50 +223,63 @@ class TrainingRunner:
                                     "reads S3Prefix and ManifestFile channels.")
             except s3io.TransferError as exc:
                 raise JobFailed(f"ClientError: {exc}") from exc
-            channels[name] = {"path": str(dest), "uri": uri, "content_type": channel.get("ContentType"),
-                              "compression": channel.get("CompressionType", "None")}
+            channels[name] = {"path": str(dest), "ContentType": channel.get("ContentType"),
+                              "InputMode": channel.get("InputMode") or mode,
+                              "S3DistributionType": source.get("S3DataDistributionType"),
+                              "RecordWrapperType": channel.get("RecordWrapperType")}
             self._check(job)
         return channels
 
     def _algorithm(self, job: TrainingJob, job_dir: Path, channels: dict[str, Any]) -> dict[str, Any]:
-        model_dir = job_dir / "model"
-        shutil.rmtree(model_dir, ignore_errors=True)
-        (job_dir / RESULT_FILE).unlink(missing_ok=True)
-        config = {"hyperparameters": job.request.get("HyperParameters") or {}, "channels": channels,
-                  "model_dir": str(model_dir)}
-        try:  # what the container checks before reading data, without paying for a process
-            algorithm.precheck(config)
-        except algorithm.ClientError as exc:
-            raise JobFailed(f"ClientError: {exc}") from exc
-        (job_dir / CONFIG_FILE).write_text(json.dumps(config))
-        log_path = job_dir / LOG_FILE
-        proc = self.launcher.launch(job_dir)
-        self.running[job.name] = proc
+        shutil.rmtree(job_dir / "model", ignore_errors=True)
         try:
-            while proc.poll() is None:
+            child = self._spares().take()
+        except ChildError as exc:
+            raise JobFailed(f"AlgorithmError: {exc}") from None
+        self.running[job.name] = child
+        stop = threading.Event()
+        interrupted: list[BaseException] = []
+
+        def watch() -> None:  # a stop request or the time limit ends the process; the call below then fails
+            while not stop.wait(POLL_SECONDS):
                 try:
                     self._check(job)
-                except (_Interrupted, JobFailed):
-                    _terminate(proc)
-                    raise
-                time.sleep(POLL_SECONDS)
+                except (_Interrupted, JobFailed) as exc:
+                    interrupted.append(exc)
+                    child.kill()
+                    return
+
+        watcher = threading.Thread(target=watch, name=f"watch-{job.name}", daemon=True)
+        watcher.start()
+        request = {"op": "train", "job_dir": str(job_dir), "channels": channels,
+                   "hyperparameters": job.request.get("HyperParameters") or {}}
+        try:
+            result, _ = child.call(request)
+        except (ChildError, ChildRaised) as exc:
+            if interrupted:
+                raise interrupted[0] from None
+            log = job_dir / LOG_FILE
+            log_tail = child.tail() if not log.exists() else tail(log)
+            what = exc.exit_text if isinstance(exc, ChildError) and exc.exit_text else str(exc)
+            raise JobFailed(f"AlgorithmError: the training process {what} without a result. Last log lines:\n"
+                            f"{log_tail}") from None
         finally:
+            stop.set()
+            watcher.join()
             self.running.pop(job.name, None)
-        result_path = job_dir / RESULT_FILE
-        if not result_path.exists():
-            raise JobFailed(f"AlgorithmError: the training process {_exit_text(proc.returncode)} without a result. "
-                            f"Last log lines:\n{_tail(log_path)}")
-        result = json.loads(result_path.read_text())
+            child.stop(grace=1.0)
+        if interrupted:
+            raise interrupted[0]
         if not result.get("ok"):
             raise JobFailed(f"{result.get('kind', 'AlgorithmError')}: {result.get('message', 'unknown error')}")
-        if not (model_dir / MODEL_FILE).exists():
+        if not (job_dir / "model" / MODEL_FILE).exists():
             raise JobFailed("AlgorithmError: the training process finished without writing a model.")
         return result
 
     def _upload(self, job: TrainingJob, job_dir: Path) -> str:
         output = job.request.get("OutputDataConfig") or {}
         base = (output.get("S3OutputPath") or "").rstrip("/")
-        s3 = self.s3(job.region)
+        s3 = self.s3(job.region, job.request.get("RoleArn") or None)
         try:
             if (output.get("CompressionType") or "GZIP").upper() == "NONE":
                 prefix = f"{base}/{job.name}/output/model/"
@@ -288,6 +293,7 @@ class TrainingRunner:
             raise JobFailed(f"ClientError: {exc}") from exc
 
     def _fail(self, job: TrainingJob, reason: str) -> None:
+        reason = reason[:FAILURE_REASON_LIMIT]
         with self.lock:
             job.failure_reason = reason
             job.training_end = utcnow()
@@ -305,35 +311,3 @@ class TrainingRunner:
         LOG.info("training job %s: %s", job.name, secondary)
 
 
-def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM an algorithm process, then SIGKILL it if it lingers."""
-    if proc.stdin is not None and not proc.stdin.closed:
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=3)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
-def _exit_text(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with status {code}"
-
-
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return "(no log)"
-    return "\n".join(text[-lines:]) or "(empty log)"

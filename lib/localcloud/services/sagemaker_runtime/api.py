@@ -1,4 +1,4 @@
-"""SageMaker Runtime: ``POST /endpoints/{EndpointName}/invocations`` (REST-JSON), answered by the in-process server.
+"""SageMaker Runtime: ``POST /endpoints/{EndpointName}/invocations`` (REST-JSON), answered by the variant's model server.
 
 It shares the ``sagemaker`` signing name with the SageMaker API, so it claims requests by path only. Errors follow
 the service model: ``ValidationError`` (400) for a missing or not-serving endpoint, ``ModelError`` (424, with
@@ -16,7 +16,6 @@ from localcloud import settings
 from localcloud.core.context import ServerContext
 from localcloud.core.protocol import AWSRequest, AWSResponse, Service, dumps, path_param
 from localcloud.services.sagemaker.backend import get_backend, release_backend
-from localcloud.services.sagemaker_runtime import payload
 
 LOG = logging.getLogger(__name__)
 
@@ -89,14 +88,12 @@ class SageMakerRuntimeAPI(Service):
         if variant is None:
             raise InvokeError("ValidationError", 400, f"The variant {target} is not present in endpoint {name}: "
                                                         f"it has {', '.join(v.name for v in live.variants)}.")
-        try:
-            payload.check_content_type(_header(request, "Content-Type"))
-            accept = payload.accept_type(_header(request, "Accept"))
-            rows = payload.parse_csv(request.body, variant.model.num_features)
-            body = payload.encode(variant.model.predict(rows), accept) if rows.size else b""
-        except payload.ContainerError as exc:
-            raise self._model_error(name, variant.name, request.region, exc.status, exc.message) from None
-        headers = {"Content-Type": accept, "x-Amzn-Invoked-Production-Variant": variant.name,
+        status, content_type, body = variant.model.invoke(request.body, _header(request, "Content-Type"),
+                                                          _header(request, "Accept"))
+        if status >= 300:
+            message = body.decode("utf-8", errors="replace")
+            raise self._model_error(name, variant.name, request.region, status, message)
+        headers = {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": variant.name,
                    "x-amzn-RequestId": request.request_id}
         return AWSResponse(status=200, body=body, headers=headers)
 

@@ -1,8 +1,12 @@
 """The hyperparameters of SageMaker's built-in XGBoost algorithm: names, types, ranges, defaults.
 
 Hyperparameters arrive as strings (the SageMaker API carries only strings). ``validate`` parses and checks them as
-the algorithm container does — an unknown name, an unparsable value or a value out of range is a client error whose
-message names the hyperparameter — and ``to_xgboost`` turns the result into ``xgboost.train`` arguments.
+the 1.7-1 container does (``algorithm_mode/hyperparameter_validation.py`` of aws/sagemaker-xgboost-container): an
+unknown name, an unparsable value or a value out of range is a client error whose message names the
+hyperparameter. ``to_xgboost`` turns the result into ``xgboost.train`` arguments the way the container's
+``train_job`` does: metrics the container computes itself (``metrics/custom_metrics.py``, rmse and mae included)
+leave ``eval_metric`` for a ``feval``, the union with the tuning metric is sorted, and early stopping watches the
+last of them. Nothing here imports xgboost: the server checks hyperparameters before it starts a job.
 """
 
 from __future__ import annotations
@@ -85,9 +89,14 @@ NATIVE_METRICS: tuple[str, ...] = (
     "interval-regression-accuracy", "logloss", "mae", "map", "mape", "merror", "mlogloss", "mphe", "ndcg",
     "poisson-nloglik", "rmse", "rmsle", "tweedie-nloglik",
 )  # fmt: skip
-#: metrics the SageMaker container adds on top of xgboost's (computed by ``localcloud``'s algorithm too)
-CUSTOM_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "f1", "f1_binary", "mse", "precision",
-                                   "r2", "recall")
+#: metrics the container computes itself through ``feval`` (``CUSTOM_METRICS`` of its custom_metrics.py)
+CUSTOM_METRICS: tuple[str, ...] = ("accuracy", "balanced_accuracy", "f1", "f1_binary", "f1_macro", "mse", "rmse",
+                                   "mae", "precision", "precision_macro", "precision_micro", "r2", "recall",
+                                   "recall_macro", "recall_micro")
+#: metrics early stopping maximises (``XGB_MAXIMIZE_METRICS`` of the container's xgb_constants.py)
+MAXIMIZE_METRICS: tuple[str, ...] = ("accuracy", "auc", "aucpr", "balanced_accuracy", "f1", "f1_binary", "f1_macro",
+                                     "map", "ndcg", "precision", "r2", "recall", "precision_macro",
+                                     "precision_micro", "recall_macro", "recall_micro")
 
 SPECS: dict[str, Spec] = {s.name: s for s in (
     _i("num_round", 1, internal=True),
@@ -134,9 +143,9 @@ SPECS: dict[str, Spec] = {s.name: s for s in (
     _f("base_score", 0),
     _i("_kfold", 2, internal=True),
     _i("_num_cv_round", 1, internal=True),
-    _c("_tuning_objective_metric", *(f"validation:{m}" for m in NATIVE_METRICS + CUSTOM_METRICS),
+    _c("_tuning_objective_metric", *(f"validation:{m}" for m in sorted(set(NATIVE_METRICS + CUSTOM_METRICS))),
        internal=True),
-    Spec("eval_metric", "list", choices=NATIVE_METRICS + CUSTOM_METRICS, internal=True),
+    Spec("eval_metric", "list", choices=tuple(sorted(set(NATIVE_METRICS + CUSTOM_METRICS))), internal=True),
     _i("seed", -(2**31), 2**31 - 1, lo_open=True, hi_open=True),
     _i("num_parallel_tree", 1),
     _c("save_model_on_termination", "true", "false", internal=True),
@@ -216,7 +225,7 @@ def _check_metrics(metrics: list[str]) -> None:
         elif metric not in NATIVE_METRICS + CUSTOM_METRICS:
             raise HyperparameterError(
                 f"Hyperparameter eval_metric: value {metric!r} not in range "
-                f"{list(NATIVE_METRICS + CUSTOM_METRICS)}")
+                f"{sorted(set(NATIVE_METRICS + CUSTOM_METRICS))}")
 
 
 def _check_dependencies(hps: Mapping[str, Any]) -> None:
@@ -261,15 +270,21 @@ def validate(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class TrainPlan:
-    """What ``xgboost.train`` needs, derived from validated hyperparameters."""
+    """What ``xgboost.train`` needs, derived from validated hyperparameters (the container's ``train_job``)."""
 
     params: dict[str, Any]
     num_round: int
+    #: the metrics xgboost computes (``eval_metric``) and those the container's ``feval`` computes
     eval_metrics: list[str]
     custom_metrics: list[str]
     early_stopping_rounds: int | None
     early_stopping_metric: str | None
     csv_weights: bool
+
+    @property
+    def maximize(self) -> bool:
+        """Whether early stopping maximises its metric (an exact name of the container's list)."""
+        return self.early_stopping_metric in MAXIMIZE_METRICS
 
 
 def to_xgboost(hps: Mapping[str, Any]) -> TrainPlan:
@@ -282,19 +297,24 @@ def to_xgboost(hps: Mapping[str, Any]) -> TrainPlan:
         params["verbosity"] = 0 if hps["silent"] else 1
     if "updater" in params:
         params["updater"] = ",".join(params["updater"])
-    if params.get("tree_method") == "auto":
-        params.pop("tree_method")
-    metrics = list(hps.get("eval_metric", []))
-    native = [m for m in metrics if m.partition("@")[0] in NATIVE_METRICS]
-    custom = [m for m in metrics if m in CUSTOM_METRICS]
+    eval_metric = list(hps["eval_metric"]) if "eval_metric" in hps else None
+    tuning = hps.get("_tuning_objective_metric")
+    tuning_metric = tuning.split(":", 1)[1].split(",") if tuning else None
+    if tuning_metric is None or eval_metric is None:
+        union = tuning_metric or eval_metric or []
+    else:
+        union = sorted(set(tuning_metric) | set(eval_metric))
+    custom = [m for m in union if m in CUSTOM_METRICS]
+    native = [m for m in union if m not in CUSTOM_METRICS]
     if native:
         params["eval_metric"] = native
-    tuning = hps.get("_tuning_objective_metric")
-    stop_metric = tuning.split(":", 1)[1] if tuning else (metrics[-1] if metrics else None)
+    stop_metric = None
+    if hps.get("early_stopping_rounds"):
+        stop_metric = tuning_metric[-1] if tuning_metric else (eval_metric[-1] if eval_metric else None)
     return TrainPlan(
         params=params,
         num_round=int(hps["num_round"]),
-        eval_metrics=metrics,
+        eval_metrics=native,
         custom_metrics=custom,
         early_stopping_rounds=hps.get("early_stopping_rounds"),
         early_stopping_metric=stop_metric,

@@ -7,6 +7,7 @@ background process (the CLI).
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from werkzeug.wrappers import Request, Response  # noqa: E402
 
 from localcloud import settings  # noqa: E402
 from localcloud.core.context import ServerContext  # noqa: E402
+from localcloud.core.gate import Gate, denied_response  # noqa: E402
 from localcloud.core.protocol import AWSRequest, Service, parse_query, signing_scope  # noqa: E402
 from localcloud.errors import LocalCloudError  # noqa: E402
 from localcloud.services import MOTO_SERVICES, load_services  # noqa: E402
@@ -44,6 +46,7 @@ class LocalCloudApp:
         self.ctx = ctx
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.services: list[Service] = load_services(ctx)
+        self.gate = Gate(ctx)
         self.started = time.time()
 
     # routing -------------------------------------------------------------------------------------------------
@@ -60,7 +63,11 @@ class LocalCloudApp:
             return self._health(environ, start_response)
         region, service = self._scope(environ)
         target = environ.get("HTTP_X_AMZ_TARGET")
-        if not target and service in MOTO_SERVICES:
+        if self.gate.wants_body(environ.get("HTTP_AUTHORIZATION")):
+            denied = self._authorize(environ, service, region, target)
+            if denied is not None:
+                return denied(environ, start_response)
+        if service in MOTO_SERVICES:
             return self.moto(environ, start_response)
         request = Request(environ)
         aws = AWSRequest(method=request.method, path=request.path, headers=dict(request.headers),
@@ -80,6 +87,20 @@ class LocalCloudApp:
                                                                "Content-Type": "application/x-amz-json-1.1"})(
             environ, start_response
         )
+
+    def _authorize(self, environ: dict[str, Any], service: str, region: str, target: str | None) -> Response | None:
+        """Check a role session's request against the role's policies (the body is read, then put back)."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        request = Request(environ)
+        denial = self.gate.check(service=service, region=region, method=request.method, path=request.path,
+                                 query_string=environ.get("QUERY_STRING", ""), headers=dict(request.headers),
+                                 body=body, target=target)
+        if denial is None:
+            return None
+        status, headers, data = denied_response(service, target, denial)
+        return Response(data, status=status, headers=headers)
 
     def service_names(self) -> list[str]:
         names = list(MOTO_SERVICES)

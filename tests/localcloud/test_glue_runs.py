@@ -218,6 +218,34 @@ def test_concurrent_runs_limit_stop_and_terminal_errors(aws: Any, env: dict[str,
     assert [r["Id"] for r in glue.get_job_runs(JobName=job)["JobRuns"]] == [second, first]  # newest first
 
 
+def test_job_run_queuing_waits_instead_of_failing(aws: Any, env: dict[str, Any]) -> None:
+    """With JobRunQueuingEnabled, a run over MaxConcurrentRuns waits (WAITING, with StateDetail) and starts when
+    the running one ends ("AWS Glue job run statuses"); the run's own setting wins over the job's (Glue API)."""
+    glue = aws("glue")
+    sleeper = new_job(glue, env, "sleep.py", command="pythonshell", JobRunQueuingEnabled=True)
+    assert glue.get_job(JobName=sleeper)["Job"]["JobRunQueuingEnabled"] is True
+    first = glue.start_job_run(JobName=sleeper)["JobRunId"]
+    wait(glue, sleeper, first, states=("RUNNING",))
+    queued = glue.start_job_run(JobName=sleeper)["JobRunId"]
+    waiting = glue.get_job_run(JobName=sleeper, RunId=queued)["JobRun"]
+    assert waiting["JobRunState"] == "WAITING" and waiting["JobRunQueuingEnabled"] is True
+    assert "MaxConcurrentRuns" in waiting["StateDetail"]
+    with pytest.raises(ClientError) as err:  # the run's own setting wins over the job's
+        glue.start_job_run(JobName=sleeper, JobRunQueuingEnabled=False)
+    assert err.value.response["Error"]["Code"] == "ConcurrentRunsExceededException"
+    stopped = glue.batch_stop_job_run(JobName=sleeper, JobRunIds=[queued])  # stopping a waiting run: it never ran
+    assert [s["JobRunId"] for s in stopped["SuccessfulSubmissions"]] == [queued]
+    assert wait(glue, sleeper, queued)["JobRunState"] == "STOPPED"
+    third = glue.start_job_run(JobName=sleeper)["JobRunId"]
+    assert glue.get_job_run(JobName=sleeper, RunId=third)["JobRun"]["JobRunState"] == "WAITING"
+    glue.batch_stop_job_run(JobName=sleeper, JobRunIds=[first])
+    assert wait(glue, sleeper, first)["JobRunState"] == "STOPPED"
+    seen = wait(glue, sleeper, third, states=("RUNNING",))
+    assert seen["JobRunState"] == "RUNNING" and "StateDetail" not in seen
+    glue.batch_stop_job_run(JobName=sleeper, JobRunIds=[third])
+    wait(glue, sleeper, third)
+
+
 @pytest.mark.slow
 def test_timeout_ends_the_run(aws: Any, env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCALCLOUD_GLUE_TIMEOUT_SCALE", "1")  # 1 s per minute of Timeout
@@ -284,8 +312,9 @@ def test_etl_script_from_s3_to_s3(cloud: Any, aws: Any, env: dict[str, Any], chu
     assert run["StartedOn"] <= run["CompletedOn"] and run["ExecutionTime"] >= 1 and run["Timeout"] == 480
 
     out = objects(s3, bucket, "prepared/")
-    assert not [k for k in out if k.endswith(".crc")]
-    assert "train/_SUCCESS" in out and "validation/_SUCCESS" in out and "features.json" in out
+    # no Hadoop checksum files, and no _SUCCESS marker (the job turns it off: the splits are training channels)
+    assert not [k for k in out if k.endswith(".crc") or k.rsplit("/", 1)[-1].startswith("_")]
+    assert "features.json" in out
     train = [k for k in out if k.startswith("train/part-") and k.endswith(".csv")]
     validation = [k for k in out if k.startswith("validation/part-") and k.endswith(".csv")]
     assert len(train) == 1 and len(validation) == 1

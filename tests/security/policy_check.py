@@ -85,8 +85,14 @@ def _resource_problems(resource: str, names: list[str]) -> list[str]:
     return []
 
 
+#: services documenting aws:SourceAccount for role trust policies (Step Functions guide "Creating an IAM role for your
+#: state machine"; SageMaker guide "Cross-Service Confused Deputy Prevention"); Glue and Lambda document none
+SOURCE_ACCOUNT_SERVICES = ("states.amazonaws.com", "sagemaker.amazonaws.com")
+
+
 def trust_problems(document: dict[str, Any], service: str, account: str) -> list[str]:
-    """A trust policy must let exactly ``service`` assume the role, for calls made for ``account`` only."""
+    """A trust policy must let exactly ``service`` assume the role; for the services that document it, for calls
+    made for ``account`` only, and for the others with no condition the service would not meet."""
     found = []
     statements = _list(document.get("Statement", []))
     for statement in statements:
@@ -97,6 +103,9 @@ def trust_problems(document: dict[str, Any], service: str, account: str) -> list
             found.append(f"trust policy principal {principal} is not only {service}")
         if statement.get("Action") != "sts:AssumeRole":
             found.append(f"trust policy action {statement.get('Action')}")
-        if statement.get("Condition", {}).get("StringEquals", {}).get("aws:SourceAccount") != account:
+        condition = statement.get("Condition", {}).get("StringEquals", {}).get("aws:SourceAccount")
+        if service in SOURCE_ACCOUNT_SERVICES and condition != account:
             found.append("trust policy lacks the aws:SourceAccount condition (confused deputy)")
+        if service not in SOURCE_ACCOUNT_SERVICES and statement.get("Condition"):
+            found.append(f"trust policy has a condition {service} does not document: it may not assume the role")
     return found if statements else ["trust policy has no statement"]

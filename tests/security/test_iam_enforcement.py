@@ -49,10 +49,10 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         _, _, _, definition = offline_project(bucket, {"project_name": project},
                                               sagemaker_role=roles["sagemaker"].arn)
         c["s3"].put_object(Bucket=bucket, Key=layout.data_key, Body=b"State,Churn?\nKS,False.\n")
-        c["s3"].put_object(Bucket=bucket, Key=f"{project}/code/noop.py", Body=b"print('ok')\n")
+        c["s3"].put_object(Bucket=bucket, Key=f"{project}/code/glue_etl.py", Body=b"print('ok')\n")
         c["glue"].create_job(Name=params.glue_job_name, Role=roles["glue"].arn, GlueVersion="5.0",
                              Command={"Name": "pythonshell", "PythonVersion": "3.9",
-                                      "ScriptLocation": f"s3://{bucket}/{project}/code/noop.py"})
+                                      "ScriptLocation": f"s3://{bucket}/{project}/code/glue_etl.py"})
         yield {"cloud": cloud, "c": c, "params": params, "roles": roles, "definition": definition,
                "bucket": bucket, "sfn_role": roles["stepfunctions"].arn}
 
@@ -164,3 +164,53 @@ def test_enforcement_is_off_unless_asked_for(cloud: Any, tmp_path: Path) -> None
         assert started and lifecycle.health(port)["enforce_iam"] is True  # type: ignore[index]
     finally:
         lifecycle.stop(port, home=tmp_path)
+
+
+CHECK = ["Check Endpoint", "Endpoint Missing?", "Wait to Check Again", "Endpoint Check Failed", "Create Endpoint"]
+
+
+def test_a_denied_endpoint_check_fails_the_run_instead_of_creating(strict: dict[str, Any]) -> None:
+    # DescribeEndpoint denied is SageMaker.SageMakerException like a missing endpoint: the cause tells them apart
+    definition = fragment(strict["definition"], "Check Endpoint", CHECK)
+    for _ in _without(strict, "CheckTheEndpoint"):
+        out = run_machine(strict["c"]["stepfunctions"], strict["sfn_role"], definition,
+                          execution_names(strict["params"], unique("r")), limit=60)
+    error, cause = execution_failure(out)
+    assert error == "EndpointCheckFailed"
+    assert f"{DENIED}: sagemaker:DescribeEndpoint" in cause and "Could not find endpoint" not in cause
+    visited = [e["stateEnteredEventDetails"]["name"] for e in out["events"] if e["type"].endswith("StateEntered")]
+    assert "Create Endpoint" not in visited
+
+
+def test_only_an_endpoint_carrying_the_projects_tag_is_updated(strict: dict[str, Any]) -> None:
+    c, params, bucket = strict["c"], strict["params"], strict["bucket"]
+    archive, _, _ = tiny_model(3, 2)
+    key = f"{params.project_name}/output/own/model.tar.gz"
+    c["s3"].put_object(Bucket=bucket, Key=key, Body=archive)
+    names = execution_names(params, unique("r"))
+    image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+    c["sagemaker"].create_model(ModelName=names["ModelName"], ExecutionRoleArn=strict["roles"]["sagemaker"].arn,
+                                PrimaryContainer={"Image": image, "ModelDataUrl": f"s3://{bucket}/{key}"},
+                                Tags=[{"Key": "retrain:project", "Value": params.project_name}])
+    variant = [{"VariantName": "AllTraffic", "ModelName": names["ModelName"], "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large"}]
+    c["sagemaker"].create_endpoint_config(EndpointConfigName=names["EndpointConfigName"], ProductionVariants=variant,
+                                          Tags=[{"Key": "retrain:project", "Value": params.project_name}])
+    # someone else's endpoint of the project's endpoint name: no tag
+    c["sagemaker"].create_endpoint(EndpointName=names["EndpointName"], EndpointConfigName=names["EndpointConfigName"])
+    deadline = time.monotonic() + 60
+    while c["sagemaker"].describe_endpoint(EndpointName=names["EndpointName"])["EndpointStatus"] != "InService":
+        assert time.monotonic() < deadline, "the endpoint did not come into service"
+        time.sleep(0.2)
+    definition = fragment(strict["definition"], "Update Endpoint", ["Update Endpoint"])
+    definition["States"]["Update Endpoint"].pop("Retry")
+    out = run_machine(c["stepfunctions"], strict["sfn_role"], definition, names, limit=60)
+    error, cause = execution_failure(out)
+    assert error == "SageMaker.AmazonSageMakerException"
+    assert f"{DENIED}: sagemaker:UpdateEndpoint on resource: arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/" in cause
+    arn = c["sagemaker"].describe_endpoint(EndpointName=names["EndpointName"])["EndpointArn"]
+    c["sagemaker"].add_tags(ResourceArn=arn, Tags=[{"Key": "retrain:project", "Value": params.project_name}])
+    time.sleep(1.1)
+    ok = run_machine(c["stepfunctions"], strict["sfn_role"], definition, names, limit=60)
+    assert ok["status"] == "SUCCEEDED", ok["events"][-1]
+    c["sagemaker"].delete_endpoint(EndpointName=names["EndpointName"])

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from localcloud.core.sessions import RoleSessions
 
 
 @dataclass(frozen=True)
 class ServerContext:
-    """The running server: its URL (for calls back into localcloud) and its state folder."""
+    """The running server: its URL (for calls back into localcloud), its state folder and its role sessions."""
 
     endpoint_url: str
     home: Path
     port: int
-    #: Step Functions authorizes integration calls against the state machine role's policies
+    #: every call made with a role (a task, a job, a handler) is checked against the role's IAM policies
     enforce_iam: bool = False
+    #: credentials of the roles the services act with (see :mod:`localcloud.core.sessions`)
+    sessions: RoleSessions = field(default_factory=RoleSessions, compare=False, hash=False)
 
     def workdir(self, *parts: str) -> Path:
         """A folder under this server's state folder, created on first use."""

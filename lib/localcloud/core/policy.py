@@ -130,7 +130,7 @@ def _condition_holds(operator: str, key: str, expected: Any, context: Mapping[st
     return any(one(v) for v in actual)
 
 
-def _conditions_hold(block: Any, context: Mapping[str, Any]) -> bool:
+def conditions_hold(block: Any, context: Mapping[str, Any]) -> bool:
     if not block:
         return True
     if not isinstance(block, Mapping):
@@ -164,7 +164,7 @@ def _applies(statement: Mapping[str, Any], action: str, resource: str, context: 
             return False
     else:
         return False
-    return _conditions_hold(statement.get("Condition"), context)
+    return conditions_hold(statement.get("Condition"), context)
 
 
 def evaluate(documents: Iterable[Any], action: str, resource: str,

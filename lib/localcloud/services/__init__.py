@@ -20,7 +20,7 @@ SERVICES: tuple[str, ...] = (
 )
 
 #: services moto serves, by SigV4 signing name
-MOTO_SERVICES: tuple[str, ...] = ("s3", "iam", "sts")
+MOTO_SERVICES: tuple[str, ...] = ("s3", "iam", "sts", "logs")
 
 
 def load_services(ctx: ServerContext) -> list[Service]:

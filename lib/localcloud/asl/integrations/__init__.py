@@ -22,6 +22,7 @@ from typing import Any
 from localcloud.asl.errors import TaskFailed
 from localcloud.asl.integrations import awslambda, awssdk, glue, sagemaker, states
 from localcloud.asl.integrations.base import Call
+from localcloud.core.sessions import RoleSessions
 
 LOG = logging.getLogger(__name__)
 
@@ -107,11 +108,11 @@ def _not_recognized(resource: str) -> UnknownResource:
 class ServiceIntegrations:
     """The registry the Step Functions backend hands to the engine (implements ``asl.Integrations``)."""
 
-    def __init__(self, endpoint_url: str, region: str = "us-east-1", *, enforce_iam: bool = False) -> None:
+    def __init__(self, endpoint_url: str, region: str = "us-east-1", *, sessions: RoleSessions | None = None) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
-        #: check each call against the execution role's policies (:mod:`.authorize`)
-        self.enforce_iam = enforce_iam
+        #: the server's role sessions: tasks call services with the execution role's credentials
+        self.sessions = sessions
 
     def check(self, resource: str) -> str | None:
         """Why a definition naming ``resource`` would be rejected, or None when an integration serves it."""
@@ -156,6 +157,6 @@ class ServiceIntegrations:
         region = getattr(task, "region", None) or parsed.region or self.region
         call = Call(resource=resource, service=parsed.service, action=parsed.action, pattern=parsed.pattern,
                     parameters=parameters, task=task, endpoint_url=self.endpoint_url, region=region,
-                    extra=dict(parsed.extra), enforce_iam=self.enforce_iam)
+                    extra=dict(parsed.extra), sessions=self.sessions)
         LOG.debug("task %s → %s", getattr(task, "state_name", "?"), resource)
         return handler(call)

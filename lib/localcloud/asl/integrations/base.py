@@ -16,6 +16,7 @@ Step Functions has two families of integrations and they render results differen
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -28,8 +29,8 @@ from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Sh
 from botocore.response import StreamingBody
 
 from localcloud.asl.errors import TaskFailed
-from localcloud.asl.integrations import authorize
 from localcloud.core import clients
+from localcloud.core.sessions import RoleSession, RoleSessions
 
 LOG = logging.getLogger(__name__)
 
@@ -55,16 +56,27 @@ class Call:
     endpoint_url: str
     region: str = "us-east-1"
     extra: dict[str, Any] = field(default_factory=dict)
-    #: authorize each service call against the execution role's policies before sending it
-    enforce_iam: bool = False
+    #: the server's role sessions: a task's calls are made with the execution role's credentials, so a server
+    #: that enforces IAM authorizes each of them against the role's policies, as AWS does
+    sessions: RoleSessions | None = None
 
     @property
     def state_name(self) -> str:
         return str(getattr(self.task, "state_name", ""))
 
+    @property
+    def session(self) -> RoleSession | None:
+        """The execution role's session (one session name per execution, as Step Functions assumes it)."""
+        role_arn = getattr(self.task, "role_arn", None)
+        if self.sessions is None or not role_arn:
+            return None
+        execution = str(getattr(self.task, "execution_arn", "") or "")
+        return self.sessions.issue(role_arn, hashlib.sha256(execution.encode()).hexdigest()[:32])
+
     def client(self, service: str) -> Any:
-        """A boto3 client for ``service`` on this localcloud, in the execution's region."""
-        return clients.client(self.endpoint_url, service, self.region)
+        """A boto3 client for ``service`` on this localcloud, in the execution's region, with the role's
+        credentials."""
+        return clients.client(self.endpoint_url, service, self.region, self.session)
 
     def runtime_error(self, problem: str) -> TaskFailed:
         """``States.Runtime``: the Parameters cannot start the task (uncatchable, as on AWS)."""
@@ -153,8 +165,6 @@ def call_api(call: Call, client: Any, operation: OperationModel, params: Any, er
     if not isinstance(params, dict):
         raise call.runtime_error("The Parameters must be a JSON object")
     bound = bind_parameters(call, params, operation.input_shape)
-    if call.enforce_iam:
-        authorize.check(call, client, operation, bound, errors)
     try:
         return getattr(client, method_name(operation))(**bound)
     except ClientError as exc:

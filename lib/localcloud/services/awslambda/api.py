@@ -32,10 +32,13 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("PUT", f"^{_FUNCTIONS}/{_NAME}/configuration", "update_function_configuration"),
         ("PUT", f"^{_FUNCTIONS}/{_NAME}/code", "update_function_code"),
         ("POST", f"^{_FUNCTIONS}/{_NAME}/invocations", "invoke"),
+        ("GET", r"^/2017-03-31/tags/(?P<name>.+)", "list_tags"),
+        ("POST", r"^/2017-03-31/tags/(?P<name>.+)", "tag_resource"),
+        ("DELETE", r"^/2017-03-31/tags/(?P<name>.+)", "untag_resource"),
     )
 )  # fmt: skip
 SUPPORTED = ("CreateFunction, GetFunction, GetFunctionConfiguration, UpdateFunctionCode, "
-             "UpdateFunctionConfiguration, DeleteFunction, ListFunctions, Invoke")
+             "UpdateFunctionConfiguration, DeleteFunction, ListFunctions, Invoke, ListTags, TagResource, UntagResource")
 
 
 class LambdaAPI(Service):
@@ -147,3 +150,27 @@ class LambdaAPI(Service):
             return AWSResponse(status=outcome.status, headers=headers)
         headers["Content-Type"] = outcome.result.content_type
         return AWSResponse(status=outcome.status, body=outcome.result.payload, headers=headers)
+
+    # tags ------------------------------------------------------------------------------------------------------
+    def list_tags(self, request: AWSRequest, arn: str | None) -> AWSResponse:
+        return self._ok(request, {"Tags": dict(self.backend.function_by_arn(self._arn(arn)).tags)})
+
+    def tag_resource(self, request: AWSRequest, arn: str | None) -> AWSResponse:
+        tags = self._body(request).get("Tags")
+        if not isinstance(tags, dict):
+            raise AWSError("InvalidParameterValueException", "Tags must be a map of key to value.")
+        self.backend.function_by_arn(self._arn(arn)).tags.update({str(k): str(v) for k, v in tags.items()})
+        return self._ok(request, None, status=204)
+
+    def untag_resource(self, request: AWSRequest, arn: str | None) -> AWSResponse:
+        keys = request.query.get("tagKeys")
+        tags = self.backend.function_by_arn(self._arn(arn)).tags
+        for key in keys if isinstance(keys, list) else [keys] if keys else []:
+            tags.pop(key, None)
+        return self._ok(request, None, status=204)
+
+    @staticmethod
+    def _arn(raw: str | None) -> str:
+        from urllib.parse import unquote
+
+        return unquote(raw or "")

@@ -66,6 +66,15 @@ class LambdaBackend:
             raise AWSError("ResourceNotFoundException", f"Function not found: {target}", 404)
         return fn, (f"{unqualified}:{qual}" if qual else unqualified)
 
+    def function_by_arn(self, arn: str) -> LambdaFunction:
+        """The function an ARN names (tags address functions by ARN)."""
+        parts = arn.split(":")
+        if len(parts) < 7 or parts[2] != "lambda":
+            raise AWSError("ValidationException", f"1 validation error detected: Value '{arn}' at 'resource' failed "
+                                                  "to satisfy constraint: Member must be a Lambda function ARN")
+        fn, _ = self._find(parts[6], parts[3])
+        return fn
+
     # CRUD ------------------------------------------------------------------------------------------------------
     def create_function(self, params: dict[str, Any], region: str) -> dict[str, Any]:
         for required in ("FunctionName", "Role", "Code"):
@@ -269,7 +278,7 @@ class LambdaBackend:
                     name=fn.name, arn=fn.arn, region=fn.region, runtime=fn.runtime, handler=fn.handler,
                     code_root=fn.code.root, environment=dict(fn.environment), timeout=fn.timeout,
                     memory_size=fn.memory_size, generation=fn.generation, log_path=fn.log_path,
-                    scratch=fn.home / "environments",
+                    scratch=fn.home / "environments", session=self.ctx.sessions.issue(fn.role, fn.name),
                 )
                 runtime = FunctionRuntime(spec, self.ctx.endpoint_url)
                 self._runtimes[(fn.region, fn.name)] = runtime

@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from localcloud import settings
-from localcloud.core.clients import client
+from localcloud.core import trust
 from localcloud.errors import AWSError
 
 from .models import (
@@ -24,6 +25,7 @@ from .models import (
     LambdaFunction,
 )
 
+LOG = logging.getLogger(__name__)
 NAME_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 QUALIFIER_RE = re.compile(r"[a-zA-Z0-9$_-]{1,128}")
 ENV_KEY_RE = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")
@@ -91,10 +93,12 @@ def check_role(endpoint_url: str, role: str, region: str) -> None:
     if match.group(2) != settings.ACCOUNT_ID:
         raise cannot
     try:
-        found = client(endpoint_url, "iam", region).get_role(RoleName=match.group(3).rsplit("/", 1)[-1])
+        # Lambda documents no aws:SourceAccount/SourceArn for execution roles: none is in the context
+        reason = trust.refusal(endpoint_url, role, "lambda.amazonaws.com", region)
     except ClientError as exc:
         raise cannot from exc
-    if found["Role"]["Arn"] != role or not trusts_lambda(found["Role"].get("AssumeRolePolicyDocument")):
+    if reason:
+        LOG.info("CreateFunction: %s", reason)
         raise cannot
 
 
@@ -155,35 +159,6 @@ def check_revision(fn: LambdaFunction, revision: str | None) -> None:
         raise AWSError("PreconditionFailedException",
                        "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/"
                        "GetAlias API to retrieve the latest Revision Id", 412)
-
-def trusts_lambda(document: Any) -> bool:
-    """Whether a role's trust policy lets ``lambda.amazonaws.com`` assume it."""
-    if isinstance(document, str):
-        try:
-            document = json.loads(document)
-        except ValueError:
-            return False
-    if not isinstance(document, dict):
-        return False
-    statements = document.get("Statement") or []
-    for stmt in statements if isinstance(statements, list) else [statements]:
-        if not isinstance(stmt, dict) or stmt.get("Effect") != "Allow":
-            continue
-        actions = stmt.get("Action") or []
-        actions = [actions] if isinstance(actions, str) else actions
-        if not any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions):
-            continue
-        principal = stmt.get("Principal") or {}
-        if principal == "*":
-            return True
-        if not isinstance(principal, dict):
-            continue
-        services = principal.get("Service", [])
-        services = [services] if isinstance(services, str) else services
-        if "lambda.amazonaws.com" in services or principal.get("AWS") == "*":
-            return True
-    return False
-
 
 def client_context(header: str | None) -> Any:
     """``X-Amz-Client-Context``: base64 of a JSON object, handed to the handler as ``context.client_context``."""

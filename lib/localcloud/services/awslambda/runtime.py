@@ -29,6 +29,7 @@ from typing import Any
 
 from localcloud.core.clients import child_env
 from localcloud.core.jobs import utcnow
+from localcloud.core.sessions import RoleSession
 from localcloud.errors import AWSError
 
 from .models import LATEST
@@ -65,6 +66,8 @@ class FunctionSpec:
     generation: int
     log_path: Path
     scratch: Path  # folder for the environments' raw output
+    #: the execution role's credentials, as Lambda hands them to the handler (AWS_ACCESS_KEY_ID, ..._SESSION_TOKEN)
+    session: RoleSession | None = None
 
 
 @dataclass
@@ -134,7 +137,7 @@ class Environment:
         spec = self.spec
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("AWS_", "LAMBDA_", "_X_AMZN")) and k != "_HANDLER"}
-        env.update(child_env(self.endpoint_url, spec.region))
+        env.update(child_env(self.endpoint_url, spec.region, spec.session))
         env.update({
             "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_EC2_METADATA_DISABLED": "true",

@@ -1,7 +1,7 @@
 """AWS Glue on the wire (JSON 1.1, ``X-Amz-Target: AWSGlue.<Operation>``): jobs and job runs.
 
 Operations: CreateJob, GetJob, UpdateJob, DeleteJob, GetJobs, ListJobs, BatchGetJobs, StartJobRun, GetJobRun,
-GetJobRuns, BatchStopJobRun. Requests are checked against botocore's Glue model (``InvalidInputException``);
+GetJobRuns, BatchStopJobRun, GetTags, TagResource, UntagResource (jobs). Requests are checked against botocore's Glue model (``InvalidInputException``);
 state and runs live in :class:`~localcloud.services.glue.backend.GlueBackend`.
 """
 
@@ -29,6 +29,23 @@ class GlueAPI(JsonService):
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
         self.backend = GlueBackend(ctx)
+
+    # ------------------------------------------------------------------------------------------- tags
+    def get_tags(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        validate_shape("GetTags", params)
+        return {"Tags": dict(self.backend.job_by_arn(params["ResourceArn"]).tags)}
+
+    def tag_resource(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        validate_shape("TagResource", params)
+        self.backend.job_by_arn(params["ResourceArn"]).tags.update(params["TagsToAdd"])
+        return {}
+
+    def untag_resource(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        validate_shape("UntagResource", params)
+        tags = self.backend.job_by_arn(params["ResourceArn"]).tags
+        for key in params["TagsToRemove"]:
+            tags.pop(key, None)
+        return {}
 
     # ------------------------------------------------------------------------------------------- jobs
     def create_job(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:

@@ -138,6 +138,14 @@ class GlueBackend:
         self._maybe_prewarm(definition)
         return name
 
+    def job_by_arn(self, resource_arn: str) -> Job:
+        """The job an ARN names (``arn:aws:glue:<region>:<account>:job/<name>``); Glue tags jobs by ARN."""
+        with self._lock:
+            for job in self._jobs.values():
+                if job.arn == resource_arn:
+                    return job
+        raise AWSError("EntityNotFoundException", f"Resource {resource_arn} not found.")
+
     def get_job(self, region: str, name: str) -> Job:
         with self._lock:
             job = self._jobs.get((region, name))
@@ -193,14 +201,43 @@ class GlueBackend:
                     raise AWSError("EntityNotFoundException", f"Job run {previous} not found for job {name}.")
                 if params.get("Arguments") is None:
                     arguments = dict(earlier.arguments)
-            active = sum(1 for r in runs if r.active)
-            if active >= job.max_concurrent_runs:
+            # StartJobRun's JobRunQueuingEnabled wins over the job's (Glue API model, JobRunQueuingEnabled)
+            queuing = params.get("JobRunQueuingEnabled")
+            queuing = bool(job.definition.get("JobRunQueuingEnabled") if queuing is None else queuing)
+            full = sum(1 for r in runs if r.active) >= job.max_concurrent_runs
+            if full and not queuing:
                 raise AWSError("ConcurrentRunsExceededException", f"Concurrent runs exceeded for {name}")
             settings = self._run_settings(job, overrides)
             run = self._new_run(region, job, arguments, settings, attempt=0, previous=previous)
+            run.queuing = queuing
+            if full:
+                run.state = "WAITING"
+                run.state_detail = (f"Job run is waiting: the job's maximum number of concurrent runs "
+                                    f"(MaxConcurrentRuns {job.max_concurrent_runs}) is reached.")
             runs.append(run)
-        self.threads.start(f"glue-run-{run.id[:12]}", lambda: self.runner.execute(run, job))
+        self.threads.start(f"glue-run-{run.id[:12]}", lambda: self._queued(run, job))
         return run.id
+
+    def _queued(self, run: JobRun, job: Job) -> None:
+        """A WAITING run starts when it is the oldest waiting run and a slot is free ("AWS Glue job run
+        statuses": with job run queuing, runs over MaxConcurrentRuns wait instead of failing)."""
+        while run.state == "WAITING":
+            with self._lock:
+                runs = self._runs.get((run.region, run.job_name), [])
+                running = sum(1 for r in runs if r.active and r.state != "WAITING")
+                first = next((r for r in runs if r.state == "WAITING"), None)
+                if first is run and running < job.max_concurrent_runs:
+                    run.state, run.state_detail = "STARTING", None
+                    run.last_modified_on = utcnow()
+                    break
+            if self.threads.stopping.is_set():
+                run.cancel.set()
+            if run.cancel.wait(0.05):
+                break
+        if run.state == "STARTING" and not run.cancel.is_set():
+            self.runner.execute(run, job)
+        else:
+            self.transition(run, "STOPPED")  # stopped while it waited: it never ran
 
     def _run_settings(self, job: Job, overrides: dict[str, Any]) -> dict[str, Any]:
         keys = ("Timeout", "WorkerType", "NumberOfWorkers", "MaxCapacity", "AllocatedCapacity", "GlueVersion",

@@ -76,6 +76,9 @@ class JobRun:
     error_message: str | None = None
     log_path: str | None = None
     worker_pid: int | None = None
+    queuing: bool = False  # JobRunQueuingEnabled in force for this run
+    session: Any = None  # the job role's credentials the run acts with (localcloud.core.sessions.RoleSession)
+    state_detail: str | None = None  # why a WAITING run waits
     cancel: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -109,6 +112,9 @@ class JobRun:
             out["CompletedOn"] = self.completed_on
         if self.error_message:
             out["ErrorMessage"] = self.error_message
+        out["JobRunQueuingEnabled"] = self.queuing
+        if self.state_detail:
+            out["StateDetail"] = self.state_detail
         for key in ("AllocatedCapacity", "Timeout", "MaxCapacity", "WorkerType", "NumberOfWorkers",
                     "SecurityConfiguration", "NotificationProperty", "GlueVersion", "ExecutionClass"):
             if self.settings.get(key) is not None:

@@ -30,8 +30,10 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from localcloud import settings
+from localcloud.core import trust
 from localcloud.core.clients import child_env, client
 from localcloud.core.context import ServerContext
+from localcloud.core.sessions import RoleSession
 from localcloud.errors import LocalCloudError
 
 from .models import Job, JobRun
@@ -213,10 +215,11 @@ class Runner:
                 raise RunFailed(f"localcloud runs glueetl (Spark) and pythonshell jobs; the {command.get('Name')} "
                                 f"job {job.name} cannot run here.")
             self._check_role(job.definition["Role"], run)
+            run.session = self._session(job.definition["Role"])  # what the job reads and writes, it does as its role
             work = run_dir / "work"
             work.mkdir(exist_ok=True)
             location = run.script_arguments.get("--scriptLocation") or command.get("ScriptLocation") or ""
-            script = self._download(location, work, run.region, "script")
+            script = self._download(location, work, run.region, "script", run.session)
             paths = [str(settings.awsglue_shim_path()), *self._extras(run, work)]
             self._checkpoint(run, None)
             if command["Name"] == "pythonshell":
@@ -233,7 +236,8 @@ class Runner:
             _note(log_path, f"worker pid {worker.pid} (run #{worker.runs + 1} of worker #{worker.number}; "
                             f"Spark start-up took {worker.startup_s:.1f} s); timeout {timeout} min = "
                             f"{timeout * scale:g} s here")
-            staging = Staging(client(self.ctx.endpoint_url, "s3", run.region), run_dir / "s3")
+            staging = Staging(client(self.ctx.endpoint_url, "s3", run.region), run_dir / "s3",
+                              client(self.ctx.endpoint_url, "s3", run.region, run.session))
             began = time.monotonic()
             arguments = staging.stage(run.script_arguments, skip=GLUE_CONSUMED)
             _note(log_path, f"staged {len(staging.roots)} S3 locations ({staging.staged_bytes() / 1e6:.1f} MB) "
@@ -241,7 +245,8 @@ class Runner:
             self._checkpoint(run, deadline)
             request = {
                 "run_id": run.id, "script": str(script), "argv": script_argv(job.name, run.id, arguments),
-                "env": child_env(self.ctx.endpoint_url, run.region), "log": str(log_path), "paths": paths,
+                "env": child_env(self.ctx.endpoint_url, run.region, run.session), "log": str(log_path),
+                "paths": paths,
                 "cwd": str(work),
             }  # fmt: skip
             outcome = worker.run(request, cancel=run.cancel, deadline=deadline)
@@ -306,35 +311,22 @@ class Runner:
 
     # ------------------------------------------------------------------------------------------- checks
     def _check_role(self, role: str, run: JobRun) -> None:
-        """The job's role must exist and let Glue assume it (as AWS checks when the run starts)."""
-        name = role.rsplit("/", 1)[-1] if role.startswith("arn:") else role
-        refused = RunFailed(
-            f"JobName:{run.job_name} and JobRunId:{run.id} failed to execute with exception Role {role} should be "
-            "given assume role permissions for Glue Service."
-        )
-        try:
-            found = client(self.ctx.endpoint_url, "iam", run.region).get_role(RoleName=name)["Role"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchEntity", "NoSuchEntityException", "404"):
-                raise refused from None
-            raise
-        document = found.get("AssumeRolePolicyDocument") or {}
-        if isinstance(document, str):
-            try:
-                from urllib.parse import unquote
+        """The job's role must exist and let Glue assume it (as AWS checks when the run starts). Glue documents no
+        aws:SourceAccount/SourceArn for job roles: none is in the context (see :mod:`localcloud.core.trust`)."""
+        arn = role if role.startswith("arn:") else f"arn:aws:iam::{settings.ACCOUNT_ID}:role/{role}"
+        reason = trust.refusal(self.ctx.endpoint_url, arn, ASSUME_SERVICES, run.region)
+        if reason:
+            LOG.info("glue run %s: %s", run.id, reason)
+            raise RunFailed(
+                f"JobName:{run.job_name} and JobRunId:{run.id} failed to execute with exception Role {role} should "
+                "be given assume role permissions for Glue Service.")
 
-                document = json.loads(unquote(document))
-            except ValueError:
-                document = {}
-        statements = document.get("Statement") if isinstance(document, dict) else None
-        if not statements:
-            return  # no trust policy to judge (moto accepts any document)
-        if isinstance(statements, dict):
-            statements = [statements]
-        if not any(_trusts_glue(s) for s in statements if isinstance(s, dict)):
-            raise refused
+    def _session(self, role: str) -> RoleSession:
+        arn = role if role.startswith("arn:") else f"arn:aws:iam::{settings.ACCOUNT_ID}:role/{role}"
+        return self.ctx.sessions.issue(arn, "GlueJobRunnerSession")
 
-    def _download(self, location: str, folder: Path, region: str, what: str) -> Path:
+    def _download(self, location: str, folder: Path, region: str, what: str,
+                  session: RoleSession | None = None) -> Path:
         parsed = parse_s3(location)
         if parsed is None or not parsed[1] or parsed[1].endswith("/"):
             raise RunFailed(f"{CATEGORY}the job's {what} location {location!r} is not an S3 object URI "
@@ -342,7 +334,7 @@ class Runner:
         bucket, key = parsed
         target = folder / os.path.basename(key)
         try:
-            body = client(self.ctx.endpoint_url, "s3", region).get_object(Bucket=bucket, Key=key)["Body"].read()
+            body = client(self.ctx.endpoint_url, "s3", region, session).get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise RunFailed(f"{CATEGORY}cannot read the job's {what} {location}: {error.get('Code')}: "
@@ -356,27 +348,10 @@ class Runner:
         for option, folder in (("--extra-py-files", work / "py"), ("--extra-files", work)):
             for location in filter(None, (s.strip() for s in run.script_arguments.get(option, "").split(","))):
                 folder.mkdir(exist_ok=True)
-                path = self._download(location, folder, run.region, option.lstrip("-"))
+                path = self._download(location, folder, run.region, option.lstrip("-"), run.session)
                 if option == "--extra-py-files":
                     paths.append(str(path) if path.suffix in (".zip", ".egg", ".whl") else str(folder))
         return list(dict.fromkeys(paths))
-
-
-def _trusts_glue(statement: dict[str, Any]) -> bool:
-    if statement.get("Effect") != "Allow":
-        return False
-    actions = statement.get("Action", [])
-    actions = [actions] if isinstance(actions, str) else actions
-    if not any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions):
-        return False
-    principal = statement.get("Principal", {})
-    if principal == "*":
-        return True
-    services = principal.get("Service", []) if isinstance(principal, dict) else []
-    services = [services] if isinstance(services, str) else services
-    aws = principal.get("AWS") if isinstance(principal, dict) else None
-    return any(s in ASSUME_SERVICES for s in services) or aws == "*"
-
 
 def _note(log_path: Path, text: str) -> None:
     with open(log_path, "a", encoding="utf-8") as fh:

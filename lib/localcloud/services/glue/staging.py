@@ -68,10 +68,17 @@ class Root:
 
 
 class Staging:
-    """The S3 mirror of one run."""
+    """The S3 mirror of one run.
 
-    def __init__(self, s3: Any, folder: Path) -> None:
+    What the job does with its role goes through ``role_s3`` (the role's credentials, checked when the server
+    enforces IAM): the objects its arguments name, the listings of the prefixes they name, and every write and
+    delete of the sync-back. The contents of a staged prefix are mirrored with the server's own ``s3`` client:
+    localcloud cannot see which of those files the script will open, and on AWS it reads only those.
+    """
+
+    def __init__(self, s3: Any, folder: Path, role_s3: Any = None) -> None:
         self.s3 = s3
+        self.role = role_s3 or s3
         self.folder = folder.resolve()
         self.roots: list[Root] = []
 
@@ -118,7 +125,7 @@ class Staging:
     def _root(self, bucket: str, key: str) -> Root:
         if key and not key.endswith("/"):
             try:
-                self.s3.head_object(Bucket=bucket, Key=key)
+                self.role.head_object(Bucket=bucket, Key=key)
                 return Root(bucket, key, "object", self.local(bucket, key))
             except ClientError as exc:
                 if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
@@ -130,14 +137,14 @@ class Staging:
 
     def _exists(self, bucket: str, prefix: str) -> bool:
         try:
-            listing = self.s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+            listing = self.role.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
         except ClientError as exc:
             raise StagingError(f"cannot list s3://{bucket}/{prefix}: {_message(exc)}") from exc
         return bool(listing.get("KeyCount"))
 
     def _listing(self, root: Root) -> list[tuple[Root, str, int]]:
         if root.kind == "object":
-            head = self.s3.head_object(Bucket=root.bucket, Key=root.key)
+            head = self.role.head_object(Bucket=root.bucket, Key=root.key)
             return [(root, root.key, int(head.get("ContentLength", 0)))]
         if root.kind == "new":
             root.local.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +152,7 @@ class Staging:
         root.local.mkdir(parents=True, exist_ok=True)
         found: list[tuple[Root, str, int]] = []
         try:
-            for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=root.bucket, Prefix=root.key):
+            for page in self.role.get_paginator("list_objects_v2").paginate(Bucket=root.bucket, Prefix=root.key):
                 for obj in page.get("Contents", []):
                     if obj["Key"].endswith("/"):
                         self.local(root.bucket, obj["Key"]).mkdir(parents=True, exist_ok=True)
@@ -165,12 +172,13 @@ class Staging:
         if path.is_dir():
             LOG.warning("s3://%s/%s not staged: a folder of the same name exists", root.bucket, key)
             return
+        reader = self.role if root.kind == "object" else self.s3  # a named object is the job's own read
         try:
             if size <= SMALL_OBJECT:
-                body = self.s3.get_object(Bucket=root.bucket, Key=key)["Body"].read()
+                body = reader.get_object(Bucket=root.bucket, Key=key)["Body"].read()
                 path.write_bytes(body)
             else:
-                self.s3.download_file(root.bucket, key, str(path))
+                reader.download_file(root.bucket, key, str(path))
         except ClientError as exc:
             raise StagingError(f"cannot download s3://{root.bucket}/{key}: {_message(exc)}") from exc
         stat = path.stat()
@@ -208,8 +216,8 @@ class Staging:
             for start in range(0, len(keys), 1000):
                 batch = keys[start:start + 1000]
                 try:
-                    self.s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch],
-                                                                   "Quiet": True})
+                    self.role.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch],
+                                                                     "Quiet": True})
                 except ClientError as exc:
                     raise StagingError(f"cannot delete objects in s3://{bucket}: {_message(exc)}") from exc
                 removed += len(batch)
@@ -219,9 +227,9 @@ class Staging:
     def _upload(self, bucket: str, key: str, path: Path) -> None:
         try:
             if path.stat().st_size <= SMALL_OBJECT:
-                self.s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+                self.role.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
             else:
-                self.s3.upload_file(str(path), bucket, key)
+                self.role.upload_file(str(path), bucket, key)
         except ClientError as exc:
             raise StagingError(f"cannot upload s3://{bucket}/{key}: {_message(exc)}") from exc
 

@@ -83,3 +83,15 @@ class SageMakerAPI(JsonService):
 
     def list_endpoints(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.backend.list_endpoints(params)
+
+    # tags
+    def add_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"Tags": self.backend.tags.add(str(params.get("ResourceArn", "")), params.get("Tags"))}
+
+    def list_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.tags.list(str(params.get("ResourceArn", "")), int(params.get("MaxResults") or 50),
+                                      params.get("NextToken"))
+
+    def delete_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.backend.tags.delete(str(params.get("ResourceArn", "")), list(params.get("TagKeys") or []))
+        return {}

@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from localcloud import settings
+from localcloud.core import trust
 from localcloud.core.arns import arn
 from localcloud.core.clients import client
 from localcloud.core.context import ServerContext
@@ -27,6 +28,7 @@ from localcloud.services.sagemaker.models import (
     TrainingJob,
     variant_summaries,
 )
+from localcloud.services.sagemaker.tagging import Tags, check
 from localcloud.services.sagemaker.training import TrainingRunner
 from localcloud.services.sagemaker.validation import (
     MODEL_NAME_PATTERN,
@@ -36,7 +38,6 @@ from localcloud.services.sagemaker.validation import (
     need,
     optional,
     page,
-    role_name,
 )
 
 LOG = logging.getLogger(__name__)
@@ -78,15 +79,20 @@ class SageMakerBackend:
         self.configs: dict[str, EndpointConfig] = {}
         self.endpoints: dict[str, Endpoint] = {}
         self.router = hosting.Router()
+        self.tags = Tags()
         self.runner = TrainingRunner(ctx, self.lock, self._s3)
         self.deployers = Workers()
 
-    def _s3(self, region: str) -> Any:
-        return client(self.ctx.endpoint_url, "s3", region)
+    def _s3(self, region: str, role_arn: str | None = None) -> Any:
+        """An S3 client; with ``role_arn``, acting as that role (SageMaker moves a job's or model's data with the
+        role it was given, so a server enforcing IAM checks those transfers against the role's policies)."""
+        session = self.ctx.sessions.issue(role_arn, "SageMaker") if role_arn else None
+        return client(self.ctx.endpoint_url, "s3", region, session)
 
     def shutdown(self) -> None:
         self.runner.shutdown()
         self.deployers.shutdown()
+        self.router.close()
 
     def health(self) -> dict[str, Any]:
         with self.lock:
@@ -95,7 +101,9 @@ class SageMakerBackend:
         return {"status": "running", "training_jobs_in_progress": running, "endpoints_serving": serving}
 
     # ------------------------------------------------------------------------------------------------ helpers
-    def _check_role(self, role_arn: str, member: str, region: str) -> None:
+    def _check_role(self, role_arn: str, member: str, region: str, source_arn: str) -> None:
+        """SageMaker must be able to assume the role: it sends aws:SourceAccount/aws:SourceArn (documented in the
+        SageMaker guide, "Cross-Service Confused Deputy Prevention")."""
         if not re.match(ROLE_PATTERN, role_arn):
             raise invalid(f"1 validation error detected: Value '{role_arn}' at '{member}' failed to satisfy "
                           f"constraint: Member must satisfy regular expression pattern: {ROLE_PATTERN}")
@@ -103,7 +111,11 @@ class SageMakerBackend:
         try:
             if account != settings.ACCOUNT_ID:
                 raise LookupError
-            client(self.ctx.endpoint_url, "iam", region).get_role(RoleName=role_name(role_arn))
+            reason = trust.refusal(self.ctx.endpoint_url, role_arn, "sagemaker.amazonaws.com", region,
+                                   trust.source_context(account, source_arn))
+            if reason:
+                LOG.info("SageMaker cannot assume %s: %s", role_arn, reason)
+                raise LookupError
         except (LookupError, ClientError):
             raise invalid(f"Could not assume role {role_arn}. Please ensure that the role exists and allows "
                           "principal 'sagemaker.amazonaws.com' to assume the role.") from None
@@ -114,6 +126,7 @@ class SageMakerBackend:
 
     # ------------------------------------------------------------------------------------------------ training
     def create_training_job(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        check(params.get("Tags") or [])
         name = check_name(params, "TrainingJobName")
         role = need(params, "RoleArn")
         output = need(params, "OutputDataConfig", dict)
@@ -139,13 +152,14 @@ class SageMakerBackend:
                          f"training job with this name already exists ({job_arn})")
         if key in self.training_jobs:
             raise taken
-        self._check_role(role, "roleArn", region)  # a call to IAM: outside the lock
+        self._check_role(role, "roleArn", region, job_arn)  # a call to IAM: outside the lock
         request = {k: v for k, v in params.items() if k != "TrainingJobName"}
         job = TrainingJob(name=name, arn=job_arn, region=region, request=request)
         with self.lock:
             if key in self.training_jobs:
                 raise taken
             self.training_jobs[key] = job
+            self.tags.created(job_arn, params.get("Tags"))
         self.runner.start(job)
         return {"TrainingJobArn": job_arn}
 
@@ -181,6 +195,7 @@ class SageMakerBackend:
 
     # ------------------------------------------------------------------------------------------------ models
     def create_model(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        check(params.get("Tags") or [])
         name = check_name(params, "ModelName", MODEL_NAME_PATTERN)
         primary = optional(params, "PrimaryContainer", dict)
         containers = optional(params, "Containers", list)
@@ -192,12 +207,13 @@ class SageMakerBackend:
         if name.lower() in self.models:
             raise taken
         if role:
-            self._check_role(role, "executionRoleArn", region)
+            self._check_role(role, "executionRoleArn", region, model_arn)
         model = Model(name=name, arn=model_arn, request={k: v for k, v in params.items() if k != "ModelName"})
         with self.lock:
             if name.lower() in self.models:
                 raise taken
             self.models[name.lower()] = model
+            self.tags.created(model_arn, params.get("Tags"))
         return {"ModelArn": model_arn}
 
     def _model(self, name: str, region: str) -> Model:
@@ -213,7 +229,7 @@ class SageMakerBackend:
     def delete_model(self, params: dict[str, Any], region: str) -> dict[str, Any]:
         name = need(params, "ModelName")
         with self.lock:
-            self._model(name, region)
+            self.tags.deleted(self._model(name, region).arn)
             del self.models[name.lower()]
         return {}
 
@@ -228,6 +244,7 @@ class SageMakerBackend:
 
     # ------------------------------------------------------------------------------------------------ configs
     def create_endpoint_config(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        check(params.get("Tags") or [])
         name = check_name(params, "EndpointConfigName")
         variants = need(params, "ProductionVariants", list)
         seen: set[str] = set()
@@ -245,6 +262,7 @@ class SageMakerBackend:
                 raise invalid(f'Cannot create already existing endpoint configuration "{config_arn}".')
             for variant in variants:
                 self._model(variant["ModelName"], region)
+            self.tags.created(config_arn, params.get("Tags"))
             self.configs[name.lower()] = EndpointConfig(
                 name=name, arn=config_arn, request={k: v for k, v in params.items() if k != "EndpointConfigName"})
         return {"EndpointConfigArn": config_arn}
@@ -262,7 +280,7 @@ class SageMakerBackend:
     def delete_endpoint_config(self, params: dict[str, Any], region: str) -> dict[str, Any]:
         name = need(params, "EndpointConfigName")
         with self.lock:
-            self._config(name, region)
+            self.tags.deleted(self._config(name, region).arn)
             del self.configs[name.lower()]
         return {}
 
@@ -277,6 +295,7 @@ class SageMakerBackend:
 
     # ------------------------------------------------------------------------------------------------ endpoints
     def create_endpoint(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        check(params.get("Tags") or [])
         name = check_name(params, "EndpointName")
         config_name = check_name(params, "EndpointConfigName")
         endpoint_arn = self._arn(region, "endpoint", name)
@@ -287,6 +306,7 @@ class SageMakerBackend:
             endpoint = Endpoint(name=name, arn=endpoint_arn, config_name=config.name,
                                 deployment_config=params.get("DeploymentConfig"), tags=params.get("Tags") or [])
             self.endpoints[name.lower()] = endpoint
+            self.tags.created(endpoint_arn, params.get("Tags"))
             self._deploy(endpoint, config, region)
         return {"EndpointArn": endpoint_arn}
 
@@ -333,6 +353,7 @@ class SageMakerBackend:
         with self.lock:
             endpoint = self._endpoint(name, region)
             endpoint.generation += 1
+            self.tags.deleted(endpoint.arn)
             del self.endpoints[name.lower()]
             self.router.remove(name.lower())
         return {}
@@ -360,20 +381,25 @@ class SageMakerBackend:
         variants = [(dict(v), self.models.get(str(v.get("ModelName", "")).lower())) for v in config.variants]
 
         def run() -> None:
+            live: list[hosting.LiveVariant] = []
             try:
-                live = []
                 for variant, model in variants:
                     if model is None:
                         raise hosting.DeploymentError(
                             f'Could not find model "{self._arn(region, "model", variant.get("ModelName", ""))}".')
-                    loaded = hosting.load_model(self._s3(region), model)
+                    folder = self.ctx.workdir("sagemaker", "endpoints", endpoint.name.lower(),
+                                              f"{generation}-{variant['VariantName']}")
+                    loaded = hosting.load_model(self._s3(region, model.request.get("ExecutionRoleArn")), model,
+                                                variant["VariantName"], folder)
                     live.append(hosting.LiveVariant(variant["VariantName"],
                                                     float(variant.get("InitialVariantWeight", 1.0)), loaded))
                 self._published(endpoint, config, generation, hosting.Live(tuple(live)))
             except hosting.DeploymentError as exc:
+                hosting.Live(tuple(live)).close()
                 self._deploy_failed(endpoint, generation, str(exc))
             except Exception as exc:  # never leave an endpoint Creating/Updating
                 LOG.exception("deploying endpoint %s failed", endpoint.name)
+                hosting.Live(tuple(live)).close()
                 self._deploy_failed(endpoint, generation, f"Internal error while deploying: {exc}")
 
         self.deployers.start(f"endpoint-{endpoint.name}-{generation}", run)
@@ -381,7 +407,8 @@ class SageMakerBackend:
     def _published(self, endpoint: Endpoint, config: EndpointConfig, generation: int, live: hosting.Live) -> None:
         with self.lock:
             if endpoint.generation != generation or self.endpoints.get(endpoint.name.lower()) is not endpoint:
-                return  # deleted or redeployed meanwhile
+                hosting.retire(live)  # deleted or redeployed meanwhile
+                return
             self.router.publish(endpoint.name.lower(), live)
             now = utcnow()
             images = {v.name: [v.model.image] for v in live.variants}

@@ -29,7 +29,7 @@ class StepFunctionsAPI(JsonService):
 
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
-        self.backend = StepFunctionsBackend(ctx.endpoint_url, enforce_iam=ctx.enforce_iam)
+        self.backend = StepFunctionsBackend(ctx.endpoint_url, enforce_iam=ctx.enforce_iam, sessions=ctx.sessions)
 
     # ------------------------------------------------------------------------------------------- state machines
     def create_state_machine(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:

@@ -20,8 +20,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from localcloud import settings
 from localcloud.asl import Execution, InvalidDefinition, StateMachine, TokenRegistry, validate_definition
 from localcloud.asl.integrations import ServiceIntegrations
-from localcloud.core import clients
+from localcloud.core import trust
 from localcloud.core.jobs import Workers
+from localcloud.core.sessions import RoleSessions
 from localcloud.errors import AWSError, LocalCloudError
 from localcloud.services.stepfunctions import validation as check
 from localcloud.services.stepfunctions.models import ExecutionRecord, StateMachineRecord
@@ -41,14 +42,15 @@ def _now() -> datetime:
 class StepFunctionsBackend:
     """All state machines and executions of one localcloud (every region; ARNs carry the region)."""
 
-    def __init__(self, endpoint_url: str, time_scale: float | None = None, *, enforce_iam: bool = False) -> None:
+    def __init__(self, endpoint_url: str, time_scale: float | None = None, *, enforce_iam: bool = False,
+                 sessions: RoleSessions | None = None) -> None:
         self.endpoint_url = endpoint_url
         #: multiplies every duration of a definition (Wait, retry intervals, timeouts); 1.0 is AWS's clock.
         #: ``LOCALCLOUD_SFN_TIME_SCALE`` sets it for a whole server (e.g. 0.01 for fast local rehearsals).
         self.time_scale = time_scale if time_scale is not None else _env_time_scale()
         #: authorize every integration call against the state machine role's policies (as AWS does)
         self.enforce_iam = enforce_iam
-        self.integrations = ServiceIntegrations(endpoint_url, enforce_iam=enforce_iam)
+        self.integrations = ServiceIntegrations(endpoint_url, sessions=sessions)
         self.tokens = TokenRegistry()
         self.workers = Workers()
         self._lock = threading.RLock()
@@ -108,25 +110,17 @@ class StepFunctionsBackend:
         except InvalidDefinition as exc:  # pragma: no cover - validate_definition already said so
             raise AWSError("InvalidDefinition", str(exc)) from None
 
-    def check_role(self, role_arn: str, region: str) -> None:
+    def check_role(self, role_arn: str, region: str, machine_arn: str = "") -> None:
         """The role must exist in IAM and trust ``states.amazonaws.com`` (Step Functions assumes it on create)."""
-        match = check.role_arn(role_arn)
-        iam = clients.client(self.endpoint_url, "iam", region)
+        check.role_arn(role_arn)
         try:
-            role = iam.get_role(RoleName=match.group("name"))["Role"]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "NoSuchEntity":
-                raise AWSError("AccessDeniedException", TRUST_ERROR + f" The role {role_arn} does not exist; create "
-                               f"it with a trust policy for states.amazonaws.com.") from None
+            reason = trust.refusal(self.endpoint_url, role_arn, ("states.amazonaws.com", f"states.{region}.amazonaws.com"),
+                                   region, trust.source_context(role_arn.split(":")[4], machine_arn))
+        except (ClientError, BotoCoreError) as exc:
             raise AWSError("ServiceUnavailable", f"IAM could not be asked about {role_arn}: {exc}", 500) from None
-        except BotoCoreError as exc:
-            raise AWSError("ServiceUnavailable", f"IAM could not be asked about {role_arn}: {exc}", 500) from None
-        if role.get("Arn") != role_arn:
-            raise AWSError("AccessDeniedException", TRUST_ERROR + f" No role has the ARN {role_arn} (the role named "
-                           f"{match.group('name')} is {role.get('Arn')}).")
-        if not _trusts_states(role.get("AssumeRolePolicyDocument"), region):
-            raise AWSError("AccessDeniedException", TRUST_ERROR + f" Add states.amazonaws.com as a trusted service "
-                           f"principal (sts:AssumeRole) to the trust policy of {role_arn}.")
+        if reason:
+            raise AWSError("AccessDeniedException", TRUST_ERROR + f" ({reason}; its trust policy must let "
+                           "states.amazonaws.com sts:AssumeRole.)")
 
     # ------------------------------------------------------------------------------------------- state machines
     def create_state_machine(self, *, name: str, definition: str, role_arn: str, region: str,
@@ -145,7 +139,7 @@ class StepFunctionsBackend:
                 return existing
             raise AWSError("StateMachineAlreadyExists", f"State Machine Already Exists: '{arn}'")
         machine = self.parse(definition)
-        self.check_role(role_arn, region)
+        self.check_role(role_arn, region, arn)
         now = _now()
         record = StateMachineRecord(
             arn=arn, name=name, definition=definition, role_arn=role_arn, machine=machine, region=region,
@@ -177,7 +171,7 @@ class StepFunctionsBackend:
         record = self.state_machine(arn)
         machine = self.parse(definition) if definition is not None else None
         if role_arn is not None:
-            self.check_role(role_arn, record.region)
+            self.check_role(role_arn, record.region, arn)
         with self._lock:
             if machine is not None and definition is not None:
                 record.machine, record.definition = machine, definition
@@ -341,36 +335,3 @@ def _env_time_scale() -> float:
     if value <= 0:
         raise LocalCloudError(f"LOCALCLOUD_SFN_TIME_SCALE must be a positive number, not {raw!r}.")
     return value
-
-
-def _trusts_states(document: Any, region: str) -> bool:
-    """Whether a trust policy lets the Step Functions service principal assume the role."""
-    if isinstance(document, str):
-        try:
-            from urllib.parse import unquote
-
-            document = json.loads(unquote(document))
-        except ValueError:
-            return False
-    if not isinstance(document, dict):
-        return False
-    statements = document.get("Statement", [])
-    if isinstance(statements, dict):
-        statements = [statements]
-    wanted = {"states.amazonaws.com", f"states.{region}.amazonaws.com"}
-    for statement in statements:
-        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
-            continue
-        actions = statement.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        if not any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions):
-            continue
-        principal = statement.get("Principal")
-        if principal == "*":
-            return True
-        if isinstance(principal, dict):
-            services = principal.get("Service", [])
-            services = [services] if isinstance(services, str) else services
-            if wanted & set(services):
-                return True
-    return False

@@ -1,0 +1,183 @@
+"""Which IAM permissions a request needs: the action, the resource ARN and the condition keys AWS evaluates.
+
+``needs_of(service, operation, params, region, account)`` covers the operations localcloud's own code and the
+project's workflow make with a role (Service Authorization Reference: actions, resource types, condition keys):
+S3 object and listing calls, Glue job runs, Lambda invocations, Step Functions executions, SageMaker jobs, models,
+endpoint configs and endpoints (with ``iam:PassRole`` for the role a job or model is given). An operation not
+listed returns None and is not checked (localcloud cannot know its resource faithfully). :func:`s3_operation`
+names the S3 REST request a method, path and query make.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+
+@dataclass(frozen=True)
+class Need:
+    """One permission a call needs."""
+
+    action: str
+    resource: str
+    context: dict[str, str] = field(default_factory=dict)
+
+
+Builder = Callable[[dict[str, Any], str, str], list[Need]]
+
+
+def _arn(service: str, region: str, account: str, resource: str) -> str:
+    return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+
+def _sagemaker(kind: str, field_name: str, *, pass_role: str | None = None,
+               config: bool = False) -> Callable[[str], Builder]:
+    def for_action(action: str) -> Builder:
+        def build(params: dict[str, Any], region: str, account: str) -> list[Need]:
+            name = str(params.get(field_name, "")).lower()  # SageMaker writes names in ARNs in lower case
+            resource = _arn("sagemaker", region, account, f"{kind}/{name}")
+            needs = [Need(f"sagemaker:{action}", resource)]
+            if config and params.get("EndpointConfigName"):  # CreateEndpoint/UpdateEndpoint name both resources
+                needs.append(Need(f"sagemaker:{action}", _arn("sagemaker", region, account,
+                                                              f"endpoint-config/{params['EndpointConfigName'].lower()}")))
+            if params.get("Tags"):
+                needs.append(Need("sagemaker:AddTags", resource))
+            role = params.get(pass_role) if pass_role else None
+            if role:
+                needs.append(Need("iam:PassRole", str(role), {"iam:PassedToService": "sagemaker.amazonaws.com"}))
+            return needs
+        return build
+    return for_action
+
+
+def _glue_job(action: str) -> Builder:
+    return lambda p, r, a: [Need(f"glue:{action}", _arn("glue", r, a, f"job/{p.get('JobName', '')}"))]
+
+
+def _lambda_function(params: dict[str, Any], region: str, account: str) -> list[Need]:
+    name = str(params.get("FunctionName", ""))
+    if name.startswith("arn:"):
+        arn = name
+    elif ":function:" in name:  # 123456789012:function:NAME[:QUALIFIER]
+        arn = f"arn:aws:lambda:{region}:{name}"
+    else:
+        arn = _arn("lambda", region, account, f"function:{name}")
+    if params.get("Qualifier") and arn.count(":") == 6:
+        arn += f":{params['Qualifier']}"
+    return [Need("lambda:InvokeFunction", arn)]
+
+
+def _states(action: str, field_name: str) -> Builder:
+    return lambda p, r, a: [Need(f"states:{action}", str(p.get(field_name, "")))]
+
+
+def _s3_object(action: str) -> Builder:
+    return lambda p, r, a: [Need(f"s3:{action}", f"arn:aws:s3:::{p.get('Bucket', '')}/{p.get('Key', '')}")]
+
+
+def _s3_list(params: dict[str, Any], region: str, account: str) -> list[Need]:
+    context = {"s3:prefix": str(params["Prefix"])} if params.get("Prefix") is not None else {}
+    return [Need("s3:ListBucket", f"arn:aws:s3:::{params.get('Bucket', '')}", context)]
+
+
+def _s3_copy(params: dict[str, Any], region: str, account: str) -> list[Need]:
+    source = unquote(str(params.get("CopySource", ""))).lstrip("/").split("?")[0]
+    return [Need("s3:GetObject", f"arn:aws:s3:::{source}"), *_s3_object("PutObject")(params, region, account)]
+
+
+def _s3_delete_many(params: dict[str, Any], region: str, account: str) -> list[Need]:
+    bucket = params.get("Bucket", "")
+    return [Need("s3:DeleteObject", f"arn:aws:s3:::{bucket}/{key}") for key in params.get("Keys", [])]
+
+
+_TRAINING = _sagemaker("training-job", "TrainingJobName", pass_role="RoleArn")
+_PROCESSING = _sagemaker("processing-job", "ProcessingJobName", pass_role="RoleArn")
+_TRANSFORM = _sagemaker("transform-job", "TransformJobName")
+_MODEL = _sagemaker("model", "ModelName", pass_role="ExecutionRoleArn")
+_CONFIG = _sagemaker("endpoint-config", "EndpointConfigName")
+_ENDPOINT = _sagemaker("endpoint", "EndpointName", config=True)
+
+#: (IAM service prefix, operation) -> the permissions the call needs
+RESOURCES: dict[tuple[str, str], Builder] = {
+    ("glue", "StartJobRun"): _glue_job("StartJobRun"),
+    ("glue", "GetJobRun"): _glue_job("GetJobRun"),
+    ("glue", "GetJobRuns"): _glue_job("GetJobRuns"),
+    ("glue", "BatchStopJobRun"): _glue_job("BatchStopJobRun"),
+    ("lambda", "Invoke"): _lambda_function,
+    ("states", "StartExecution"): _states("StartExecution", "stateMachineArn"),
+    ("states", "DescribeExecution"): _states("DescribeExecution", "executionArn"),
+    ("states", "StopExecution"): _states("StopExecution", "executionArn"),
+    ("s3", "GetObject"): _s3_object("GetObject"),
+    ("s3", "HeadObject"): _s3_object("GetObject"),
+    ("s3", "PutObject"): _s3_object("PutObject"),
+    ("s3", "CreateMultipartUpload"): _s3_object("PutObject"),
+    ("s3", "UploadPart"): _s3_object("PutObject"),
+    ("s3", "CompleteMultipartUpload"): _s3_object("PutObject"),
+    ("s3", "CopyObject"): _s3_copy,
+    ("s3", "DeleteObject"): _s3_object("DeleteObject"),
+    ("s3", "DeleteObjects"): _s3_delete_many,
+    ("s3", "ListObjectsV2"): _s3_list,
+    ("s3", "ListObjects"): _s3_list,
+    ("s3", "HeadBucket"): lambda p, r, a: [Need("s3:ListBucket", f"arn:aws:s3:::{p.get('Bucket', '')}")],
+    **{("sagemaker", op): _TRAINING(op) for op in ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob")},
+    **{("sagemaker", op): _PROCESSING(op) for op in ("CreateProcessingJob", "DescribeProcessingJob",
+                                                     "StopProcessingJob")},
+    **{("sagemaker", op): _TRANSFORM(op) for op in ("CreateTransformJob", "DescribeTransformJob",
+                                                    "StopTransformJob")},
+    **{("sagemaker", op): _MODEL(op) for op in ("CreateModel", "DescribeModel", "DeleteModel")},
+    **{("sagemaker", op): _CONFIG(op) for op in ("CreateEndpointConfig", "DescribeEndpointConfig",
+                                                 "DeleteEndpointConfig")},
+    **{("sagemaker", op): _ENDPOINT(op) for op in ("CreateEndpoint", "UpdateEndpoint", "DescribeEndpoint",
+                                                   "DeleteEndpoint", "InvokeEndpoint")},
+}
+#: SageMaker actions whose resources carry tags that policies may test (aws:ResourceTag/<key>)
+TAGGED_ACTIONS = ("sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",
+                  "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel", "sagemaker:InvokeEndpoint")
+
+
+def needs_of(service: str, operation: str, params: dict[str, Any], region: str, account: str) -> list[Need] | None:
+    """The permissions a call needs, or None when localcloud does not know them (the call is not checked)."""
+    build = RESOURCES.get((service, operation))
+    return build(params, region, account) if build else None
+
+
+def s3_operation(method: str, path: str, query: dict[str, str], headers: dict[str, str],
+                 body: bytes = b"") -> tuple[str, dict[str, Any]] | None:
+    """The S3 operation and its identifying parameters of a path-style REST request (None when unknown)."""
+    bucket, _, key = path.lstrip("/").partition("/")
+    bucket, key = unquote(bucket), unquote(key)
+    if not bucket:
+        return None
+    params: dict[str, Any] = {"Bucket": bucket}
+    if not key:
+        if method == "GET" and ("list-type" in query or not query):
+            params["Prefix"] = query.get("prefix", "")
+            return ("ListObjectsV2" if query.get("list-type") == "2" else "ListObjects"), params
+        if method == "HEAD":
+            return "HeadBucket", params
+        if method == "POST" and "delete" in query:
+            params["Keys"] = [unquote(k.decode()) for k in re.findall(rb"<Key>(.*?)</Key>", body or b"")]
+            return "DeleteObjects", params
+        return None
+    params["Key"] = key
+    if method == "GET" and not (set(query) - {"versionId", "partNumber", "response-content-type"}):
+        return "GetObject", params
+    if method == "HEAD":
+        return "HeadObject", params
+    if method == "PUT":
+        if "partNumber" in query:
+            return "UploadPart", params
+        copy = {k.lower(): v for k, v in headers.items()}.get("x-amz-copy-source")
+        if copy:
+            return "CopyObject", {**params, "CopySource": copy}
+        return "PutObject", params
+    if method == "POST" and "uploads" in query:
+        return "CreateMultipartUpload", params
+    if method == "POST" and "uploadId" in query:
+        return "CompleteMultipartUpload", params
+    if method == "DELETE" and "uploadId" not in query:
+        return "DeleteObject", params
+    return None

@@ -8,8 +8,9 @@ Arguments (``--NAME value``):
 minutes x a fixed rate) are dropped; ``State``, ``Area Code``, ``Int'l Plan`` and ``VMail Plan`` are one-hot encoded
 over fixed value lists, so the feature columns never depend on which values a batch holds; ``Churn?`` becomes 0/1.
 ``prepared`` input is already numeric: no header, label 0/1 first. Both are validated, split at random into
-train/validation and written as headerless CSV, label first (the SageMaker built-in XGBoost contract). The feature
-names go to ``S3_DEST + "features.json"``. Bad input fails the job with a message naming the problem.
+train/validation and written as headerless CSV, label first (the SageMaker built-in XGBoost contract), one file
+each and no ``_SUCCESS`` marker. The feature names go to ``S3_DEST + "features.json"``. Bad input fails the job with
+a message naming the problem.
 """
 
 from __future__ import annotations
@@ -273,6 +274,11 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         raise InputDataError(f"--INPUT_FORMAT must be 'raw' or 'prepared', got {input_format!r}")
 
     sc = SparkContext.getOrCreate()
+    # No _SUCCESS marker in the outputs: they are SageMaker training channels, and the built-in XGBoost container
+    # sniffs the CSV delimiter from the first file it lists there; an empty marker listed first fails the job
+    # ("Could not determine delimiter", data_utils.py of aws/sagemaker-xgboost-container). Hadoop's
+    # FileOutputCommitter writes the marker unless this is false.
+    sc._jsc.hadoopConfiguration().set("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
     glue_context = GlueContext(sc)
     spark = glue_context.spark_session
     job = Job(glue_context)

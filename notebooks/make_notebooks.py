@@ -22,7 +22,8 @@ PARAMETERS = '''# Parameters: `retrain run` injects its own values in a cell rig
 params_file = "../params/local.yaml"  # or ../params/aws.yaml
 overrides = {}  # e.g. {"accuracy_threshold": 0.95}
 run_id = None  # None: a new id (notebook 04)
-out_dir = None  # where figures go; None: next to the run state file'''
+out_dir = None  # where figures go; None: next to the run state file
+cleanup_reason = None  # set by `retrain run` when 05 runs after a failed or interrupted run'''
 
 CONNECT = '''from pathlib import Path
 
@@ -35,6 +36,10 @@ cloud = connect(params)  # target local: starts the local cloud if none is runni
 artifacts = Path(out_dir or params.state_path.parent) / "artifacts"
 print(cloud.describe())
 print("run state:", state.path)'''
+
+# After a failed run, a local cloud that died is not started again: a new one would hold none of the run's resources.
+CONNECT_CLEANUP = CONNECT.replace("cloud = connect(params)  # target local: starts the local cloud if none is running",
+                                  "cloud = connect(params, start_local=cleanup_reason is None)")
 
 NB01 = [
     ("md", '''# 01 · Set up the IAM roles
@@ -137,7 +142,7 @@ bucket = state.require("bucket", "01_setup_roles")'''),
     ("code", '''from retrain.resources import Layout, ensure_bucket
 
 s3 = cloud.client("s3")
-created = ensure_bucket(s3, bucket, params.region)
+created = ensure_bucket(s3, bucket, params.region, tags=params.tags)
 layout = Layout(bucket, params.project_name)
 print(("created " if created else "using ") + f"s3://{bucket}/{params.project_name}/")'''),
     ("md", '''## Upload the data, holding some rows back
@@ -170,14 +175,24 @@ from retrain.resources import ensure_glue_job, glue_job_spec
 
 glue_spec = glue_job_spec(params, roles["glue"], script_uri)
 print(json.dumps(glue_spec, indent=2))
-glue_action = ensure_glue_job(cloud.client("glue"), params.glue_job_name, glue_spec)
+glue_action = ensure_glue_job(cloud.client("glue"), params.glue_job_name, glue_spec, tags=params.tags,
+                              account=state["account"])
 print(f"Glue job {params.glue_job_name}: {glue_action}")'''),
     ("md", "## The Lambda function\n\nRuntime `python3.12` (the sample's `python3.7` is retired), code from the zip in S3."),
     ("code", '''from retrain.resources import ensure_lambda_function
 
 lambda_action = ensure_lambda_function(cloud.client("lambda"), params.lambda_function_name, roles["lambda"],
-                                       bucket, layout.lambda_key)
+                                       bucket, layout.lambda_key, tags=params.tags)
 print(f"Lambda function {params.lambda_function_name}: {lambda_action}")'''),
+    ("md", '''## Log groups with a retention
+
+CloudWatch keeps log groups forever unless told otherwise. The Lambda function and the endpoint log to groups only
+this project uses; creating them first (tagged) lets them expire after `log_retention_days`. Glue's and SageMaker
+training's groups are shared by every job of the account and are left as they are.'''),
+    ("code", '''from retrain.resources import ensure_log_groups
+
+for group, action in ensure_log_groups(cloud.client("logs"), params).items():
+    print(f"{group}: {action}, retention {params.log_retention_days} days")'''),
     ("md", '''## The XGBoost estimator
 
 SageMaker's built-in XGBoost (image `xgboost` 1.7-1) with the sample's hyperparameters (from the parameters
@@ -264,9 +279,12 @@ workflow goes on to `Update Endpoint`; if the call fails (`States.TaskFailed`, t
     ("code", '''from stepfunctions import steps
 from stepfunctions.workflow import Workflow
 
+from retrain.workflow import workflow_tags
+
 definition_chain = steps.Chain([wf.etl, wf.train, wf.save_model, wf.query_status, wf.gate])
 workflow = Workflow(
     name=params.state_machine_name,
+    tags=workflow_tags(params),  # retrain:project=<project_name>: the project changes only what carries it
     definition=definition_chain,
     role=roles["stepfunctions"],
     execution_input=execution_input,
@@ -332,8 +350,17 @@ if before:
                 "models": [v["ModelName"] for v in config["ProductionVariants"]]}
 print("endpoint before the run:", previous or "none")
 state.update(previous_endpoint=previous, execution_input=inputs, run_id=run_id)'''),
+    ("md", '''The workflow updates an existing endpoint only if this project made it (it carries the tag
+`retrain:project=<project_name>`; the state machine's role may update no other). A same-named endpoint of someone
+else stops the run here, before anything is trained.'''),
+    ("code", '''from retrain.ownership import require_owned
+
+if before:
+    require_owned(cloud, params, "endpoint", params.endpoint_name)
+    print(f"endpoint {params.endpoint_name} is this project's: it will be updated")'''),
     ("md", "## Execute\n\nEach execution gets a unique name; the per-run names travel in its input."),
     ("code", '''execution = workflow.execute(name=f"{params.project_name}-{run_id}", inputs=inputs)
+state.update(execution_arn=execution.execution_arn)  # a clean-up after an interrupt stops it
 print(execution.execution_arn)'''),
     ("md", "## Follow it\n\nOne line per state as it is entered, until the execution ends."),
     ("code", '''from retrain.execute import wait
@@ -426,19 +453,24 @@ Delete what the run created. The parameters choose what stays:
 * `keep_roles` — keep the IAM roles.
 
 The Glue job, the Lambda function and the state machine are removed; notebooks 02 and 03 make them again.
-Training jobs cannot be deleted in SageMaker; they are listed as what remains.'''),
+Training jobs cannot be deleted in SageMaker and log groups expire after `log_retention_days`; they are listed as
+what remains. Only what carries this project's tag is deleted.
+
+`retrain run` also runs this notebook after a failed or interrupted run (`cleanup_reason` says why): an execution
+of the run that is still going is stopped first, so nothing billable stays that the parameters did not keep.'''),
     ("params", PARAMETERS),
-    ("code", CONNECT),
+    ("code", CONNECT_CLEANUP),
     ("code", '''import pandas as pd
 
 from retrain.cleanup import clean_up
 
+if cleanup_reason:
+    print(f"cleaning up because {cleanup_reason}")
 result = clean_up(cloud, params, state)
 pd.DataFrame(result.rows())'''),
     ("md", "## Nothing unexpected remains\n\nEverything still there is there because a parameter kept it."),
-    ("code", '''unexpected = [f"{r.kind} {r.name}" for r in result.unexpected]
-state.update(cleanup={"deleted": [f"{r.kind} {r.name}" for r in result.deleted],
-                      "remaining": [f"{r.kind} {r.name}" for r in result.remaining], "unexpected": unexpected})
+    ("code", '''state.update(cleanup=result.to_state())
+unexpected = result.to_state()["unexpected"]
 assert not unexpected, f"left behind: {unexpected}"
 print(f"deleted {len(result.deleted)}, kept {len(result.remaining)}, nothing unexpected")'''),
 ]

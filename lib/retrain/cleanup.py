@@ -3,12 +3,20 @@
 ``keep_endpoint`` keeps the endpoint with the configuration and model it serves (the next run updates it);
 ``keep_data`` keeps the bucket's ``<project>/`` objects; ``keep_roles`` keeps the IAM roles. The Glue job, the
 Lambda function and the state machine are always removed (notebooks 02 and 03 recreate them). SageMaker keeps
-training jobs forever by design; they are listed but cannot be deleted.
+training jobs forever by design; they are listed but cannot be deleted; log groups expire after
+``log_retention_days``.
+
+It also runs on the way out of a failed or interrupted ``retrain run``: an execution of this run that is still
+going is stopped first (so it cannot create an endpoint after the clean-up), then the same deletions follow.
+Only resources carrying the project's tag are deleted; one with a project name but without the tag is reported
+as someone else's and left alone.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,14 +24,15 @@ from botocore.exceptions import ClientError
 
 from retrain.config import Params, RunState
 from retrain.iam import ROLE_KINDS, delete_role
-from retrain.resources import bucket_name
+from retrain.ownership import owned, tags_of
+from retrain.resources import bucket_name, project_log_groups
 from retrain.workflow import find_state_machine
 
 LOG = logging.getLogger(__name__)
 
 _MISSING = {"ResourceNotFound", "ResourceNotFoundException", "ValidationException", "EntityNotFoundException",
             "NoSuchEntity", "NoSuchBucket", "StateMachineDoesNotExist", "404", "NotFound"}
-_UNSUPPORTED = {"UnknownOperationException", "InvalidAction", "NotImplemented", "501", "UnrecognizedClientException"}
+NOT_OURS = "not this project's (no retrain:project tag): left alone"
 
 
 @dataclass
@@ -37,6 +46,7 @@ class Resource:
 class CleanupReport:
     deleted: list[Resource] = field(default_factory=list)
     remaining: list[Resource] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)  # executions stopped on the way out
 
     @property
     def unexpected(self) -> list[Resource]:
@@ -44,10 +54,18 @@ class CleanupReport:
         return [r for r in self.remaining if not r.reason]
 
     def rows(self) -> list[dict[str, str]]:
-        out = [{"resource": r.kind, "name": r.name, "state": "deleted", "why": ""} for r in self.deleted]
+        out = [{"resource": "execution", "name": arn, "state": "stopped", "why": ""} for arn in self.stopped]
+        out += [{"resource": r.kind, "name": r.name, "state": "deleted", "why": ""} for r in self.deleted]
         out += [{"resource": r.kind, "name": r.name, "state": "remains", "why": r.reason or "UNEXPECTED"}
                 for r in self.remaining]
         return out
+
+    def to_state(self) -> dict[str, Any]:
+        return {"stopped": list(self.stopped),
+                "deleted": [f"{r.kind} {r.name}" for r in self.deleted],
+                "remaining": [f"{r.kind} {r.name}" for r in self.remaining],
+                "why": {f"{r.kind} {r.name}": r.reason for r in self.remaining},
+                "unexpected": [f"{r.kind} {r.name}" for r in self.unexpected]}
 
 
 def _code(exc: ClientError) -> str:
@@ -75,14 +93,11 @@ def _exists(call: Any, **kwargs: Any) -> bool:
         raise
 
 
-def _names(call: Any, key: str, name_key: str, **kwargs: Any) -> list[str] | None:
-    """Names from a SageMaker List* call, or None when the target does not offer it."""
-    try:
-        return [item[name_key] for item in call(**kwargs).get(key, [])]
-    except ClientError as exc:
-        if _code(exc) in _UNSUPPORTED or "not implemented" in str(exc).lower():
-            return None
-        raise
+def _pages(client: Any, operation: str, key: str, name_key: str, **kwargs: Any) -> Iterator[str]:
+    """Every name a paginated SageMaker List* call returns."""
+    for page in client.get_paginator(operation).paginate(**kwargs):
+        for item in page.get(key, []):
+            yield item[name_key]
 
 
 def _serving(sm: Any, endpoint: str) -> tuple[str | None, set[str]]:
@@ -102,69 +117,128 @@ def _serving(sm: Any, endpoint: str) -> tuple[str | None, set[str]]:
     return config, {v["ModelName"] for v in variants}
 
 
-def _candidates(state: RunState) -> tuple[set[str], set[str]]:
-    """Model and endpoint-config names this project's runs created (from the run state)."""
+def _candidates(sm: Any, params: Params, state: RunState) -> tuple[set[str], set[str]]:
+    """Model and endpoint-config names of this project: those the run state names and those listed."""
     models: set[str] = set(state.get("models_created", []))
     configs: set[str] = set(state.get("endpoint_configs_created", []))
     names = state.get("execution_input") or {}
-    if names.get("ModelName"):
-        models.add(names["ModelName"])
-    if names.get("EndpointConfigName"):
-        configs.add(names["EndpointConfigName"])
+    models.update(n for n in [names.get("ModelName")] if n)
+    configs.update(n for n in [names.get("EndpointConfigName")] if n)
     previous = state.get("previous_endpoint") or {}
-    if previous.get("EndpointConfigName"):
-        configs.add(previous["EndpointConfigName"])
+    configs.update(n for n in [previous.get("EndpointConfigName")] if n)
     models.update(previous.get("models", []))
+    prefix = f"{params.project_name}-"
+    models.update(n for n in _pages(sm, "list_models", "Models", "ModelName", NameContains=params.project_name)
+                  if n.startswith(prefix))
+    configs.update(n for n in _pages(sm, "list_endpoint_configs", "EndpointConfigs", "EndpointConfigName",
+                                     NameContains=params.project_name) if n.startswith(prefix))
     return models, configs
 
 
+def stop_execution(sfn: Any, state: RunState, *, timeout: float = 600, poll: float = 1.0) -> str | None:
+    """Stop this run's execution if it is still running and wait until it has ended; its ARN when stopped."""
+    arn = state.get("execution_arn")
+    if not arn:
+        return None
+    try:
+        if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+            return None
+        sfn.stop_execution(executionArn=arn, error="RunInterrupted",
+                           cause="retrain run ended before its execution did; stopped by the clean-up")
+    except ClientError as exc:
+        if _code(exc) in ("ExecutionDoesNotExist", "StateMachineDoesNotExist"):
+            return None
+        raise
+    deadline = time.monotonic() + timeout
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(poll)
+    return str(arn)
+
+
+class _Cleaner:
+    """One clean-up: deletes what is this project's and not kept, and says why anything else remains."""
+
+    def __init__(self, cloud: Any, params: Params, state: RunState) -> None:
+        self.cloud, self.params, self.state = cloud, params, state
+        self.report = CleanupReport()
+
+    def mine(self, kind: str, name: str, label: str | None = None) -> bool:
+        """Whether the existing resource carries the project's tag (else it is recorded as left alone)."""
+        if owned(tags_of(self.cloud, kind, name), self.params):
+            return True
+        LOG.warning("%s %s is not this project's: not deleted", kind, label or name)
+        self.report.remaining.append(Resource(kind, label or name, NOT_OURS))
+        return False
+
+    def delete(self, kind: str, name: str, call: Any, label: str | None = None, **kwargs: Any) -> None:
+        """Delete one resource if it is this project's (``name`` identifies it, ``label`` names it in reports)."""
+        if self.mine(kind, name, label) and _gone(call, **kwargs):
+            self.report.deleted.append(Resource(kind, label or name))
+
+    def sagemaker(self) -> set[str]:
+        sm, params = self.cloud.client("sagemaker"), self.params
+        endpoint = params.endpoint_name
+        if not params.keep_endpoint and _exists(sm.describe_endpoint, EndpointName=endpoint):
+            self.delete("endpoint", endpoint, sm.delete_endpoint, EndpointName=endpoint)
+            _wait_deleted(sm, endpoint)
+        serving_config, serving_models = _serving(sm, endpoint)
+        models, configs = _candidates(sm, params, self.state)
+        for config in sorted(configs - {serving_config}):
+            if _exists(sm.describe_endpoint_config, EndpointConfigName=config):
+                self.delete("endpoint config", config, sm.delete_endpoint_config, EndpointConfigName=config)
+        for model in sorted(models - serving_models):
+            if _exists(sm.describe_model, ModelName=model):
+                self.delete("model", model, sm.delete_model, ModelName=model)
+        return models | serving_models | configs | {serving_config or ""}
+
+    def services(self) -> None:
+        params, sfn = self.params, self.cloud.client("stepfunctions")
+        machine = find_state_machine(sfn, params.state_machine_name)
+        if machine:
+            self.delete("state machine", machine, sfn.delete_state_machine, label=params.state_machine_name,
+                        stateMachineArn=machine)
+        lam = self.cloud.client("lambda")
+        if _exists(lam.get_function, FunctionName=params.lambda_function_name):
+            self.delete("lambda function", params.lambda_function_name, lam.delete_function,
+                        FunctionName=params.lambda_function_name)
+        glue = self.cloud.client("glue")
+        if _exists(glue.get_job, JobName=params.glue_job_name):
+            self.delete("glue job", params.glue_job_name, glue.delete_job, JobName=params.glue_job_name)
+
+    def data_and_roles(self) -> None:
+        params, s3 = self.params, self.cloud.client("s3")
+        bucket = _bucket(self.cloud, params, self.state)
+        if not params.keep_data and _exists(s3.head_bucket, Bucket=bucket):
+            count = _empty_prefix(s3, bucket, f"{params.project_name}/")
+            if count:
+                self.report.deleted.append(Resource("s3 objects", f"s3://{bucket}/{params.project_name}/ ({count})"))
+            if _bucket_empty(s3, bucket) and owned(tags_of(self.cloud, "bucket", bucket), params):
+                if _gone(s3.delete_bucket, Bucket=bucket):
+                    self.report.deleted.append(Resource("bucket", bucket))
+        if not params.keep_roles:
+            iam = self.cloud.client("iam")
+            for kind in ROLE_KINDS:
+                if kind == "sagemaker" and params.sagemaker_role_arn:
+                    continue  # a role we were given is not ours to delete
+                name = params.role_name(kind)
+                if _exists(iam.get_role, RoleName=name) and self.mine("iam role", name) and delete_role(iam, name):
+                    self.report.deleted.append(Resource("iam role", name))
+
+
 def clean_up(cloud: Any, params: Params, state: RunState) -> CleanupReport:
-    """Delete the run's resources as the ``keep_*`` parameters say; then list what remains."""
-    report = CleanupReport()
-    sm, sfn = cloud.client("sagemaker"), cloud.client("stepfunctions")
-    endpoint = params.endpoint_name
-    if not params.keep_endpoint and _gone(sm.delete_endpoint, EndpointName=endpoint):
-        report.deleted.append(Resource("endpoint", endpoint))
-        _wait_deleted(sm, endpoint)
-    serving_config, serving_models = _serving(sm, endpoint)
-    models, configs = _candidates(state)
-    listed_models = _names(sm.list_models, "Models", "ModelName", NameContains=params.project_name, MaxResults=100)
-    listed_configs = _names(sm.list_endpoint_configs, "EndpointConfigs", "EndpointConfigName",
-                            NameContains=params.project_name, MaxResults=100)
-    prefix = f"{params.project_name}-"
-    models.update(n for n in (listed_models or []) if n.startswith(prefix))
-    configs.update(n for n in (listed_configs or []) if n.startswith(prefix))
-    for config in sorted(configs - {serving_config}):
-        if _gone(sm.delete_endpoint_config, EndpointConfigName=config):
-            report.deleted.append(Resource("endpoint config", config))
-    for model in sorted(models - serving_models):
-        if _gone(sm.delete_model, ModelName=model):
-            report.deleted.append(Resource("model", model))
-
-    machine = find_state_machine(sfn, params.state_machine_name)
-    if machine and _gone(sfn.delete_state_machine, stateMachineArn=machine):
-        report.deleted.append(Resource("state machine", params.state_machine_name))
-    if _gone(cloud.client("lambda").delete_function, FunctionName=params.lambda_function_name):
-        report.deleted.append(Resource("lambda function", params.lambda_function_name))
-    if _gone(cloud.client("glue").delete_job, JobName=params.glue_job_name):
-        report.deleted.append(Resource("glue job", params.glue_job_name))
-
-    bucket = _bucket(cloud, params, state)
-    if bucket and not params.keep_data:
-        count = _empty_prefix(cloud.client("s3"), bucket, f"{params.project_name}/")
-        if count:
-            report.deleted.append(Resource("s3 objects", f"s3://{bucket}/{params.project_name}/ ({count})"))
-        if _bucket_empty(cloud.client("s3"), bucket) and _gone(cloud.client("s3").delete_bucket, Bucket=bucket):
-            report.deleted.append(Resource("bucket", bucket))
-    if not params.keep_roles:
-        iam = cloud.client("iam")
-        for kind in ROLE_KINDS:
-            if kind == "sagemaker" and params.sagemaker_role_arn:
-                continue  # a role we were given is not ours to delete
-            if delete_role(iam, params.role_name(kind)):
-                report.deleted.append(Resource("iam role", params.role_name(kind)))
-    report.remaining = remaining(cloud, params, state, models | serving_models, configs | {serving_config or ""})
-    return report
+    """Stop this run's execution if it still runs; delete the run's resources as the ``keep_*`` parameters say;
+    then list what remains and why."""
+    cleaner = _Cleaner(cloud, params, state)
+    stopped = stop_execution(cloud.client("stepfunctions"), state)
+    if stopped:
+        cleaner.report.stopped.append(stopped)
+    names = cleaner.sagemaker()
+    cleaner.services()
+    cleaner.data_and_roles()
+    left_alone = {(r.kind, r.name) for r in cleaner.report.remaining}
+    cleaner.report.remaining += [r for r in remaining(cloud, params, state, names) if (r.kind, r.name)
+                                 not in left_alone]
+    return cleaner.report
 
 
 def _bucket(cloud: Any, params: Params, state: RunState) -> str:
@@ -173,8 +247,6 @@ def _bucket(cloud: Any, params: Params, state: RunState) -> str:
 
 
 def _wait_deleted(sm: Any, endpoint: str, timeout: float = 600) -> None:
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _exists(sm.describe_endpoint, EndpointName=endpoint):
@@ -206,8 +278,7 @@ def _bucket_empty(s3: Any, bucket: str) -> bool:
         raise
 
 
-def remaining(cloud: Any, params: Params, state: RunState, models: set[str] | None = None,
-              configs: set[str] | None = None) -> list[Resource]:
+def remaining(cloud: Any, params: Params, state: RunState, names: set[str] | None = None) -> list[Resource]:
     """Every resource of this project that still exists, each with the reason it may (or '' if it should not)."""
     sm = cloud.client("sagemaker")
     out: list[Resource] = []
@@ -215,35 +286,44 @@ def remaining(cloud: Any, params: Params, state: RunState, models: set[str] | No
     serving_config, serving_models = _serving(sm, params.endpoint_name)
     if serving_config is not None:
         out.append(Resource("endpoint", params.endpoint_name, keep_ep))
-    for config in sorted(c for c in (configs or set()) if c):
-        if _exists(sm.describe_endpoint_config, EndpointConfigName=config):
-            out.append(Resource("endpoint config", config, keep_ep if config == serving_config else ""))
-    for model in sorted(models or set()):
-        if _exists(sm.describe_model, ModelName=model):
-            out.append(Resource("model", model, keep_ep if model in serving_models else ""))
-    jobs = _names(sm.list_training_jobs, "TrainingJobSummaries", "TrainingJobName",
-                  NameContains=params.project_name, MaxResults=100) or []
-    out += [Resource("training job", job, "SageMaker keeps training jobs (cannot be deleted)") for job in jobs]
+    for name in sorted(n for n in (names or set()) if n):
+        if _exists(sm.describe_endpoint_config, EndpointConfigName=name):
+            out.append(Resource("endpoint config", name, keep_ep if name == serving_config else ""))
+        elif _exists(sm.describe_model, ModelName=name):
+            out.append(Resource("model", name, keep_ep if name in serving_models else ""))
+    out += [Resource("training job", job, "SageMaker keeps training jobs (cannot be deleted)")
+            for job in _pages(sm, "list_training_jobs", "TrainingJobSummaries", "TrainingJobName",
+                              NameContains=params.project_name)]
+    logs = cloud.client("logs")
+    for group in project_log_groups(params):
+        found = logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
+        if any(g["logGroupName"] == group for g in found):
+            out.append(Resource("log group", group, f"expires: retention {params.log_retention_days} days"))
     if find_state_machine(cloud.client("stepfunctions"), params.state_machine_name):
         out.append(Resource("state machine", params.state_machine_name))
     if _exists(cloud.client("lambda").get_function, FunctionName=params.lambda_function_name):
         out.append(Resource("lambda function", params.lambda_function_name))
     if _exists(cloud.client("glue").get_job, JobName=params.glue_job_name):
         out.append(Resource("glue job", params.glue_job_name))
+    out += _remaining_data_and_roles(cloud, params, state)
+    return out
+
+
+def _remaining_data_and_roles(cloud: Any, params: Params, state: RunState) -> list[Resource]:
+    out: list[Resource] = []
     bucket = _bucket(cloud, params, state)
-    if bucket:
-        s3 = cloud.client("s3")
-        try:
-            listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"{params.project_name}/")
-            count = listing.get("KeyCount", len(listing.get("Contents", [])))
-            if count:
-                out.append(Resource("s3 objects", f"s3://{bucket}/{params.project_name}/ ({count})",
-                                    "keep_data: true" if params.keep_data else ""))
-            out.append(Resource("bucket", bucket, "keep_data: true" if params.keep_data else
-                                ("holds objects of other projects" if not _bucket_empty(s3, bucket) else "")))
-        except ClientError as exc:
-            if _code(exc) not in _MISSING:
-                raise
+    s3 = cloud.client("s3")
+    keep_data = "keep_data: true" if params.keep_data else ""
+    try:
+        listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"{params.project_name}/")
+        count = listing.get("KeyCount", len(listing.get("Contents", [])))
+        if count:
+            out.append(Resource("s3 objects", f"s3://{bucket}/{params.project_name}/ ({count})", keep_data))
+        out.append(Resource("bucket", bucket, keep_data or
+                            ("holds objects of other projects" if not _bucket_empty(s3, bucket) else "")))
+    except ClientError as exc:
+        if _code(exc) not in _MISSING:
+            raise
     iam = cloud.client("iam")
     for kind in ROLE_KINDS:
         name = params.role_name(kind)

@@ -17,7 +17,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run notebooks 01-05 headless and write the report",
                          description="Run notebooks 01-05 with papermill. Exit codes: 0 deployed, 3 rejected by "
-                                     "the accuracy gate, 1 failed, 2 bad parameters.")
+                                     "the accuracy gate, 1 failed, 2 bad parameters, 130 interrupted (after a "
+                                     "failure or an interrupt, notebook 05 cleans up before the run exits).")
     run.add_argument("--params", default=None, help="parameter file (default params/local.yaml)")
     run.add_argument("-p", "--param", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override one parameter (YAML scalar; hyperparameters.<name>=... for XGBoost); repeatable")
@@ -27,6 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--keep-cloud", action="store_true",
                      help="target local: leave the local cloud this run starts running afterwards, so the next "
                           "run finds it warm (stop it with `localcloud stop --port PORT`)")
+    plan = sub.add_parser("plan", help="build and check offline what the target would send (no credentials)",
+                          description="Build every request of the target (roles and policies, bucket layout, Glue "
+                                      "job, Lambda function, state machine, execution input) and check it offline: "
+                                      "the ASL with statelint, the requests against botocore's models, every call "
+                                      "against the roles' policies. Exit codes: 0 clean, 1 problems, 2 bad "
+                                      "parameters.")
+    plan.add_argument("--params", default=None, help="parameter file (e.g. params/aws.yaml)")
+    plan.add_argument("-p", "--param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    plan.add_argument("--account", default=None, help="12-digit account id (default: AWS's example 111122223333)")
     check = sub.add_parser("check", help="validate a parameter file and print the resolved parameters")
     check.add_argument("--params", default=None)
     check.add_argument("-p", "--param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -48,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     except RetrainError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    if args.command == "plan":
+        from retrain import plancheck
+        from retrain.plan import EXAMPLE_ACCOUNT, build, report
+
+        built = build(params, args.account or EXAMPLE_ACCOUNT)
+        problems = plancheck.check(built)
+        print(report(built))
+        return 1 if problems else 0
     import yaml
 
     print(yaml.safe_dump(params.to_dict(), sort_keys=False), end="")

@@ -67,6 +67,10 @@ _HP_RULES: dict[str, tuple[Any, float | None, float | None, bool, bool]] = {
     "eval_metric": ("str", None, None, True, True),
 }
 
+#: the tag every resource the project creates carries: key, with the project name as value. The project updates or
+#: deletes only resources that carry it (a same-named resource someone else made is left alone).
+PROJECT_TAG = "retrain:project"
+
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
 _ENDPOINT_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -88,7 +92,8 @@ class Params:
     data_path: str = "data/customer-churn.csv"
     input_format: str = "raw"
     accuracy_threshold: float = 0.90
-    endpoint_name: str = "customer-churn"
+    #: None: ``<project_name>-endpoint`` (every resource the project creates carries the project prefix)
+    endpoint_name: str | None = None
     hyperparameters: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS))
     train_fraction: float = 0.7
     seed: int = 42
@@ -107,6 +112,8 @@ class Params:
     endpoint_poll_seconds: int = 2
     execution_timeout_seconds: int = 3600
     iam_propagation_seconds: int = 0
+    #: days CloudWatch keeps the log groups this project owns (its Lambda function's, its endpoint's)
+    log_retention_days: int = 30
     state_file: str | None = None
     #: where relative paths (data_path, state_file) are resolved; set by :func:`load_params`, not a YAML key.
     root: str = field(default=".", repr=False)
@@ -123,6 +130,11 @@ class Params:
     @property
     def state_machine_name(self) -> str:
         return f"{self.project_name}-retrain"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The project's tag as ``{key: value}``."""
+        return {PROJECT_TAG: self.project_name}
 
     def role_name(self, kind: str) -> str:
         """IAM role name for ``kind`` in ``stepfunctions``, ``glue``, ``lambda``, ``sagemaker``."""
@@ -156,12 +168,15 @@ class Params:
 _FIELDS = {f.name: f for f in dataclasses.fields(Params) if f.name != "root"}
 _INT_FIELDS = {"seed", "holdout_rows", "localcloud_port", "training_instance_count", "endpoint_instance_count",
                "glue_number_of_workers", "endpoint_poll_seconds", "execution_timeout_seconds",
-               "iam_propagation_seconds"}
+               "iam_propagation_seconds", "log_retention_days"}
 _FLOAT_FIELDS = {"accuracy_threshold", "train_fraction"}
 _BOOL_FIELDS = {"keep_endpoint", "keep_roles", "keep_data"}
-_STR_FIELDS = {"target", "region", "project_name", "data_path", "input_format", "endpoint_name",
+_STR_FIELDS = {"target", "region", "project_name", "data_path", "input_format",
                "training_instance_type", "endpoint_instance_type", "glue_worker_type"}
-_OPTIONAL_STR_FIELDS = {"sagemaker_role_arn", "state_file"}
+_OPTIONAL_STR_FIELDS = {"sagemaker_role_arn", "state_file", "endpoint_name"}
+#: the values CloudWatch Logs' PutRetentionPolicy accepts (botocore's logs service model, documentation of shape Days)
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
+                  3653)
 
 
 def find_root(start: Path) -> Path:
@@ -292,8 +307,13 @@ def validate(params: Params, *, source: str = "params", check_files: bool = True
     if not _NAME_RE.match(params.project_name):
         raise bad("project_name", "must be 3-30 characters of lower-case letters, digits and '-', starting with a "
                                   "letter (it prefixes the bucket, role, job and function names).")
+    if params.endpoint_name is None:
+        params.endpoint_name = f"{params.project_name}-endpoint"
     if not _ENDPOINT_RE.match(params.endpoint_name):
         raise bad("endpoint_name", "must be 1-63 letters, digits or '-' (SageMaker endpoint naming rules).")
+    if params.log_retention_days not in RETENTION_DAYS:
+        raise bad("log_retention_days", f"is not a CloudWatch Logs retention period; choose one of "
+                                        f"{', '.join(map(str, RETENTION_DAYS))}.")
     if not 0.0 < params.accuracy_threshold <= 1.0:
         raise bad("accuracy_threshold", "must be in (0, 1]: the minimum validation accuracy to deploy (0.90 = 90 %).")
     if not 0.0 < params.train_fraction < 1.0:

@@ -1,9 +1,11 @@
 """IAM roles for the workflow: trust policies and least-privilege inline policies, created idempotently.
 
-Each role may act only on this project's resources: its bucket (under ``<project_name>/``), its Glue job, its
-Lambda function, the SageMaker jobs, models and endpoint configs whose names start with ``<project_name>-`` and
-the one endpoint named by ``endpoint_name``. ``"Resource": "*"`` appears only for actions that accept nothing else
-(``ecr:GetAuthorizationToken``, ``cloudwatch:PutMetricData``).
+Each role may act only on this project's resources: its bucket (under ``<project_name>/``, and there only on the
+keys its job reads or writes), its Glue job, its Lambda function, the SageMaker jobs, models and endpoint configs
+whose names start with ``<project_name>-`` and the one endpoint named by ``endpoint_name`` — updated only while it
+carries the project's tag. ``"Resource": "*"`` appears only for actions that accept nothing else
+(``ecr:GetAuthorizationToken``, ``cloudwatch:PutMetricData``). Every role carries the project's tag, and an existing
+role without it is refused (:mod:`retrain.ownership`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from retrain.config import Params
+from retrain.config import PROJECT_TAG, Params
 from retrain.errors import CloudError
+from retrain.ownership import OwnershipError
 
 LOG = logging.getLogger(__name__)
 
@@ -31,6 +34,11 @@ SERVICE_PRINCIPALS = {
 }
 #: The EventBridge rule Step Functions manages for ``sagemaker:createTrainingJob.sync``.
 SYNC_TRAINING_RULE = "StepFunctionsGetEventsForSageMakerTrainingJobsRule"
+#: services whose documentation gives aws:SourceAccount for their role trust policies (confused-deputy protection):
+#: Step Functions ("Creating an IAM role for your state machine") and SageMaker ("Cross-Service Confused Deputy
+#: Prevention"). Glue and Lambda document no such key for their roles, and a condition on a key the service does
+#: not send would keep it from assuming the role, so their trust policies carry none.
+SOURCE_ACCOUNT_TRUST = ("stepfunctions", "sagemaker")
 
 
 @dataclass(frozen=True)
@@ -68,16 +76,24 @@ class Scope:
     def prefix_arn(self) -> str:
         return f"{self.bucket_arn}/{self.project}/*"
 
+    def object_arn(self, key: str) -> str:
+        """``arn:aws:s3:::<bucket>/<project>/<key>`` (``key`` may end with ``*``)."""
+        return f"{self.bucket_arn}/{self.project}/{key}"
+
+    def list_prefixes(self, *keys: str) -> dict[str, Any]:
+        """``s3:ListBucket`` on the bucket, only for listings under these keys of the project."""
+        return {"StringLike": {"s3:prefix": [f"{self.project}/{key}" for key in keys]}}
+
 
 def trust_policy(kind: str, account: str | None = None) -> dict[str, Any]:
-    """The assume-role policy letting the service of ``kind`` use the role (only for ``account`` if given)."""
+    """The assume-role policy letting the service of ``kind`` use the role; for the services that document it
+    (:data:`SOURCE_ACCOUNT_TRUST`), only on behalf of ``account``."""
     statement: dict[str, Any] = {
         "Effect": "Allow",
         "Principal": {"Service": SERVICE_PRINCIPALS[kind]},
         "Action": "sts:AssumeRole",
     }
-    if account:
-        # Guards against the confused-deputy problem: only calls made on behalf of this account.
+    if account and kind in SOURCE_ACCOUNT_TRUST:
         statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account}}
     return {"Version": VERSION, "Statement": [statement]}
 
@@ -102,21 +118,41 @@ def stepfunctions_policy(scope: Scope, sagemaker_role_arn: str) -> dict[str, Any
             "Resource": scope.arn("glue", f"job/{scope.glue_job}"),
         },
         {
-            "Sid": "TrainAndDeploy",
+            "Sid": "TrainAndRegister",
             "Effect": "Allow",
             "Action": [
                 "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
                 "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig",
-                "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
-                # .sync tags the jobs it starts (MANAGED_BY_AWS) and reads the tags back
+                # the workflow tags what it creates, and .sync reads the job's tags back
                 "sagemaker:AddTags", "sagemaker:ListTags",
             ],
             "Resource": [
                 scope.sagemaker("training-job", f"{p}-*"),
                 scope.sagemaker("model", f"{p}-*"),
                 scope.sagemaker("endpoint-config", f"{p}-*"),
-                scope.sagemaker("endpoint", scope.endpoint),
             ],
+        },
+        {
+            # CreateEndpoint names the endpoint and its config (Service Authorization Reference, SageMaker)
+            "Sid": "CreateTheEndpoint",
+            "Effect": "Allow",
+            "Action": ["sagemaker:CreateEndpoint", "sagemaker:AddTags"],
+            "Resource": [scope.sagemaker("endpoint", scope.endpoint), scope.sagemaker("endpoint-config", f"{p}-*")],
+        },
+        {
+            "Sid": "CheckTheEndpoint",
+            "Effect": "Allow",
+            "Action": ["sagemaker:DescribeEndpoint", "sagemaker:ListTags"],
+            "Resource": scope.sagemaker("endpoint", scope.endpoint),
+        },
+        {
+            # only an endpoint (and config) carrying the project's tag: a same-named endpoint someone else made
+            # is refused by IAM itself. UpdateEndpoint authorizes both resources (Service Authorization Reference)
+            "Sid": "UpdateOnlyOurEndpoint",
+            "Effect": "Allow",
+            "Action": "sagemaker:UpdateEndpoint",
+            "Resource": [scope.sagemaker("endpoint", scope.endpoint), scope.sagemaker("endpoint-config", f"{p}-*")],
+            "Condition": {"StringEquals": {f"aws:ResourceTag/{PROJECT_TAG}": scope.project}},
         },
         {
             "Sid": "QueryTrainingStatus",
@@ -142,12 +178,20 @@ def stepfunctions_policy(scope: Scope, sagemaker_role_arn: str) -> dict[str, Any
 
 
 def glue_policy(scope: Scope) -> dict[str, Any]:
-    """What the ETL job does: read the raw data and the script, write the splits, log."""
+    """What the ETL job does: read the raw data and its script, write only its outputs, log.
+
+    It cannot overwrite its own code or delete the raw data. Spark writes a split through a ``_temporary`` folder
+    under it and replaces what was there (overwrite mode), hence read, write and delete on the split prefixes.
+    """
+    outputs = [scope.object_arn("train/*"), scope.object_arn("validation/*"), scope.object_arn("features.json")]
     return {"Version": VERSION, "Statement": [
+        # Hadoop's S3 file systems look at the output folder's parents before writing (list under the project)
         {"Sid": "ListProjectPrefix", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": scope.bucket_arn,
          "Condition": {"StringLike": {"s3:prefix": [f"{scope.project}/*", scope.project]}}},
-        {"Sid": "ReadWriteProjectObjects", "Effect": "Allow",
-         "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": scope.prefix_arn},
+        {"Sid": "ReadDataAndScript", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": [scope.object_arn("data/*"), scope.object_arn("code/glue_etl.py")]},
+        {"Sid": "WriteOnlyTheOutputs", "Effect": "Allow",
+         "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": outputs},
         _logs(scope, "/aws-glue/*"),
         {"Sid": "PublishJobMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
          "Condition": {"StringEquals": {"cloudwatch:namespace": "Glue"}}},
@@ -164,12 +208,15 @@ def lambda_policy(scope: Scope) -> dict[str, Any]:
 
 
 def sagemaker_policy(scope: Scope, image_uri: str | None = None) -> dict[str, Any]:
-    """What training and hosting do: read the splits, write artifacts, pull the XGBoost image, log, metrics."""
+    """What training and hosting do: read the splits, write artifacts only under the output prefix, read them back
+    to serve, pull the XGBoost image, log, metrics."""
     statements: list[dict[str, Any]] = [
-        {"Sid": "ListProjectPrefix", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": scope.bucket_arn,
-         "Condition": {"StringLike": {"s3:prefix": [f"{scope.project}/*", scope.project]}}},
-        {"Sid": "ReadWriteProjectObjects", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
-         "Resource": scope.prefix_arn},
+        {"Sid": "ListTheChannels", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": scope.bucket_arn,
+         "Condition": scope.list_prefixes("train*", "validation*", "output*")},
+        {"Sid": "ReadTheSplitsAndModels", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": [scope.object_arn("train/*"), scope.object_arn("validation/*"), scope.object_arn("output/*")]},
+        {"Sid": "WriteOnlyModelArtifacts", "Effect": "Allow", "Action": "s3:PutObject",
+         "Resource": scope.object_arn("output/*")},
         {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
         _logs(scope, "/aws/sagemaker/*"),
         {"Sid": "PublishMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
@@ -179,7 +226,7 @@ def sagemaker_policy(scope: Scope, image_uri: str | None = None) -> dict[str, An
         registry, _, repo = image_uri.partition("/")
         image_account = registry.split(".")[0]
         repo_name = repo.split(":")[0].split("@")[0]
-        statements.insert(3, {
+        statements.insert(4, {
             "Sid": "PullTheAlgorithmImage", "Effect": "Allow",
             "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
             "Resource": f"arn:{scope.partition}:ecr:{scope.region}:{image_account}:repository/{repo_name}",
@@ -210,16 +257,21 @@ class RoleResult:
 
 
 def ensure_role(iam: Any, name: str, trust: dict[str, Any], policies: dict[str, dict[str, Any]], *,
-                description: str = "", propagation_seconds: int = 0) -> RoleResult:
+                description: str = "", propagation_seconds: int = 0, tags: dict[str, str] | None = None
+                ) -> RoleResult:
     """Create the role or bring it up to date (trust + inline policies); idempotent.
 
-    When something changed and ``propagation_seconds`` > 0, wait for the role to exist and then that long, since
-    AWS services see new or changed roles only after IAM has propagated them.
+    With ``tags``, a new role gets them and an existing role must carry them: one without is someone else's and
+    is not touched (:class:`~retrain.ownership.OwnershipError`). When something changed and
+    ``propagation_seconds`` > 0, wait for the role to exist and then that long, since AWS services see new or
+    changed roles only after IAM has propagated them.
     """
     trust_doc = json.dumps(trust, sort_keys=True)
     created = changed = False
     try:
         role = iam.get_role(RoleName=name)["Role"]
+        if tags:
+            _require_tags(iam, name, tags)
         current = role.get("AssumeRolePolicyDocument")
         if _normalise(current) != trust:
             iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust_doc)
@@ -229,7 +281,8 @@ def ensure_role(iam: Any, name: str, trust: dict[str, Any], policies: dict[str, 
             raise CloudError(f"cannot read IAM role {name}: {exc}") from exc
         try:
             role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust_doc,
-                                   Description=description[:1000] or f"{name} (retrain)")["Role"]
+                                   Description=description[:1000] or f"{name} (retrain)",
+                                   Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()])["Role"]
         except ClientError as create_exc:
             raise CloudError(f"cannot create IAM role {name}: {create_exc}. The caller needs iam:CreateRole and "
                              f"iam:PutRolePolicy on roles named {name}.") from create_exc
@@ -250,6 +303,15 @@ def ensure_role(iam: Any, name: str, trust: dict[str, Any], policies: dict[str, 
         LOG.info("waiting %ss for IAM to propagate role %s", propagation_seconds, name)
         time.sleep(propagation_seconds)
     return RoleResult(name=name, arn=role["Arn"], created=created, changed=changed)
+
+
+def _require_tags(iam: Any, name: str, tags: dict[str, str]) -> None:
+    found = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name).get("Tags", [])}
+    if any(found.get(k) != v for k, v in tags.items()):
+        have = f"{PROJECT_TAG}={found[PROJECT_TAG]!r}" if PROJECT_TAG in found else f"no {PROJECT_TAG} tag"
+        raise OwnershipError(f"iam role {name} already exists but is not this project's (it has {have}), so the "
+                             f"project will not change it. Change project_name (roles are <project_name>-<kind>-role), "
+                             f"or delete the role yourself if it is a leftover.")
 
 
 def _normalise(document: Any) -> Any:
@@ -296,7 +358,7 @@ def ensure_project_roles(iam: Any, params: Params, account: str, bucket: str, *,
             iam, params.role_name(kind), trust_policy(kind, account),
             role_policies(kind, scope, sagemaker_role_arn=sm_arn, image_uri=image_uri),
             description=f"{kind} role of the {params.project_name} retraining workflow",
-            propagation_seconds=0,
+            propagation_seconds=0, tags=params.tags,
         )
     if wait > 0 and any(r.changed for r in results.values()):
         for result in results.values():

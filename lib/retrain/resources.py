@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 from botocore.exceptions import ClientError
 
-from retrain.config import Params
+from retrain.config import PROJECT_TAG, Params
 from retrain.errors import CloudError, ParamsError
+from retrain.ownership import OwnershipError
 
 LOG = logging.getLogger(__name__)
 
@@ -88,8 +89,8 @@ class Layout:
         return self.uri("output")
 
 
-def ensure_bucket(s3: Any, bucket: str, region: str) -> bool:
-    """Create ``bucket`` in ``region`` unless it exists; True when created."""
+def ensure_bucket(s3: Any, bucket: str, region: str, tags: dict[str, str] | None = None) -> bool:
+    """Create ``bucket`` in ``region`` (with ``tags``) unless it exists; True when created."""
     try:
         s3.head_bucket(Bucket=bucket)
         return False
@@ -104,6 +105,8 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> bool:
     if region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
     s3.create_bucket(**kwargs)
+    if tags:
+        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
     return True
 
 
@@ -174,9 +177,11 @@ def glue_job_spec(params: Params, role_arn: str, script_uri: str) -> dict[str, A
     return {
         "Role": role_arn,
         "Description": "Splits the churn data into headerless label-first train/validation CSV for XGBoost.",
-        # one run at a time: every run writes the same train/validation prefix; a second execution's ETL retries
-        # on Glue.ConcurrentRunsExceededException instead of overwriting a split another run is training on
+        # one run at a time: every run writes the same train/validation prefix. With job run queuing a second
+        # execution's run waits (state WAITING) until the first ends, instead of failing with
+        # ConcurrentRunsExceededException ("AWS Glue job run statuses": WAITING with queuing enabled)
         "ExecutionProperty": {"MaxConcurrentRuns": 1},
+        "JobRunQueuingEnabled": True,
         "Command": {"Name": "glueetl", "ScriptLocation": script_uri, "PythonVersion": "3"},
         "DefaultArguments": {"--job-language": "python"},
         "GlueVersion": GLUE_VERSION,
@@ -186,24 +191,46 @@ def glue_job_spec(params: Params, role_arn: str, script_uri: str) -> dict[str, A
     }
 
 
-def ensure_glue_job(glue: Any, name: str, spec: dict[str, Any]) -> str:
-    """Create the job or update it to ``spec``; returns ``created`` or ``updated``."""
+def ensure_glue_job(glue: Any, name: str, spec: dict[str, Any], *, tags: dict[str, str], account: str) -> str:
+    """Create the job (with ``tags``) or update it to ``spec`` if it carries them; ``created`` or ``updated``."""
     try:
         glue.get_job(JobName=name)
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "EntityNotFoundException":
             raise CloudError(f"cannot read Glue job {name}: {exc}") from exc
-        glue.create_job(Name=name, **spec)
+        glue.create_job(Name=name, Tags=dict(tags), **spec)
         return "created"
+    found = glue.get_tags(ResourceArn=f"arn:aws:glue:{glue.meta.region_name}:{account}:job/{name}").get("Tags", {})
+    _require(found, tags, "glue job", name, "project_name (the job is <project_name>-etl)")
     glue.update_job(JobName=name, JobUpdate=spec)
     return "updated"
 
 
+def _require(found: dict[str, str], tags: dict[str, str], kind: str, name: str, parameter: str) -> None:
+    if any(found.get(k) != v for k, v in tags.items()):
+        have = f"{PROJECT_TAG}={found[PROJECT_TAG]!r}" if PROJECT_TAG in found else f"no {PROJECT_TAG} tag"
+        raise OwnershipError(f"{kind} {name} already exists but is not this project's (it has {have}), so the "
+                             f"project will not update it. Change {parameter}, or remove the {kind} yourself if it "
+                             "is a leftover.")
+
+
 # -- Lambda ---------------------------------------------------------------------------------------------------
 
+#: how long CreateFunction is retried while IAM propagates a new role (AWS answers InvalidParameterValueException
+#: "The role defined for the function cannot be assumed by Lambda." until then; IAM user guide, troubleshooting:
+#: changes are eventually consistent)
+ROLE_PROPAGATION_SECONDS = 120.0
+ROLE_NOT_READY = "cannot be assumed by Lambda"
+
+
 def ensure_lambda_function(lam: Any, name: str, role_arn: str, bucket: str, key: str, *, timeout: int = 30,
-                           wait_seconds: float = 120) -> str:
-    """Create the status function from the zip at ``s3://bucket/key`` or update its code and configuration."""
+                           wait_seconds: float = 120, tags: dict[str, str] | None = None,
+                           role_wait_seconds: float = ROLE_PROPAGATION_SECONDS) -> str:
+    """Create the status function from the zip at ``s3://bucket/key`` or update its code and configuration.
+
+    A new role may not be usable by Lambda yet: CreateFunction is retried for up to ``role_wait_seconds``. An
+    existing function must carry ``tags``.
+    """
     config = {
         "Runtime": LAMBDA_RUNTIME,
         "Role": role_arn,
@@ -217,14 +244,40 @@ def ensure_lambda_function(lam: Any, name: str, role_arn: str, bucket: str, key:
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise CloudError(f"cannot read Lambda function {name}: {exc}") from exc
-        lam.create_function(FunctionName=name, Code={"S3Bucket": bucket, "S3Key": key}, Publish=False, **config)
+        _create_function(lam, role_wait_seconds, FunctionName=name, Code={"S3Bucket": bucket, "S3Key": key},
+                         Publish=False, Tags=dict(tags or {}), **config)
         _wait_function_ready(lam, name, wait_seconds)
         return "created"
+    if tags:
+        arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        _require(lam.list_tags(Resource=arn).get("Tags", {}), tags, "lambda function", name,
+                 "project_name (the function is <project_name>-query-training-status)")
     lam.update_function_code(FunctionName=name, S3Bucket=bucket, S3Key=key)
     _wait_function_ready(lam, name, wait_seconds)
     lam.update_function_configuration(FunctionName=name, **config)
     _wait_function_ready(lam, name, wait_seconds)
     return "updated"
+
+
+def _create_function(lam: Any, patience: float, **request: Any) -> None:
+    """CreateFunction, retried with backoff while the new role is not yet usable by Lambda."""
+    deadline = time.monotonic() + patience
+    delay = 1.0
+    while True:
+        try:
+            lam.create_function(**request)
+            return
+        except ClientError as exc:
+            error = exc.response["Error"]
+            if error.get("Code") != "InvalidParameterValueException" or ROLE_NOT_READY not in error.get("Message", ""):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise CloudError(f"Lambda still cannot assume role {request['Role']} after {patience:.0f}s: "
+                                 f"{error.get('Message')} Check that the role trusts lambda.amazonaws.com, then run "
+                                 "notebook 02 again.") from exc
+            LOG.info("Lambda cannot assume %s yet (IAM propagation); retrying in %.0fs", request["Role"], delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
 
 
 def _wait_function_ready(lam: Any, name: str, timeout: float) -> None:
@@ -264,6 +317,33 @@ def make_estimator(params: Params, sagemaker_session: Any, role_arn: str, output
         sagemaker_session=sagemaker_session,
         debugger_hook_config=False,
         disable_profiler=True,
+        # StoppingCondition.MaxRuntimeInSeconds (SageMaker's default is a day): never longer than the execution
+        # that waits for the job, so a stuck job cannot outlive (and keep billing after) its workflow
+        max_run=params.execution_timeout_seconds,
     )
     estimator.set_hyperparameters(**params.hyperparameters)
     return estimator
+
+
+# -- CloudWatch Logs -------------------------------------------------------------------------------------------
+
+def project_log_groups(params: Params) -> list[str]:
+    """The log groups only this project writes to: its Lambda function's and its endpoint's (the services name
+    them; Glue's and SageMaker training's groups are shared by every job of the account and left alone)."""
+    return [f"/aws/lambda/{params.lambda_function_name}", f"/aws/sagemaker/Endpoints/{params.endpoint_name}"]
+
+
+def ensure_log_groups(logs: Any, params: Params) -> dict[str, str]:
+    """Create the project's log groups (tagged) before the services do, and give them ``log_retention_days``:
+    CloudWatch keeps log groups forever unless told otherwise. Returns group -> created / updated."""
+    done: dict[str, str] = {}
+    for group in project_log_groups(params):
+        try:
+            logs.create_log_group(logGroupName=group, tags=dict(params.tags))
+            done[group] = "created"
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+                raise CloudError(f"cannot create log group {group}: {exc}") from exc
+            done[group] = "updated"
+        logs.put_retention_policy(logGroupName=group, retentionInDays=params.log_retention_days)
+    return done

@@ -27,6 +27,7 @@ from stepfunctions.workflow import Workflow
 from retrain.config import Params
 from retrain.config import new_run_id as new_run_id  # re-exported: notebook 04 imports it from here
 from retrain.errors import WorkflowError
+from retrain.ownership import OwnershipError
 from retrain.resources import Layout
 
 LOG = logging.getLogger(__name__)
@@ -43,16 +44,38 @@ EXECUTION_INPUT_SCHEMA: dict[str, type] = {
 GATE_METRIC = "validation:error"
 REJECTED_ERROR = "ModelRejected"
 DEPLOY_FAILED_ERROR = "EndpointDeployFailed"
+CHECK_FAILED_ERROR = "EndpointCheckFailed"
 
-# Transient failures worth retrying, per integration. A job that *ran and failed* surfaces as States.TaskFailed
-# and is deliberately absent: retrying bad data or a bad hyperparameter only fails again, slower.
+# Transient failures worth retrying, per integration, by the names Step Functions really gives them. Optimized
+# integrations run on the AWS SDK for Java v1: an error the service model declares is "<Service>.<Code>Exception",
+# any other (throttling, validation, internal errors) the client's base class. A job that *ran and failed* surfaces
+# as States.TaskFailed and is deliberately absent: retrying bad data or a bad hyperparameter only fails again.
 TRANSIENT_ERRORS = {
-    "glue": ["Glue.ConcurrentRunsExceededException", "Glue.ThrottlingException",
-             "Glue.InternalServiceException", "Glue.OperationTimeoutException"],
-    "sagemaker": ["SageMaker.ThrottlingException", "SageMaker.InternalFailure", "SageMaker.ServiceUnavailable"],
-    "lambda": ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-               "Lambda.TooManyRequestsException"],
+    "glue": [
+        # StartJobRun's modelled errors (botocore glue/2017-03-31 service-2.json, operation StartJobRun): another
+        # execution's run still holds the job (with queuing on, the run waits instead), a service-side failure
+        "Glue.ConcurrentRunsExceededException", "Glue.InternalServiceException", "Glue.OperationTimeoutException",
+        # throttling is not modelled for StartJobRun: AWS reports "Rate exceeded" as Glue.AWSGlueException
+        # (recorded in the AWS Knowledge Center article "glue-throttling-rate-exceeded")
+        "Glue.AWSGlueException",
+    ],
+    "sagemaker": [
+        # SageMaker's model declares only ResourceLimitExceeded for CreateModel/EndpointConfig/Endpoint and
+        # UpdateEndpoint; throttling and internal errors arrive as the base class. AWS's own example retries both
+        # (Step Functions guide, "Create and manage Amazon SageMaker AI jobs with Step Functions")
+        "SageMaker.AmazonSageMakerException", "SageMaker.ResourceLimitExceededException",
+    ],
+    "lambda": [
+        # the list AWS recommends retrying (Step Functions guide, "Handle transient Lambda service exceptions")
+        "Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException", "Lambda.TooManyRequestsException",
+    ],
 }
+#: AWS SDK integrations (aws-sdk:*) run on the SDK for Java v2: an error the model does not declare is
+#: "<Service>.<Service>Exception". SageMaker's DescribeEndpoint declares none, so a missing endpoint, a denied call
+#: and throttling all arrive as this name; the cause tells them apart ("Could not find endpoint ..." / "Rate
+#: exceeded"). Step Functions guide, "AWS SDK service integrations" (error names).
+SDK_SAGEMAKER_ERROR = "SageMaker.SageMakerException"
 
 
 class FailWithPaths(steps.Fail):
@@ -72,6 +95,9 @@ class EndpointConfigWithSelector(steps.EndpointConfigStep):
 
     def is_field_allowed(self, field_name: str) -> bool:
         return field_name == "result_selector" or super().is_field_allowed(field_name)
+
+
+
 
 
 def transient_retry(service: str, *, interval: int = 2, attempts: int = 4, backoff: float = 2.0) -> steps.Retry:
@@ -121,6 +147,13 @@ def rejection_cause(params: Params) -> str:
     )
 
 
+def project_tags(params: Params) -> dict[str, str]:
+    """The tag every resource of the project carries, as the SDK's steps take it: a ``{key: value}`` dict (its
+    docstrings say ``list[dict]``, but ``stepfunctions.steps.utils.tags_dict_to_kv_list`` calls ``.items()``) that
+    becomes SageMaker's ``[{"Key": ..., "Value": ...}]``."""
+    return dict(params.tags)
+
+
 @dataclass
 class RetrainSteps:
     """Every state of the workflow as an SDK object, to show, test or chain."""
@@ -132,12 +165,17 @@ class RetrainSteps:
     gate: steps.Choice
     endpoint_config: steps.EndpointConfigStep
     check_endpoint: steps.Task
+    lookup_failed: steps.Choice
+    check_again: steps.Wait
+    check_failed: FailWithPaths
     create_endpoint: steps.EndpointStep
     update_endpoint: steps.EndpointStep
     wait_endpoint: steps.Wait
     describe_endpoint: steps.Task
     endpoint_ready: steps.Choice
     deployed: steps.Succeed
+    reason_given: steps.Choice
+    no_reason: steps.Pass
     deploy_failed: FailWithPaths
     rejected: FailWithPaths
 
@@ -167,16 +205,18 @@ def build_steps(params: Params, execution_input: ExecutionInput, estimator: Any,
         },
         job_name=execution_input["TrainingJobName"],
         wait_for_completion=True,  # sagemaker:createTrainingJob.sync
+        tags=project_tags(params),
     )
-    train.add_retry(transient_retry("sagemaker"))
+    train.add_retry(transient_retry("sagemaker", attempts=3))
 
     save_model = steps.ModelStep(
         "Save Model",
         model=train.get_expected_model(),
         model_name=execution_input["ModelName"],
         result_path="$.ModelStepResults",
+        tags=project_tags(params),
     )
-    save_model.add_retry(transient_retry("sagemaker"))
+    save_model.add_retry(transient_retry("sagemaker", attempts=3))
 
     query_status = steps.LambdaStep(
         "Query Training Status",
@@ -197,66 +237,11 @@ def build_steps(params: Params, execution_input: ExecutionInput, estimator: Any,
         # keep this run's config name in the state: the readiness check compares what the endpoint serves with it
         result_selector={"EndpointConfigArn.$": "$.EndpointConfigArn",
                          "EndpointConfigName.$": "$$.Execution.Input['EndpointConfigName']"},
+        tags=project_tags(params),
     )
-    endpoint_config.add_retry(transient_retry("sagemaker"))
-
-    # Create on the first run, update afterwards: decided now, at run time, by asking SageMaker.
-    check_endpoint = steps.Task(
-        "Check Endpoint",
-        resource="arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
-        parameters={"EndpointName": execution_input["EndpointName"]},
-        result_path="$.ExistingEndpoint",
-    )
-    check_endpoint.add_retry(transient_retry("sagemaker"))
-    def endpoint_step(name: str, update: bool) -> steps.EndpointStep:
-        step = steps.EndpointStep(
-            name,
-            endpoint_name=execution_input["EndpointName"],
-            endpoint_config_name=execution_input["EndpointConfigName"],
-            update=update,
-            result_path="$.EndpointAction",
-        )
-        step.add_retry(transient_retry("sagemaker"))
-        return step
-
-    create_endpoint = endpoint_step("Create Endpoint", update=False)
-    update_endpoint = endpoint_step("Update Endpoint", update=True)
-    check_endpoint.add_catch(steps.Catch(error_equals=["States.TaskFailed"], next_step=create_endpoint,
-                                         result_path="$.EndpointLookupError"))
-    check_endpoint.next(update_endpoint)
-
-    wait_endpoint = steps.Wait("Wait for Endpoint", seconds=params.endpoint_poll_seconds)
-    describe_endpoint = steps.Task(
-        "Describe Endpoint",
-        resource="arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
-        parameters={"EndpointName": execution_input["EndpointName"]},
-        result_path="$.Endpoint",
-    )
-    describe_endpoint.add_retry(transient_retry("sagemaker"))
-    endpoint_ready = steps.Choice("Endpoint In Service?")
-    deployed = steps.Succeed("Model Deployed")
-    deploy_failed = FailWithPaths("Endpoint Deploy Failed", error=DEPLOY_FAILED_ERROR,
-                                  cause_path="$.Endpoint.FailureReason")
-    status = describe_endpoint.output()["Endpoint"]["EndpointStatus"]
-    serving = describe_endpoint.output()["Endpoint"]["EndpointConfigName"]
-    endpoint_ready.add_choice(
-        steps.ChoiceRule.And([
-            steps.ChoiceRule.StringEquals(variable=status, value="InService"),
-            steps.ChoiceRule.StringEqualsPath(variable=serving, value="$.EndpointConfig.EndpointConfigName"),
-        ]),
-        next_step=deployed,
-    )
-    # InService on another config: the update failed and SageMaker rolled back to the old model (FailureReason set)
-    endpoint_ready.add_choice(steps.ChoiceRule.StringEquals(variable=status, value="InService"),
-                              next_step=deploy_failed)
-    endpoint_ready.add_choice(steps.ChoiceRule.StringEquals(variable=status, value="Failed"),
-                              next_step=deploy_failed)
-    endpoint_ready.default_choice(wait_endpoint)  # Creating / Updating: look again after a pause
-    create_endpoint.next(wait_endpoint)
-    update_endpoint.next(wait_endpoint)
-    wait_endpoint.next(describe_endpoint)
-    describe_endpoint.next(endpoint_ready)
-    endpoint_config.next(check_endpoint)
+    endpoint_config.add_retry(transient_retry("sagemaker", attempts=3))
+    deploy = deploy_steps(params, execution_input)
+    endpoint_config.next(deploy["check_endpoint"])
 
     rejected = FailWithPaths("Model Rejected", error=REJECTED_ERROR, cause_path=rejection_cause(params),
                              comment=f"validation accuracy below {params.accuracy_threshold:g}")
@@ -269,9 +254,114 @@ def build_steps(params: Params, execution_input: ExecutionInput, estimator: Any,
         next_step=endpoint_config,
     )
     gate.default_choice(rejected)
-    return RetrainSteps(etl, train, save_model, query_status, gate, endpoint_config, check_endpoint,
-                        create_endpoint, update_endpoint, wait_endpoint, describe_endpoint, endpoint_ready,
-                        deployed, deploy_failed, rejected)
+    return RetrainSteps(etl=etl, train=train, save_model=save_model, query_status=query_status, gate=gate,
+                        endpoint_config=endpoint_config, rejected=rejected, **deploy)
+
+
+def endpoint_check_steps(execution_input: ExecutionInput, create: steps.State, update: steps.State
+                         ) -> dict[str, Any]:
+    """Create or update, decided at run time by asking SageMaker for the endpoint.
+
+    ``DescribeEndpoint`` failing with "Could not find endpoint" means create; "Rate exceeded" means ask again
+    shortly; any other failure (access denied, a service error) fails the run with its cause instead of trying
+    CreateEndpoint. (Updating only an endpoint this project tagged is enforced by the state machine role's policy,
+    and checked before the execution starts.)
+    """
+    check_endpoint = steps.Task(
+        "Check Endpoint",
+        resource="arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+        parameters={"EndpointName": execution_input["EndpointName"]},
+        result_path="$.ExistingEndpoint",
+    )
+    lookup_failed = steps.Choice("Endpoint Missing?")
+    check_failed = FailWithPaths("Endpoint Check Failed", error=CHECK_FAILED_ERROR,
+                                 cause_path="$.EndpointLookupError.Cause")
+    check_endpoint.add_catch(steps.Catch(error_equals=[SDK_SAGEMAKER_ERROR], next_step=lookup_failed,
+                                         result_path="$.EndpointLookupError"))
+    check_endpoint.add_catch(steps.Catch(error_equals=["States.ALL"], next_step=check_failed,
+                                         result_path="$.EndpointLookupError"))
+    cause = "$.EndpointLookupError.Cause"
+    lookup_failed.add_choice(steps.ChoiceRule.StringMatches(variable=cause, value="*Could not find endpoint*"),
+                             next_step=create)
+    check_again = steps.Wait("Wait to Check Again", seconds=2)
+    check_again.next(check_endpoint)
+    lookup_failed.add_choice(steps.ChoiceRule.StringMatches(variable=cause, value="*Rate exceeded*"),
+                             next_step=check_again)
+    lookup_failed.default_choice(check_failed)
+    check_endpoint.next(update)
+    return {"check_endpoint": check_endpoint, "lookup_failed": lookup_failed, "check_again": check_again,
+            "check_failed": check_failed}
+
+
+def deploy_steps(params: Params, execution_input: ExecutionInput) -> dict[str, Any]:
+    """The deployment section: check, create or update, then wait until the endpoint serves this run's config."""
+
+    def endpoint_step(name: str, update: bool) -> steps.EndpointStep:
+        step = steps.EndpointStep(
+            name,
+            endpoint_name=execution_input["EndpointName"],
+            endpoint_config_name=execution_input["EndpointConfigName"],
+            update=update,
+            result_path="$.EndpointAction",
+            tags=None if update else project_tags(params),
+        )
+        step.add_retry(transient_retry("sagemaker", attempts=3))
+        return step
+
+    create_endpoint = endpoint_step("Create Endpoint", update=False)
+    update_endpoint = endpoint_step("Update Endpoint", update=True)
+    checks = endpoint_check_steps(execution_input, create_endpoint, update_endpoint)
+
+    wait_endpoint = steps.Wait("Wait for Endpoint", seconds=params.endpoint_poll_seconds)
+    describe_endpoint = steps.Task(
+        "Describe Endpoint",
+        resource="arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+        parameters={"EndpointName": execution_input["EndpointName"]},
+        result_path="$.Endpoint",
+    )
+    describe_endpoint.add_retry(steps.Retry(error_equals=[SDK_SAGEMAKER_ERROR], interval_seconds=2, max_attempts=3,
+                                            backoff_rate=2.0))
+    endpoint_ready = steps.Choice("Endpoint In Service?")
+    deployed = steps.Succeed("Model Deployed")
+    failure = deploy_failure_steps()
+    status = describe_endpoint.output()["Endpoint"]["EndpointStatus"]
+    serving = describe_endpoint.output()["Endpoint"]["EndpointConfigName"]
+    endpoint_ready.add_choice(
+        steps.ChoiceRule.And([
+            steps.ChoiceRule.StringEquals(variable=status, value="InService"),
+            steps.ChoiceRule.StringEqualsPath(variable=serving, value="$.EndpointConfig.EndpointConfigName"),
+        ]),
+        next_step=deployed,
+    )
+    # InService on another config: the update failed and SageMaker rolled back to the old model (FailureReason set)
+    endpoint_ready.add_choice(steps.ChoiceRule.StringEquals(variable=status, value="InService"),
+                              next_step=failure["reason_given"])
+    endpoint_ready.add_choice(steps.ChoiceRule.StringEquals(variable=status, value="Failed"),
+                              next_step=failure["reason_given"])
+    endpoint_ready.default_choice(wait_endpoint)  # Creating / Updating: look again after a pause
+    create_endpoint.next(wait_endpoint)
+    update_endpoint.next(wait_endpoint)
+    wait_endpoint.next(describe_endpoint)
+    describe_endpoint.next(endpoint_ready)
+    return {"create_endpoint": create_endpoint, "update_endpoint": update_endpoint, "wait_endpoint": wait_endpoint,
+            "describe_endpoint": describe_endpoint, "endpoint_ready": endpoint_ready, "deployed": deployed,
+            **checks, **failure}
+
+
+def deploy_failure_steps() -> dict[str, Any]:
+    """``Endpoint Deploy Failed`` always fails with ``EndpointDeployFailed``: when SageMaker gives no
+    ``FailureReason`` (a ``CausePath`` to a missing field is a ``States.Runtime`` error), a Pass supplies one."""
+    reason_given = steps.Choice("Failure Reason Given?")
+    no_reason = steps.Pass("No Failure Reason", result="the endpoint is not serving this run's configuration and "
+                                                       "SageMaker gave no FailureReason; see DescribeEndpoint",
+                           result_path="$.Endpoint.FailureReason")
+    deploy_failed = FailWithPaths("Endpoint Deploy Failed", error=DEPLOY_FAILED_ERROR,
+                                  cause_path="$.Endpoint.FailureReason")
+    reason_given.add_choice(steps.ChoiceRule.IsPresent(variable="$.Endpoint.FailureReason", value=True),
+                            next_step=deploy_failed)
+    reason_given.default_choice(no_reason)
+    no_reason.next(deploy_failed)
+    return {"reason_given": reason_given, "no_reason": no_reason, "deploy_failed": deploy_failed}
 
 
 def make_execution_input() -> ExecutionInput:
@@ -279,11 +369,17 @@ def make_execution_input() -> ExecutionInput:
     return ExecutionInput(schema=dict(EXECUTION_INPUT_SCHEMA))
 
 
+def workflow_tags(params: Params) -> list[dict[str, str]]:
+    """The project's tag as ``Workflow(tags=...)`` takes it (Step Functions' lower-case ``key``/``value``)."""
+    return [{"key": k, "value": v} for k, v in params.tags.items()]
+
+
 def make_workflow(params: Params, retrain_steps: RetrainSteps, execution_input: ExecutionInput, role_arn: str,
                   client: Any) -> Workflow:
     """The SDK ``Workflow`` (not yet created in the cloud)."""
     return Workflow(
         name=params.state_machine_name,
+        tags=workflow_tags(params),
         definition=retrain_steps.chain(),
         role=role_arn,
         execution_input=execution_input,
@@ -329,13 +425,21 @@ def find_state_machine(client: Any, name: str) -> str | None:
 def create_or_update(workflow: Workflow, *, settle_seconds: float = 0) -> tuple[str, str]:
     """Create the state machine, or update it when one of that name exists (the SDK's ``create()`` only logs).
 
-    Returns ``(arn, "created" | "updated")``. ``settle_seconds`` waits after an update, since AWS may start
-    executions on the previous definition for a few seconds.
+    An existing state machine must carry the workflow's tags (``Workflow(tags=...)``: the project's): one without
+    is someone else's and is refused. Returns ``(arn, "created" | "updated")``. ``settle_seconds`` waits after an
+    update, since AWS may start executions on the previous definition for a few seconds.
     """
     definition = workflow.definition.to_dict()
     check_definition(definition)
     existing = find_state_machine(workflow.client, workflow.name)
     if existing:
+        wanted = {t["key"]: t["value"] for t in workflow.tags or []}
+        found = {t["key"]: t["value"] for t in workflow.client.list_tags_for_resource(resourceArn=existing)["tags"]}
+        if any(found.get(k) != v for k, v in wanted.items()):
+            raise OwnershipError(f"state machine {workflow.name} already exists but is not this project's (its tags "
+                                 f"are {found or 'none'}, expected {wanted}), so the project will not update it. "
+                                 "Change project_name (the state machine is <project_name>-retrain), or delete it "
+                                 "yourself if it is a leftover.")
         workflow.state_machine_arn = existing
         workflow.update(definition=workflow.definition, role=workflow.role)
         if settle_seconds:

@@ -15,13 +15,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from rel_helpers import execution_failure, finish, fragment, offline_project, tiny_model, unique
+from rel_helpers import execution_failure, finish, fragment, offline_project, run_machine, tiny_model, unique
 
 from retrain.deploy import invoke
 from retrain.workflow import DEPLOY_FAILED_ERROR, execution_names
 
-DEPLOY = ["Create Endpoint Config", "Check Endpoint", "Create Endpoint", "Update Endpoint", "Wait for Endpoint",
-          "Describe Endpoint", "Endpoint In Service?", "Model Deployed", "Endpoint Deploy Failed"]
+DEPLOY = ["Create Endpoint Config", "Check Endpoint", "Endpoint Missing?", "Wait to Check Again",
+          "Endpoint Check Failed", "Create Endpoint", "Update Endpoint", "Wait for Endpoint", "Describe Endpoint",
+          "Endpoint In Service?", "Model Deployed", "Failure Reason Given?", "No Failure Reason",
+          "Endpoint Deploy Failed"]
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +132,18 @@ def test_updates_cause_no_failed_invocations_and_switch_models(rel: dict[str, An
     assert "other" not in answers
     assert answers[0] == "old" and answers[-1] == "new"
     assert answers == sorted(answers, key=lambda a: a == "new"), "answers went back to the old model"
+
+
+def test_a_failed_endpoint_without_a_reason_still_ends_in_endpoint_deploy_failed(rel: dict[str, Any]) -> None:
+    # SageMaker's DescribeEndpoint gives FailureReason only sometimes; a CausePath to it would be States.Runtime
+    params, _, _, definition = offline_project(rel["bucket"], {"project_name": unique("relnr")},
+                                               sagemaker_role=rel["roles"]["sagemaker"])
+    keep = ["Endpoint In Service?", "Model Deployed", "Wait for Endpoint", "Describe Endpoint",
+            "Failure Reason Given?", "No Failure Reason", "Endpoint Deploy Failed"]
+    state = {"Endpoint": {"EndpointStatus": "Failed", "EndpointConfigName": "x"},
+             "EndpointConfig": {"EndpointConfigName": "x"}}
+    out = run_machine(rel["stepfunctions"], rel["roles"]["states"], fragment(definition, keep[0], keep), state,
+                      limit=60)
+    error, cause = execution_failure(out)
+    assert error == DEPLOY_FAILED_ERROR
+    assert cause.startswith("the endpoint is not serving this run's configuration and SageMaker gave no FailureReason")

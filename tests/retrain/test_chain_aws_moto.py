@@ -60,7 +60,7 @@ def test_aws_params_run_notebooks_01_to_03_and_05_on_moto(moto_endpoint: str, tm
             "lambda function retrain-churn-query-training-status"} <= set(deleted)
     iam = client(moto_endpoint, "iam")
     policy = iam.get_role_policy(RoleName="retrain-churn-glue-role", PolicyName="etl-access")["PolicyDocument"]
-    assert any("retrain-churn-123456789012-us-east-1/retrain-churn/*" in str(st_["Resource"])
+    assert any("retrain-churn-123456789012-us-east-1/retrain-churn/train/*" in str(st_["Resource"])
                for st_ in policy["Statement"])
     keys = {o["Key"] for o in client(moto_endpoint, "s3").list_objects_v2(
         Bucket=st["bucket"], Prefix="retrain-churn/")["Contents"]}
@@ -74,7 +74,13 @@ def test_aws_params_run_notebooks_01_to_03_and_05_on_moto(moto_endpoint: str, tm
     assert main(["run", "--params", str(AWS_PARAMS), "--out", str(gone), "--only", "01,02,03,05",
                  "-p", "iam_propagation_seconds=0", "-p", "keep_roles=false", "-p", "keep_data=false"]) == 0
     st = state(gone)
-    assert st["cleanup"]["remaining"] == [] and st["cleanup"]["unexpected"] == []
+    # only the project's own log groups remain, expiring after log_retention_days
+    assert st["cleanup"]["remaining"] == ["log group /aws/lambda/retrain-churn-query-training-status",
+                                          "log group /aws/sagemaker/Endpoints/retrain-churn-endpoint"]
+    assert st["cleanup"]["unexpected"] == []
+    logs = client(moto_endpoint, "logs")
+    assert {g["logGroupName"]: g["retentionInDays"] for g in logs.describe_log_groups()["logGroups"]} == {
+        "/aws/lambda/retrain-churn-query-training-status": 30, "/aws/sagemaker/Endpoints/retrain-churn-endpoint": 30}
     assert not [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("retrain-churn-")]
     assert "retrain-churn-123456789012-us-east-1" not in {
         b["Name"] for b in client(moto_endpoint, "s3").list_buckets()["Buckets"]}

@@ -31,8 +31,10 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
     port = free_port()
     home = tmp_path_factory.mktemp("localcloud")
-    url, started = localcloud.ensure_running(port, home=home)
-    assert started
+    # IAM enforced: every call a role makes (tasks, the Glue job's S3, training and hosting transfers, the Lambda
+    # handler) is checked against the policies notebook 01 writes, so a policy too tight fails here as on AWS
+    url, started = localcloud.ensure_running(port, home=home, enforce_iam=True)
+    assert started and localcloud.health(port)["enforce_iam"] is True
     sm = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")
     yield {"port": port, "url": url, "sagemaker": sm}
@@ -117,7 +119,9 @@ def test_clean_up_alone_can_remove_everything(runs: dict[str, Any], cloud: dict[
                        "-p", "keep_data=false") == 0
     cleanup = state(out)["cleanup"]
     assert cleanup["unexpected"] == []
-    assert {r.split(" ", 2)[0] + " " + r.split(" ", 2)[1] for r in cleanup["remaining"]} <= {"training job"}
+    # SageMaker keeps training jobs; the project's log groups expire after log_retention_days
+    assert {r.split(" ", 2)[0] + " " + r.split(" ", 2)[1] for r in cleanup["remaining"]} <= {"training job",
+                                                                                              "log group"}
     assert "endpoint e2e-churn-ep" in cleanup["deleted"]
     sm = cloud["sagemaker"]
     assert sm.list_endpoints(NameContains="e2e-churn")["Endpoints"] == []
@@ -174,3 +178,48 @@ def test_reports_seen_in_a_browser(runs: dict[str, Any], tmp_path: Path) -> None
     rejected = tmp_path / "rejected.png"
     screenshot(exe, runs["reject"] / "index.html", rejected)
     assert count_colour(rejected, COLOURS["failed"][0]) > 1000, "the rejected run's Fail state is not red"
+
+
+def test_an_interrupted_run_stops_its_execution_and_cleans_up(cloud: dict[str, Any], tmp_path: Path) -> None:
+    """Ctrl-C while the workflow runs: the clean-up notebook still runs on the way out, stops the execution (so it
+    cannot create an endpoint afterwards) and deletes what the parameters do not keep; exit code 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen([sys.executable, "-m", "retrain.cli", "run", "--params", str(LOCAL_PARAMS), "--out",
+                             str(out), "-p", "project_name=e2e-stop", "-p", "keep_endpoint=false",
+                             "-p", f"localcloud_port={cloud['port']}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and '"execution_arn"' not in _text(out / "state.json"):
+            assert proc.poll() is None, proc.communicate()[0]
+            time.sleep(0.2)
+        time.sleep(1.0)  # the execution is running its ETL job
+        os.kill(proc.pid, signal.SIGINT)
+        output = proc.communicate(timeout=240)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output
+    s = summary(out)
+    assert s["status"] == "interrupted" and s["message"] == "interrupted during 04_run_workflow"
+    assert [n["status"] for n in s["notebooks"]] == ["ok", "ok", "ok", "interrupted", "ok"]
+    arn = state(out)["execution_arn"]
+    assert s["cleanup"]["stopped"] == [arn] and s["cleanup"]["unexpected"] == []
+    assert f"stopped execution {arn}" in output and "remains: training job" not in output.split("INTERRUPTED")[0]
+    sfn = boto3.client("stepfunctions", endpoint_url=cloud["url"], region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+    assert cloud["sagemaker"].list_endpoints(NameContains="e2e-stop")["Endpoints"] == []
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""

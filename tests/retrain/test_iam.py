@@ -61,7 +61,7 @@ def test_star_resource_only_for_actions_that_require_it(kind: str, scope: Scope)
 
 @pytest.mark.parametrize("kind", ROLE_KINDS)
 def test_every_resource_names_this_project(kind: str, scope: Scope) -> None:
-    allowed = (scope.bucket, "retrain-churn", "customer-churn", "/aws-glue/", "/aws/sagemaker/",
+    allowed = (scope.bucket, "retrain-churn", "/aws-glue/", "/aws/sagemaker/",
                "StepFunctionsGetEventsForSageMakerTrainingJobsRule", "repository/sagemaker-xgboost")
     for st in statements(kind, scope):
         for resource in as_list(st["Resource"]):
@@ -77,15 +77,18 @@ def test_stepfunctions_policy_matches_the_workflow(scope: Scope) -> None:
     glue = by_sid["RunTheEtlJob"]
     assert set(glue["Action"]) == {"glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"}
     assert glue["Resource"] == f"arn:aws:glue:us-east-1:{ACCOUNT}:job/retrain-churn-etl"
-    sm = by_sid["TrainAndDeploy"]
+    sm = by_sid["TrainAndRegister"]
     assert {"sagemaker:CreateTrainingJob", "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig",
-            "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint"} <= set(sm["Action"])
-    assert set(sm["Resource"]) == {
-        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:training-job/retrain-churn-*",
-        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:model/retrain-churn-*",
-        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint-config/retrain-churn-*",
-        f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:endpoint/customer-churn",
-    }
+            "sagemaker:AddTags", "sagemaker:ListTags"} <= set(sm["Action"])
+    arn = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
+    assert set(sm["Resource"]) == {f"{arn}:training-job/retrain-churn-*", f"{arn}:model/retrain-churn-*",
+                                   f"{arn}:endpoint-config/retrain-churn-*"}
+    endpoint = f"{arn}:endpoint/retrain-churn-endpoint"
+    assert by_sid["CreateTheEndpoint"]["Resource"] == [endpoint, f"{arn}:endpoint-config/retrain-churn-*"]
+    assert set(by_sid["CheckTheEndpoint"]["Action"]) == {"sagemaker:DescribeEndpoint", "sagemaker:ListTags"}
+    update = by_sid["UpdateOnlyOurEndpoint"]
+    assert update["Action"] == "sagemaker:UpdateEndpoint"
+    assert update["Condition"] == {"StringEquals": {"aws:ResourceTag/retrain:project": "retrain-churn"}}
     assert by_sid["QueryTrainingStatus"]["Action"] == "lambda:InvokeFunction"
     assert "function:retrain-churn-query-training-status" in by_sid["QueryTrainingStatus"]["Resource"][0]
     passrole = by_sid["PassOnlyTheSageMakerRole"]
@@ -95,21 +98,47 @@ def test_stepfunctions_policy_matches_the_workflow(scope: Scope) -> None:
     assert events["Resource"].endswith(":rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule")
 
 
-def test_data_roles_are_limited_to_the_project_prefix(scope: Scope) -> None:
-    for kind in ("glue", "sagemaker"):
-        by_sid = {st["Sid"]: st for st in statements(kind, scope)}
-        assert by_sid["ReadWriteProjectObjects"]["Resource"] == f"arn:aws:s3:::{scope.bucket}/retrain-churn/*"
-        assert by_sid["ListProjectPrefix"]["Condition"]["StringLike"]["s3:prefix"][0] == "retrain-churn/*"
+def _allowed(kind: str, scope: Scope, action: str, resource: str, **context: str) -> bool:
+    from localcloud.core.policy import evaluate
+
+    (doc,) = role_policies(kind, scope, sagemaker_role_arn=SM_ROLE, image_uri=IMAGE).values()
+    return evaluate([doc], action, resource, context).allowed
+
+
+def test_data_roles_write_only_their_outputs(scope: Scope) -> None:
+    obj = f"arn:aws:s3:::{scope.bucket}/retrain-churn/"
+    # the ETL job reads the raw data and its script, writes only the splits and features.json
+    for key in ("data/customer-churn.csv", "code/glue_etl.py"):
+        assert _allowed("glue", scope, "s3:GetObject", obj + key)
+    for key in ("train/part-0.csv", "validation/part-0.csv", "features.json", "train/_temporary/0/x"):
+        assert _allowed("glue", scope, "s3:PutObject", obj + key) and _allowed("glue", scope, "s3:DeleteObject",
+                                                                              obj + key)
+    assert not _allowed("glue", scope, "s3:PutObject", obj + "code/glue_etl.py")  # cannot overwrite its code
+    assert not _allowed("glue", scope, "s3:DeleteObject", obj + "data/customer-churn.csv")  # nor delete the data
+    assert not _allowed("glue", scope, "s3:PutObject", obj + "output/x/model.tar.gz")
+    # training reads the splits, writes only under the model output prefix; hosting reads the artifact back
+    for key in ("train/part-0.csv", "validation/part-0.csv", "output/job/output/model.tar.gz"):
+        assert _allowed("sagemaker", scope, "s3:GetObject", obj + key)
+    assert _allowed("sagemaker", scope, "s3:PutObject", obj + "output/job/output/model.tar.gz")
+    for key in ("train/part-0.csv", "data/customer-churn.csv", "code/glue_etl.py", "features.json"):
+        assert not _allowed("sagemaker", scope, "s3:PutObject", obj + key)
+    assert not _allowed("sagemaker", scope, "s3:GetObject", obj + "data/customer-churn.csv")
+    assert _allowed("sagemaker", scope, "s3:ListBucket", f"arn:aws:s3:::{scope.bucket}", **{
+        "s3:prefix": "retrain-churn/train/"})
+    assert not _allowed("sagemaker", scope, "s3:ListBucket", f"arn:aws:s3:::{scope.bucket}", **{
+        "s3:prefix": "other-project/"})
     lam = {st["Sid"]: st for st in statements("lambda", scope)}
     assert lam["DescribeProjectTrainingJobs"]["Action"] == "sagemaker:DescribeTrainingJob"
 
 
-def test_trust_policies_name_the_service_and_account() -> None:
-    doc = trust_policy("stepfunctions", ACCOUNT)
-    (st,) = doc["Statement"]
-    assert st["Principal"] == {"Service": "states.amazonaws.com"} and st["Action"] == "sts:AssumeRole"
-    assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-    assert trust_policy("glue")["Statement"][0]["Principal"]["Service"] == "glue.amazonaws.com"
+def test_trust_policies_name_the_service_and_the_account_where_the_service_documents_it() -> None:
+    for kind, service in (("stepfunctions", "states.amazonaws.com"), ("sagemaker", "sagemaker.amazonaws.com")):
+        (st,) = trust_policy(kind, ACCOUNT)["Statement"]
+        assert st["Principal"] == {"Service": service} and st["Action"] == "sts:AssumeRole"
+        assert st["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    for kind, service in (("glue", "glue.amazonaws.com"), ("lambda", "lambda.amazonaws.com")):
+        (st,) = trust_policy(kind, ACCOUNT)["Statement"]
+        assert st["Principal"] == {"Service": service} and "Condition" not in st
 
 
 @mock_aws
@@ -149,3 +178,17 @@ def test_ensure_project_roles_creates_four_and_respects_a_given_sagemaker_role(p
     sfn_doc = iam.get_role_policy(RoleName="retrain-churn-stepfunctions-role",
                                   PolicyName="workflow-access")["PolicyDocument"]
     assert next(st for st in sfn_doc["Statement"] if st["Action"] == "iam:PassRole")["Resource"] == given
+
+
+@mock_aws
+def test_a_same_named_role_without_the_projects_tag_is_refused(params: Any, scope: Scope) -> None:
+    from retrain.ownership import OwnershipError
+
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_role(RoleName="retrain-churn-lambda-role", AssumeRolePolicyDocument=json.dumps(trust_policy("lambda")))
+    with pytest.raises(OwnershipError) as err:
+        ensure_project_roles(iam, params, ACCOUNT, "bucket-x", image_uri=IMAGE)
+    assert "iam role retrain-churn-lambda-role already exists but is not this project's" in str(err.value)
+    assert iam.list_role_policies(RoleName="retrain-churn-lambda-role")["PolicyNames"] == []  # untouched
+    created = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName="retrain-churn-glue-role")["Tags"]}
+    assert created == {"retrain:project": "retrain-churn"}  # the roles made before it carry the tag

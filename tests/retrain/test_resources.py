@@ -4,6 +4,7 @@ helpers (feature encoding of held-back rows, CSV payloads, scores, model importa
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import zipfile
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from retrain.config import load_params
@@ -24,6 +26,7 @@ from retrain.deploy import (
     to_csv_payload,
 )
 from retrain.errors import CloudError, ParamsError
+from retrain.ownership import OwnershipError
 from retrain.resources import (
     LAMBDA_HANDLER,
     Layout,
@@ -39,6 +42,7 @@ from retrain.resources import (
     upload_bytes,
 )
 
+ACCOUNT = "123456789012"
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "customer-churn.csv"
 NUMERIC = ["Account Length", "VMail Message", "Day Mins", "Day Calls", "Eve Mins", "Eve Calls", "Night Mins",
@@ -120,11 +124,60 @@ def test_glue_job_is_create_or_update(aws: Any) -> None:
     spec = glue_job_spec(params, "arn:aws:iam::123456789012:role/g", script)
     assert spec["GlueVersion"] == "5.0" and spec["WorkerType"] == "G.1X" and spec["NumberOfWorkers"] == 2
     assert spec["Command"] == {"Name": "glueetl", "ScriptLocation": script, "PythonVersion": "3"}
-    assert ensure_glue_job(glue, params.glue_job_name, spec) == "created"
+    assert spec["JobRunQueuingEnabled"] is True and spec["ExecutionProperty"] == {"MaxConcurrentRuns": 1}
+    assert ensure_glue_job(glue, params.glue_job_name, spec, tags=params.tags, account=ACCOUNT) == "created"
+    arn = f"arn:aws:glue:us-east-1:{ACCOUNT}:job/{params.glue_job_name}"
+    assert glue.get_tags(ResourceArn=arn)["Tags"] == {"retrain:project": "res-test"}
     spec["NumberOfWorkers"] = 3
-    assert ensure_glue_job(glue, params.glue_job_name, spec) == "updated"
+    assert ensure_glue_job(glue, params.glue_job_name, spec, tags=params.tags, account=ACCOUNT) == "updated"
     assert glue.get_job(JobName=params.glue_job_name)["Job"]["NumberOfWorkers"] == 3
     glue.delete_job(JobName=params.glue_job_name)
+
+
+def test_a_same_named_job_or_function_without_the_projects_tag_is_refused(aws: Any) -> None:
+    params = load_params(ROOT / "params" / "local.yaml", ["project_name=someone"])
+    s3, glue = aws("s3"), aws("glue")
+    ensure_bucket(s3, "someone-bucket", "us-east-1")
+    script = upload_bytes(s3, b"print('etl')", "someone-bucket", "someone/code/glue_etl.py")
+    spec = glue_job_spec(params, "arn:aws:iam::123456789012:role/g", script)
+    glue.create_job(Name=params.glue_job_name, **spec)  # made by hand: no tag
+    with pytest.raises(OwnershipError) as err:
+        ensure_glue_job(glue, params.glue_job_name, spec, tags=params.tags, account=ACCOUNT)
+    assert f"glue job {params.glue_job_name} already exists but is not this project's" in str(err.value)
+    assert "Change project_name" in str(err.value)
+    assert glue.get_job(JobName=params.glue_job_name)["Job"]["NumberOfWorkers"] == 2  # untouched
+    glue.delete_job(JobName=params.glue_job_name)
+
+
+def test_lambda_creation_waits_out_iam_propagation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new role is not usable by Lambda at once on AWS: CreateFunction is retried until it is."""
+    import time
+
+    from localcloud import LocalCloud
+
+    monkeypatch.setenv("LOCALCLOUD_IAM_PROPAGATION_SECONDS", "2")
+    with LocalCloud(port=0, home=tmp_path) as cloud:
+        session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+        s3, iam, lam = (session.client(n, endpoint_url=cloud.endpoint_url) for n in ("s3", "iam", "lambda"))
+        ensure_bucket(s3, "prop-bucket", "us-east-1")
+        upload_bytes(s3, lambda_zip(ROOT / "code" / "query_training_status.py"), "prop-bucket", "fn.zip")
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                                    "Principal": {"Service": "lambda.amazonaws.com"}}]})
+        role = iam.create_role(RoleName="fresh-role", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        with pytest.raises(ClientError) as err:  # what AWS answers while IAM propagates the role
+            lam.create_function(FunctionName="direct", Role=role, Runtime="python3.12", Handler="a.b",
+                                Code={"S3Bucket": "prop-bucket", "S3Key": "fn.zip"})
+        assert err.value.response["Error"] == {
+            "Code": "InvalidParameterValueException",
+            "Message": "The role defined for the function cannot be assumed by Lambda."}
+        started = time.monotonic()
+        assert ensure_lambda_function(lam, "prop-fn", role, "prop-bucket", "fn.zip", tags={"retrain:project": "p"},
+                                      role_wait_seconds=30) == "created"
+        assert 0.5 < time.monotonic() - started < 20
+        arn = lam.get_function(FunctionName="prop-fn")["Configuration"]["FunctionArn"]
+        assert lam.list_tags(Resource=arn)["Tags"] == {"retrain:project": "p"}
+        with pytest.raises(OwnershipError):
+            ensure_lambda_function(lam, "prop-fn", role, "prop-bucket", "fn.zip", tags={"retrain:project": "q"})
 
 
 def test_estimator_uses_the_xgboost_image_and_params() -> None:
@@ -137,6 +190,7 @@ def test_estimator_uses_the_xgboost_image_and_params() -> None:
     assert est.training_image_uri().endswith("/sagemaker-xgboost:1.7-1")
     assert est.output_path == "s3://b/p/output"
     assert est.hyperparameters()["max_depth"] == 3 and est.hyperparameters()["eval_metric"] == "error"
+    assert est.max_run == params.execution_timeout_seconds  # the job cannot outlive the execution
 
 
 def test_raw_rows_are_encoded_like_the_etl_job() -> None:

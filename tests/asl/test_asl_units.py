@@ -9,8 +9,9 @@ from harness import load_templates
 from statelint.linter import Linter
 
 from localcloud.asl.choice import string_matches
+from localcloud.asl.errors import EvaluationError
 from localcloud.asl.intrinsics import IntrinsicSyntaxError, parse
-from localcloud.asl.paths import EvaluationError, PathNotFound, apply_result_path, reference_tokens, select
+from localcloud.asl.paths import PathNotFound, apply_result_path, reference_tokens, select
 from localcloud.asl.retry import Retrier, RetryPolicy, error_matches
 
 

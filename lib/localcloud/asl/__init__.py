@@ -1,6 +1,15 @@
-"""The Amazon States Language engine (JSONPath mode): validate definitions, run executions, record history.
+"""The Amazon States Language engine: validate definitions, run executions, record history.
 
 The core knows no AWS service: a Task's resource is only a string handed to an :class:`Integrations` registry.
+Modules import only downward (``tests/test_import_cycles.py`` and ``tests/asl/test_asl_layers.py`` hold them to it):
+
+- bottom: ``errors`` (States.* names, exceptions) · ``values`` (JSON text, numbers, timestamps) ·
+  ``query`` (the QueryLanguage interface) · ``history`` · ``retry`` · ``env`` (execution, frames, tokens)
+- JSONPath: ``paths`` → ``intrinsic_functions`` → ``intrinsics`` → ``templates`` · ``choice`` (rules) → ``jsonpath``
+- ``languages``: QueryLanguage name → implementation
+- states: ``states`` (shared parts, Pass/Succeed/Fail/Wait/Choice) → ``task`` · ``concurrent`` (Parallel, Map)
+- definitions: ``checker`` (the walk) → ``checks`` (one per state type) → ``parse`` (validate, build the tree)
+- ``engine``: StateMachine and Execution, the public face
 """
 
 from localcloud.asl.engine import Execution, ExecutionResult, StateMachine

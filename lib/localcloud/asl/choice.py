@@ -1,33 +1,20 @@
-"""The Choice state: comparison operators, And/Or/Not, and rule evaluation."""
+"""Choice rules of JSONPath states: comparison operators on a ``Variable``, And/Or/Not, and their evaluation.
+
+Layer: above :mod:`.paths`; the Choice state itself (in :mod:`.states`) reaches these through its query language.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from localcloud.asl.errors import StatesError, StatesErrorName
-from localcloud.asl.paths import EvaluationError, PathNotFound, apply_input_path, select
-from localcloud.asl.states import State, Visit
+from localcloud.asl.errors import EvaluationError, StatesErrorName
+from localcloud.asl.paths import PathNotFound, select
+from localcloud.asl.values import is_number, parse_timestamp
 
 LOG = logging.getLogger(__name__)
-
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not TIMESTAMP_RE.match(value):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def string_matches(value: str, pattern: str) -> bool:
@@ -56,9 +43,9 @@ _ORDER: dict[str, Callable[[Any, Any], bool]] = {
 #: the kind of value each operator family compares, and how to read it (None: not comparable → rule false)
 _KINDS: dict[str, Callable[[Any], Any]] = {
     "String": lambda v: v if isinstance(v, str) else None,
-    "Numeric": lambda v: v if _is_number(v) else None,
+    "Numeric": lambda v: v if is_number(v) else None,
     "Boolean": lambda v: v if isinstance(v, bool) else None,
-    "Timestamp": _timestamp,
+    "Timestamp": parse_timestamp,
 }
 
 COMPARISON_OPERATORS: dict[str, str] = {}
@@ -103,13 +90,13 @@ def evaluate_rule(rule: dict[str, Any], data: Any, context: Any) -> bool:
     if operator == "IsNull":
         return (value is None) is bool(expected)
     if operator == "IsNumeric":
-        return _is_number(value) is bool(expected)
+        return is_number(value) is bool(expected)
     if operator == "IsString":
         return isinstance(value, str) is bool(expected)
     if operator == "IsBoolean":
         return isinstance(value, bool) is bool(expected)
     if operator == "IsTimestamp":
-        return (_timestamp(value) is not None) is bool(expected)
+        return (parse_timestamp(value) is not None) is bool(expected)
     if operator == "StringMatches":
         return isinstance(value, str) and string_matches(value, expected)
     if operator.endswith("Path"):
@@ -124,22 +111,3 @@ def evaluate_rule(rule: dict[str, Any], data: Any, context: Any) -> bool:
     if left is None or right is None:
         return False
     return _ORDER[operator[len(kind):]](left, right)
-
-
-class ChoiceState(State):
-    type = "Choice"
-
-    def __init__(self, name: str, raw: dict[str, Any]) -> None:
-        super().__init__(name, raw)
-        self.choices: list[dict[str, Any]] = raw["Choices"]
-        self.default: str | None = raw.get("Default")
-
-    def run(self, visit: Visit) -> tuple[Any, str | None]:
-        data = visit.effective_input()
-        context = visit.context()
-        for rule in self.choices:
-            if evaluate_rule(rule, data, context):
-                return apply_input_path(self.output_path, data, context), rule["Next"]
-        if self.default is None:
-            raise StatesError(StatesErrorName.NO_CHOICE_MATCHED, "No Matches!")
-        return apply_input_path(self.output_path, data, context), self.default

@@ -1,4 +1,7 @@
-"""Parallel and Map (inline): sub-programs run on worker threads, failures stop the siblings."""
+"""Parallel and Map (inline): sub-programs run on worker threads, failures stop the siblings.
+
+Layer: above :mod:`.states`; items and item inputs come from the state's query language.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from localcloud.asl.env import Frame
-from localcloud.asl.errors import ExecutionInterrupted, StatesError, StatesErrorName
-from localcloud.asl.paths import EvaluationError, apply_input_path, render_template, to_json
+from localcloud.asl.errors import EvaluationError, ExecutionInterrupted, StatesError, StatesErrorName
+from localcloud.asl.query import ABSENT, QueryLanguage
 from localcloud.asl.states import Program, RetryingState, Visit, run_program
+from localcloud.asl.values import to_json
 
 LOG = logging.getLogger(__name__)
 
@@ -72,13 +76,13 @@ def _run_children(frame: Frame, count: int, workers: int, child: Callable[[int, 
 class ParallelState(RetryingState):
     type = "Parallel"
 
-    def __init__(self, name: str, raw: dict[str, Any], branches: list[Program]) -> None:
-        super().__init__(name, raw)
+    def __init__(self, name: str, raw: dict[str, Any], language: QueryLanguage, branches: list[Program]) -> None:
+        super().__init__(name, raw, language)
         self.branches = branches
 
     def attempt(self, visit: Visit) -> Any:
         frame = visit.frame
-        data = visit.effective_input(self.raw.get("Parameters"), "Parameters" in self.raw)
+        data = self.lang.state_input(visit, arguments=True)
         frame.record("ParallelStateStarted")
 
         def branch(index: int, sub: Frame) -> Any:
@@ -97,35 +101,26 @@ class ParallelState(RetryingState):
 class MapState(RetryingState):
     type = "Map"
 
-    def __init__(self, name: str, raw: dict[str, Any], processor: Program) -> None:
-        super().__init__(name, raw)
+    def __init__(self, name: str, raw: dict[str, Any], language: QueryLanguage, processor: Program) -> None:
+        super().__init__(name, raw, language)
         self.processor = processor
-        self.items_path: str = raw.get("ItemsPath", "$")
-        selector_key = "ItemSelector" if "ItemSelector" in raw else "Parameters" if "Parameters" in raw else None
-        self.selector = raw.get(selector_key) if selector_key else None
-        self.has_selector = selector_key is not None
 
     def _number(self, visit: Visit, field: str, default: float | None) -> float | None:
         if field in self.raw:
             return self.raw[field]
-        path = self.raw.get(field + "Path")
-        if path is None:
+        value = self.lang.expression(visit, field)
+        if value is ABSENT:
             return default
-        value = visit.reference(path, field + "Path")
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise EvaluationError(StatesErrorName.RUNTIME,
-                                  f"The {field}Path field refers to value {to_json(value)} which is not a valid "
-                                  f"non-negative number")
+                                  f"The {self.lang.expression_field(field)} field refers to value {to_json(value)} "
+                                  f"which is not a valid non-negative number")
         return value
 
     def attempt(self, visit: Visit) -> Any:
         frame = visit.frame
-        data = visit.effective_input()
-        items = apply_input_path(self.items_path, data, visit.context(), "ItemsPath")
-        if not isinstance(items, list):
-            raise EvaluationError(StatesErrorName.RUNTIME,
-                                  f"Invalid path '{self.items_path}' : The ItemsPath value must point to a JSON "
-                                  f"array, but it selects {to_json(items)}")
+        data = self.lang.state_input(visit)
+        items = self.lang.items(visit, data)
         concurrency = int(self._number(visit, "MaxConcurrency", 0) or 0)
         tolerated_count = self._number(visit, "ToleratedFailureCount", None)
         tolerated_percent = self._number(visit, "ToleratedFailurePercentage", None)
@@ -145,13 +140,11 @@ class MapState(RetryingState):
         def iteration(index: int, sub: Frame) -> Any:
             sub.record("MapIterationStarted", {"name": self.name, "index": index})
             try:
-                item_input = items[index]
-                if self.has_selector:
-                    extra = {"Map": {"Item": {"Index": index, "Value": items[index]}}}
-                    try:
-                        item_input = render_template(self.selector, data, visit.context(extra))
-                    except EvaluationError as exc:
-                        raise visit.located(exc) from None
+                extra = {"Map": {"Item": {"Index": index, "Value": items[index]}}}
+                try:
+                    item_input = self.lang.item_input(visit, data, items[index], extra)
+                except EvaluationError as exc:
+                    raise visit.located(exc) from None
                 result = run_program(self.processor, sub, item_input)
             except ExecutionInterrupted:
                 sub.record("MapIterationAborted", {"name": self.name, "index": index})

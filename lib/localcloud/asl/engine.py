@@ -14,8 +14,8 @@ from localcloud.asl.env import Environment, Frame, Integrations, TokenRegistry
 from localcloud.asl.errors import ExecutionInterrupted, InvalidDefinition, StatesError
 from localcloud.asl.history import History, now
 from localcloud.asl.parse import build_program, load_definition, validate_definition
-from localcloud.asl.paths import to_json
 from localcloud.asl.states import Program, run_program
+from localcloud.asl.values import to_json
 from localcloud.errors import AWSError
 
 LOG = logging.getLogger(__name__)

@@ -40,6 +40,15 @@ class StatesError(LocalCloudError):
         return {"Error": self.error, "Cause": self.cause}
 
 
+class EvaluationError(Exception):
+    """A path, template or intrinsic that failed at run time; the state adds its own location to ``cause``."""
+
+    def __init__(self, error: str, cause: str) -> None:
+        super().__init__(cause)
+        self.error = str(error)
+        self.cause = cause
+
+
 class TaskFailed(StatesError):
     """Raised by an integration when the work it started failed (``error`` e.g. ``SageMaker.AmazonSageMakerException``)."""
 

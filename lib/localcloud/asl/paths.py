@@ -1,20 +1,22 @@
-"""JSONPath for the Amazon States Language: reference paths, general paths, payload templates, ResultPath.
+"""JSONPath for the Amazon States Language: reference paths, general paths, InputPath/OutputPath, ResultPath.
 
 A *definite* path (only fields and single indices, e.g. ``$.a.b``, ``$['a'][0]``) selects one value and yields it
 as is; an *indefinite* path (wildcards, filters, slices, unions, ``..``) yields the list of every match, as the
 JSONPath implementation behind Step Functions does.  ``$$``-paths read the context object instead of the input.
+
+Layer: above :mod:`.values` and :mod:`.errors`; below intrinsics, templates and the query languages.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import re
 from functools import lru_cache
 from typing import Any
 
-from localcloud.asl.errors import StatesErrorName
+from localcloud.asl.errors import EvaluationError, StatesErrorName
+from localcloud.asl.values import to_json
 
 LOG = logging.getLogger(__name__)
 
@@ -27,26 +29,12 @@ _TOKEN_RE = re.compile(
 )
 
 
-class EvaluationError(Exception):
-    """A path or intrinsic that failed at run time; the state adds its own location to ``cause``."""
-
-    def __init__(self, error: str, cause: str) -> None:
-        super().__init__(cause)
-        self.error = str(error)
-        self.cause = cause
-
-
 class PathNotFound(Exception):
     """A definite path that selects nothing in the given document."""
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self.path = path
-
-
-def to_json(value: Any) -> str:
-    """Compact JSON, as Step Functions writes payloads into history and error causes."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 @lru_cache(maxsize=4096)
@@ -74,7 +62,7 @@ def reference_tokens(path: str) -> tuple[str | int, ...] | None:
 
 @lru_cache(maxsize=1024)
 def _compiled(path: str) -> Any:
-    from jsonpath_ng.ext import parse
+    from jsonpath_ng.ext import parse  # lazy: only indefinite paths need the JSONPath library
 
     return parse(path)
 
@@ -133,7 +121,7 @@ def bracketed(path: str) -> str:
     return "$" + "".join(f"[{t}]" if isinstance(t, int) else f"['{t}']" for t in tokens)
 
 
-def apply_input_path(path: str | None, data: Any, context: Any, field: str = "InputPath") -> Any:
+def apply_input_path(path: str | None, data: Any, context: Any) -> Any:
     """InputPath/OutputPath: None (JSON null) gives ``{}``; a path that selects nothing is a States.Runtime error."""
     if path is None:
         return {}
@@ -179,38 +167,3 @@ def apply_result_path(result_path: str | None, state_input: Any, result: Any) ->
                 current[token] = {}
             current = current[token]
     return output
-
-
-def is_intrinsic(value: str) -> bool:
-    """Whether a ``.$`` value is an intrinsic function call rather than a path."""
-    return value.lstrip().startswith("States.")
-
-
-def render_template(template: Any, data: Any, context: Any) -> Any:
-    """Evaluate a payload template (Parameters, ResultSelector, ItemSelector): ``"k.$"`` fields become ``"k"``
-    with the value of their path or intrinsic function, at any depth, also inside arrays."""
-    from localcloud.asl import intrinsics
-
-    if isinstance(template, dict):
-        out: dict[str, Any] = {}
-        for key, value in template.items():
-            if key.endswith(".$") and isinstance(value, str):
-                name = key[:-2]
-                if is_intrinsic(value):
-                    out[name] = intrinsics.evaluate(value, data, context)
-                    continue
-                source = context if value.startswith("$$") else data
-                try:
-                    out[name] = copy.deepcopy(select(value, data, context))
-                except PathNotFound:
-                    raise EvaluationError(
-                        StatesErrorName.RUNTIME,
-                        f"The JSONPath '{value}' specified for the field '{key}' could not be found "
-                        f"in the input '{to_json(source)}'",
-                    ) from None
-            else:
-                out[key] = render_template(value, data, context)
-        return out
-    if isinstance(template, list):
-        return [render_template(item, data, context) for item in template]
-    return copy.deepcopy(template)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from localcloud.asl.errors import StatesErrorName
@@ -63,15 +63,15 @@ class Retrier:
 
 @dataclass
 class Catcher:
-    """One element of a state's Catch array."""
+    """One element of a state's Catch array; ``raw`` keeps the fields its query language reads (ResultPath)."""
 
     error_equals: list[str]
     next: str
-    result_path: str | None = "$"
+    raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Catcher:
-        return cls(list(raw["ErrorEquals"]), raw["Next"], raw.get("ResultPath", "$"))
+        return cls(list(raw["ErrorEquals"]), raw["Next"], raw)
 
 
 class RetryPolicy:

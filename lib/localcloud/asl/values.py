@@ -1,0 +1,39 @@
+"""JSON values as the engine sees them: compact JSON text, number tests and RFC 3339 timestamps.
+
+The bottom of the engine: it imports nothing from the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+#: an RFC 3339 timestamp as Step Functions accepts it: upper-case ``T``, ``Z`` or a numeric offset
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON, as Step Functions writes payloads into history and error causes."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def is_int(value: Any) -> bool:
+    """A JSON integer (``true``/``false`` are not numbers)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number (``true``/``false`` are not numbers)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp (upper-case ``T``, ``Z`` or an offset), or None if ``value`` is not one."""
+    if not isinstance(value, str) or not TIMESTAMP_RE.match(value):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None

@@ -10,7 +10,7 @@ export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast lint bench data lock clean
+.PHONY: help setup run test test-fast lint bench data notebooks lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}'
@@ -37,10 +37,13 @@ test-fast: setup ## Run the tests not marked slow
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: setup ## ruff over the code
-	$(VENV)/bin/ruff check lib code tests
+	$(VENV)/bin/ruff check lib code tests notebooks bench
 
 bench: setup ## Measure speed; writes reports/bench/bench.json
-	$(PY) -m retrain.bench
+	$(PY) bench/bench.py
+
+notebooks: setup ## Write each notebooks/*.ipynb from its percent-format .py source (cells only, no outputs)
+	$(VENV)/bin/jupytext --update --to ipynb notebooks/0*.py
 
 data: setup ## Regenerate data/customer-churn.csv (seeded, byte-identical)
 	$(PY) -m retrain.data --out data/customer-churn.csv

@@ -22,10 +22,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from retrain.config import Params, RunState
+from retrain.config import Params
 from retrain.iam import ROLE_KINDS, delete_role
 from retrain.ownership import owned, tags_of
 from retrain.resources import bucket_name, project_log_groups
+from retrain.state import RunState
 from retrain.workflow import find_state_machine
 
 LOG = logging.getLogger(__name__)
@@ -155,12 +156,25 @@ def stop_execution(sfn: Any, state: RunState, *, timeout: float = 600, poll: flo
     return str(arn)
 
 
-class _Cleaner:
-    """One clean-up: deletes what is this project's and not kept, and says why anything else remains."""
+class Cleanup:
+    """One clean-up, one step per resource kind, in the order notebook 05 runs them (a cell each).
+
+    Each step deletes what is this project's and not kept, and returns the rows it added to :attr:`report`
+    (what it stopped, deleted, or left alone and why), so the notebook shows what every step did.
+    """
 
     def __init__(self, cloud: Any, params: Params, state: RunState) -> None:
         self.cloud, self.params, self.state = cloud, params, state
         self.report = CleanupReport()
+        self.sagemaker_names: set[str] = set()  # models and configs seen, for the final listing
+
+    def _rows_since(self, mark: tuple[int, int, int]) -> list[dict[str, str]]:
+        report = self.report
+        part = CleanupReport(report.deleted[mark[0]:], report.remaining[mark[1]:], report.stopped[mark[2]:])
+        return part.rows()
+
+    def _mark(self) -> tuple[int, int, int]:
+        return len(self.report.deleted), len(self.report.remaining), len(self.report.stopped)
 
     def mine(self, kind: str, name: str, label: str | None = None) -> bool:
         """Whether the existing resource carries the project's tag (else it is recorded as left alone)."""
@@ -175,24 +189,41 @@ class _Cleaner:
         if self.mine(kind, name, label) and _gone(call, **kwargs):
             self.report.deleted.append(Resource(kind, label or name))
 
-    def sagemaker(self) -> set[str]:
-        sm, params = self.cloud.client("sagemaker"), self.params
-        endpoint = params.endpoint_name
-        if not params.keep_endpoint and _exists(sm.describe_endpoint, EndpointName=endpoint):
+    def stop_execution(self) -> list[dict[str, str]]:
+        """Step 1: stop this run's execution if it still runs (``StopExecution``), so it creates nothing later."""
+        mark = self._mark()
+        stopped = stop_execution(self.cloud.client("stepfunctions"), self.state)
+        if stopped:
+            self.report.stopped.append(stopped)
+        return self._rows_since(mark)
+
+    def endpoint(self) -> list[dict[str, str]]:
+        """Step 2: delete the endpoint (``DeleteEndpoint``) unless ``keep_endpoint``; wait until it is gone."""
+        mark, sm, endpoint = self._mark(), self.cloud.client("sagemaker"), self.params.endpoint_name
+        if not self.params.keep_endpoint and _exists(sm.describe_endpoint, EndpointName=endpoint):
             self.delete("endpoint", endpoint, sm.delete_endpoint, EndpointName=endpoint)
             _wait_deleted(sm, endpoint)
-        serving_config, serving_models = _serving(sm, endpoint)
-        models, configs = _candidates(sm, params, self.state)
+        return self._rows_since(mark)
+
+    def configs_and_models(self) -> list[dict[str, str]]:
+        """Step 3: delete the endpoint configs and models of this project the endpoint does not serve
+        (``DeleteEndpointConfig``, ``DeleteModel``): this run's and those earlier runs left."""
+        mark, sm = self._mark(), self.cloud.client("sagemaker")
+        serving_config, serving_models = _serving(sm, self.params.endpoint_name)
+        models, configs = _candidates(sm, self.params, self.state)
         for config in sorted(configs - {serving_config}):
             if _exists(sm.describe_endpoint_config, EndpointConfigName=config):
                 self.delete("endpoint config", config, sm.delete_endpoint_config, EndpointConfigName=config)
         for model in sorted(models - serving_models):
             if _exists(sm.describe_model, ModelName=model):
                 self.delete("model", model, sm.delete_model, ModelName=model)
-        return models | serving_models | configs | {serving_config or ""}
+        self.sagemaker_names |= models | serving_models | configs | {serving_config or ""}
+        return self._rows_since(mark)
 
-    def services(self) -> None:
-        params, sfn = self.params, self.cloud.client("stepfunctions")
+    def services(self) -> list[dict[str, str]]:
+        """Step 4: delete the state machine, the Lambda function and the Glue job (notebooks 02 and 03 make
+        them again): ``DeleteStateMachine``, ``DeleteFunction``, ``DeleteJob``."""
+        mark, params, sfn = self._mark(), self.params, self.cloud.client("stepfunctions")
         machine = find_state_machine(sfn, params.state_machine_name)
         if machine:
             self.delete("state machine", machine, sfn.delete_state_machine, label=params.state_machine_name,
@@ -204,9 +235,12 @@ class _Cleaner:
         glue = self.cloud.client("glue")
         if _exists(glue.get_job, JobName=params.glue_job_name):
             self.delete("glue job", params.glue_job_name, glue.delete_job, JobName=params.glue_job_name)
+        return self._rows_since(mark)
 
-    def data_and_roles(self) -> None:
-        params, s3 = self.params, self.cloud.client("s3")
+    def data(self) -> list[dict[str, str]]:
+        """Step 5: unless ``keep_data``, delete the objects under ``<project>/`` (``DeleteObjects``) and then the
+        bucket if it is empty and this project's (``DeleteBucket``)."""
+        mark, params, s3 = self._mark(), self.params, self.cloud.client("s3")
         bucket = _bucket(self.cloud, params, self.state)
         if not params.keep_data and _exists(s3.head_bucket, Bucket=bucket):
             count = _empty_prefix(s3, bucket, f"{params.project_name}/")
@@ -215,30 +249,42 @@ class _Cleaner:
             if _bucket_empty(s3, bucket) and owned(tags_of(self.cloud, "bucket", bucket), params):
                 if _gone(s3.delete_bucket, Bucket=bucket):
                     self.report.deleted.append(Resource("bucket", bucket))
+        return self._rows_since(mark)
+
+    def roles(self) -> list[dict[str, str]]:
+        """Step 6: unless ``keep_roles``, delete the project's roles with their policies (``DeleteRolePolicy``,
+        ``DeleteRole``); a SageMaker role given in ``sagemaker_role_arn`` is not ours and stays."""
+        mark, params = self._mark(), self.params
         if not params.keep_roles:
             iam = self.cloud.client("iam")
             for kind in ROLE_KINDS:
                 if kind == "sagemaker" and params.sagemaker_role_arn:
-                    continue  # a role we were given is not ours to delete
+                    continue
                 name = params.role_name(kind)
                 if _exists(iam.get_role, RoleName=name) and self.mine("iam role", name) and delete_role(iam, name):
                     self.report.deleted.append(Resource("iam role", name))
+        return self._rows_since(mark)
+
+    def what_remains(self) -> list[dict[str, str]]:
+        """Last: list everything of this project that still exists, each with the parameter or rule that keeps
+        it ("UNEXPECTED" when nothing does)."""
+        mark = self._mark()
+        left_alone = {(r.kind, r.name) for r in self.report.remaining}
+        self.report.remaining += [r for r in remaining(self.cloud, self.params, self.state, self.sagemaker_names)
+                                  if (r.kind, r.name) not in left_alone]
+        return self._rows_since(mark)
+
+    #: the steps in order (what :func:`clean_up` runs)
+    STEPS = ("stop_execution", "endpoint", "configs_and_models", "services", "data", "roles", "what_remains")
 
 
 def clean_up(cloud: Any, params: Params, state: RunState) -> CleanupReport:
-    """Stop this run's execution if it still runs; delete the run's resources as the ``keep_*`` parameters say;
-    then list what remains and why."""
-    cleaner = _Cleaner(cloud, params, state)
-    stopped = stop_execution(cloud.client("stepfunctions"), state)
-    if stopped:
-        cleaner.report.stopped.append(stopped)
-    names = cleaner.sagemaker()
-    cleaner.services()
-    cleaner.data_and_roles()
-    left_alone = {(r.kind, r.name) for r in cleaner.report.remaining}
-    cleaner.report.remaining += [r for r in remaining(cloud, params, state, names) if (r.kind, r.name)
-                                 not in left_alone]
-    return cleaner.report
+    """Every step of :class:`Cleanup` in order: stop this run's execution if it still runs; delete the run's
+    resources as the ``keep_*`` parameters say; then list what remains and why."""
+    cleanup = Cleanup(cloud, params, state)
+    for step in Cleanup.STEPS:
+        getattr(cleanup, step)()
+    return cleanup.report
 
 
 def _bucket(cloud: Any, params: Params, state: RunState) -> str:

@@ -1,7 +1,6 @@
-"""Parameters (``params/*.yaml`` + ``-p key=value`` overrides), validated on load, and the run state file.
+"""Parameters (``params/*.yaml`` + ``-p key=value`` overrides), validated on load.
 
-Parameters say *what* to build; the run state file records *what was built* (role ARNs, bucket, names, the
-execution and its verdict) so that each notebook can run on its own after the earlier ones.
+Parameters say *what* to build; the run state file (:mod:`retrain.state`) records *what was built*.
 """
 
 from __future__ import annotations
@@ -13,17 +12,14 @@ import logging
 import math
 import os
 import re
-import secrets
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from retrain.errors import ParamsError, StateError
+from retrain.errors import ParamsError
 
 LOG = logging.getLogger(__name__)
 
@@ -164,8 +160,18 @@ class Params:
         data.pop("root")
         return data
 
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the validated set (``params.json``): what ``retrain run`` hands every notebook, so all of them
+        use the very parameters the run validated once, and the summary records them."""
+        file = Path(path)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(json.dumps({SNAPSHOT_KEY: self.to_dict(), "root": self.root}, indent=2) + "\n")
+        return file
+
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Params) if f.name != "root"}
+#: the key of a validated parameter set written by :meth:`Params.save`
+SNAPSHOT_KEY = "validated_params"
 _INT_FIELDS = {"seed", "holdout_rows", "localcloud_port", "training_instance_count", "endpoint_instance_count",
                "glue_number_of_workers", "endpoint_poll_seconds", "execution_timeout_seconds",
                "iam_propagation_seconds", "log_retention_days"}
@@ -239,6 +245,7 @@ def load_params(path: str | os.PathLike[str] | None = None,
     if not file.is_file():
         raise ParamsError(f"parameter file {str(file)!r} does not exist; pass --params with a file such as "
                           f"params/local.yaml.")
+
     try:
         loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -247,10 +254,16 @@ def load_params(path: str | os.PathLike[str] | None = None,
         loaded = {}
     if not isinstance(loaded, dict):
         raise ParamsError(f"{file}: expected a mapping of key: value at the top level, got {type(loaded).__name__}.")
+    root: str | Path = find_root(file.resolve().parent)
+    if SNAPSHOT_KEY in loaded:  # a set retrain run validated already (Params.save)
+        root = str(loaded.get("root") or root)
+        if not overrides:
+            return Params(**loaded[SNAPSHOT_KEY], root=root)
+        loaded = dict(loaded[SNAPSHOT_KEY])
     data: dict[str, Any] = dict(loaded)
     for key, value in parse_overrides(overrides).items():
         _apply(data, key, value)
-    return params_from_dict(data, root=find_root(file.resolve().parent), source=str(file))
+    return params_from_dict(data, root=root, source=str(file))
 
 
 def params_from_dict(data: Mapping[str, Any], *, root: str | os.PathLike[str] = ".", source: str = "params",
@@ -273,6 +286,16 @@ def _type_error(source: str, key: str, expected: str, value: Any) -> ParamsError
 
 def validate(params: Params, *, source: str = "params", check_files: bool = True) -> None:
     """Check every field of ``params``; raise :class:`ParamsError` on the first bad one."""
+    _validate_types(params, source)
+    _validate_values(params, source)
+    _validate_hyperparameters(params, source)
+    if check_files and not params.data_file.is_file():
+        raise ParamsError(f"{source}: data_path={params.data_path!r} does not exist (looked at {params.data_file}); "
+                          f"point it at a CSV file (relative paths start at the project root).")
+
+
+def _validate_types(params: Params, source: str) -> None:
+    """Each field has its type (floats are made float)."""
     for key in _BOOL_FIELDS:
         value = getattr(params, key)
         if not isinstance(value, bool):
@@ -294,6 +317,10 @@ def validate(params: Params, *, source: str = "params", check_files: bool = True
         value = getattr(params, key)
         if value is not None and (not isinstance(value, str) or not value):
             raise _type_error(source, key, "a non-empty string or null", value)
+
+
+def _validate_values(params: Params, source: str) -> None:
+    """Each field's value is one AWS and the pipeline accept (the endpoint name defaults from the project's)."""
 
     def bad(key: str, why: str) -> ParamsError:
         return ParamsError(f"{source}: {key}={getattr(params, key)!r} {why}")
@@ -336,10 +363,6 @@ def validate(params: Params, *, source: str = "params", check_files: bool = True
     if params.sagemaker_role_arn is not None and not _ROLE_ARN_RE.match(params.sagemaker_role_arn):
         raise bad("sagemaker_role_arn", "is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME); leave it "
                                         "null to let notebook 01 create one.")
-    _validate_hyperparameters(params, source)
-    if check_files and not params.data_file.is_file():
-        raise ParamsError(f"{source}: data_path={params.data_path!r} does not exist (looked at {params.data_file}); "
-                          f"point it at a CSV file (relative paths start at the project root).")
 
 
 def _validate_hyperparameters(params: Params, source: str) -> None:
@@ -374,68 +397,3 @@ def _validate_hyperparameters(params: Params, source: str) -> None:
         raise ParamsError(f"{source}: hyperparameters.eval_metric={merged['eval_metric']!r} must include 'error': the "
                           f"accuracy gate reads the validation:error metric.")
     params.hyperparameters = merged
-
-
-# -- run state ------------------------------------------------------------------------------------------------
-
-def new_run_id() -> str:
-    """A sortable, unique run id: UTC time plus four random hex digits, e.g. ``20260101-120000-1a2b``."""
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-
-
-class RunState:
-    """A small JSON document shared by the notebooks of one run (what 01 created, what 04 measured, ...).
-
-    Every :meth:`update` writes the file at once (atomically), so a notebook that fails leaves what it had done.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], data: dict[str, Any] | None = None) -> None:
-        self.path = Path(path)
-        self.data: dict[str, Any] = data if data is not None else {}
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> RunState:
-        """Read the state at ``path`` (an empty state when the file does not exist yet)."""
-        file = Path(path)
-        if not file.exists():
-            return cls(file)
-        try:
-            data = json.loads(file.read_text(encoding="utf-8") or "{}")
-        except json.JSONDecodeError as exc:
-            raise StateError(f"run state file {file} is not valid JSON ({exc}); delete it and run notebook 01 "
-                             f"again.") from exc
-        if not isinstance(data, dict):
-            raise StateError(f"run state file {file} does not hold a JSON object; delete it and start at notebook 01.")
-        return cls(file, data)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.require(key)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.data
-
-    def require(self, key: str, produced_by: str | None = None) -> Any:
-        """The value of ``key``, or a :class:`StateError` saying which notebook to run first."""
-        if key not in self.data:
-            hint = f"run {produced_by} first" if produced_by else "run the earlier notebooks first"
-            raise StateError(f"run state {self.path} has no {key!r}: {hint} (with the same params and state file).")
-        return self.data[key]
-
-    def update(self, **values: Any) -> None:
-        """Merge ``values`` into the state and write the file."""
-        self.data.update(values)
-        self.save()
-
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(self.data, out, indent=2, sort_keys=True, default=str)
-            out.write("\n")
-        os.replace(tmp, self.path)
-
-    def __repr__(self) -> str:
-        return f"RunState({str(self.path)!r}, keys={sorted(self.data)})"

@@ -107,16 +107,10 @@ def _logs(scope: Scope, group: str) -> dict[str, Any]:
     }
 
 
-def stepfunctions_policy(scope: Scope, sagemaker_role_arn: str) -> dict[str, Any]:
-    """What the state machine does: run the Glue job, train/create/deploy in SageMaker, invoke the Lambda."""
+def _sagemaker_statements(scope: Scope) -> list[dict[str, Any]]:
+    """The state machine's SageMaker permissions: train, register, create, check and update the endpoint."""
     p = scope.project
-    return {"Version": VERSION, "Statement": [
-        {
-            "Sid": "RunTheEtlJob",
-            "Effect": "Allow",
-            "Action": ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"],
-            "Resource": scope.arn("glue", f"job/{scope.glue_job}"),
-        },
+    return [
         {
             "Sid": "TrainAndRegister",
             "Effect": "Allow",
@@ -154,6 +148,19 @@ def stepfunctions_policy(scope: Scope, sagemaker_role_arn: str) -> dict[str, Any
             "Resource": [scope.sagemaker("endpoint", scope.endpoint), scope.sagemaker("endpoint-config", f"{p}-*")],
             "Condition": {"StringEquals": {f"aws:ResourceTag/{PROJECT_TAG}": scope.project}},
         },
+    ]
+
+
+def stepfunctions_policy(scope: Scope, sagemaker_role_arn: str) -> dict[str, Any]:
+    """What the state machine does: run the Glue job, train/create/deploy in SageMaker, invoke the Lambda."""
+    return {"Version": VERSION, "Statement": [
+        {
+            "Sid": "RunTheEtlJob",
+            "Effect": "Allow",
+            "Action": ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"],
+            "Resource": scope.arn("glue", f"job/{scope.glue_job}"),
+        },
+        *_sagemaker_statements(scope),
         {
             "Sid": "QueryTrainingStatus",
             "Effect": "Allow",

@@ -17,11 +17,13 @@ import ast
 import asyncio
 import json
 import logging
+import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
 from queue import Empty
-from typing import Any
+from typing import Any, Protocol
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
@@ -228,3 +230,102 @@ class PreparedKernel:
         """Wait for :meth:`shutdown` to finish."""
         if self._stopper is not None:
             self._stopper.join(timeout)
+
+
+def ipc_config(folder: str | Path, name: str) -> Any:
+    """Kernel settings for local sockets in ``folder`` (no TCP ports, no "unencrypted TCP" warning per notebook).
+
+    Each kernel gets its own socket name prefix ``name``: kernels starting at the same time would otherwise pick
+    the same socket files.
+    """
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = str(Path(folder) / name)
+    return config
+
+
+class KernelSource(Protocol):
+    """Where ``retrain run`` gets each notebook's kernel: :meth:`papermill_arguments` are the keyword arguments
+    for ``papermill.execute_notebook`` (a ready kernel manager ``km``, or how papermill starts one itself)."""
+
+    def start(self) -> None: ...
+
+    def papermill_arguments(self, name: str) -> dict[str, Any]: ...
+
+    def release(self, name: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class PreparedKernels:
+    """The kernel source ``retrain run`` uses by default: each notebook's kernel started (with its imports) while
+    the notebooks before it run, ``ahead`` notebooks ahead and at most ``at_once`` starting together. Kernels
+    talk over local sockets in a folder of their own, removed by :meth:`close`."""
+
+    def __init__(self, folder: Path, order: list[str], *, kernel_name: str = "python3", ahead: int = 2,
+                 at_once: int = 2) -> None:
+        self.folder, self.order, self.kernel_name = folder, order, kernel_name
+        self.ahead, self.at_once = ahead, at_once
+        self.sockets = tempfile.mkdtemp(prefix="retrain-kernel-")
+        self._kernels: dict[str, PreparedKernel] = {}
+
+    def _prepare(self, names: list[str]) -> None:
+        for name in names:
+            if name not in self._kernels:
+                started = list(self._kernels.values())  # the first kernel starts alone: its notebook waits
+                previous = started[max(0, len(started) - self.at_once)] if started else None
+                self._kernels[name] = PreparedKernel(self.folder / f"{name}.ipynb", cwd=self.folder,
+                                                     kernel_name=self.kernel_name,
+                                                     config=ipc_config(self.sockets, name), after=previous)
+
+    def start(self) -> None:
+        """Start preparing the first kernels (call as early as possible)."""
+        self._prepare(self.order[:1 + self.ahead])
+
+    def papermill_arguments(self, name: str) -> dict[str, Any]:
+        """The ready kernel for ``name`` (or, when it could not be prepared, papermill starts one); the next
+        notebooks' kernels start preparing."""
+        position = self.order.index(name) if name in self.order else len(self.order)
+        self._prepare(self.order[position:position + 1 + self.ahead])
+        prepared = self._kernels.get(name)
+        km = prepared.manager() if prepared is not None else None
+        if km is not None:
+            return {"km": km, "kernel_name": self.kernel_name}
+        return {"kernel_name": self.kernel_name, "cwd": str(self.folder),
+                "config": ipc_config(self.sockets, f"{name}-fallback")}
+
+    def release(self, name: str) -> None:
+        """The notebook ``name`` is done: stop its kernel in the background."""
+        if name in self._kernels:
+            self._kernels[name].shutdown()
+
+    def close(self) -> None:
+        """Stop every kernel (those prepared for notebooks that did not run too), wait for them, and remove the
+        sockets' folder."""
+        for prepared in self._kernels.values():
+            prepared.shutdown()
+        for prepared in self._kernels.values():
+            prepared.join()
+        shutil.rmtree(self.sockets, ignore_errors=True)
+
+
+class FreshKernels:
+    """A kernel source that prepares nothing: papermill starts each notebook's kernel itself, in the notebooks'
+    folder."""
+
+    def __init__(self, folder: Path, kernel_name: str = "python3") -> None:
+        self.folder, self.kernel_name = folder, kernel_name
+
+    def start(self) -> None:
+        return None
+
+    def papermill_arguments(self, name: str) -> dict[str, Any]:
+        return {"kernel_name": self.kernel_name, "cwd": str(self.folder)}
+
+    def release(self, name: str) -> None:
+        return None
+
+    def close(self) -> None:
+        return None

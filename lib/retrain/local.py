@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from retrain.config import Params
@@ -42,3 +43,36 @@ def local_endpoint(port: int, *, start: bool = True, home: Path | None = None,
     if not localcloud.health(port):
         raise CloudError(f"no local cloud answers on port {port}; start one with `localcloud start --port {port}`.")
     return f"http://127.0.0.1:{port}", False
+
+
+class RunCloud:
+    """The local cloud of one ``retrain run`` (``target: local``; nothing to do on AWS): :meth:`start` finds one
+    running on the port or starts one; :meth:`stop` stops only a cloud this run started, unless ``keep``."""
+
+    def __init__(self, params: Params, *, keep: bool, echo: Callable[[str], None]) -> None:
+        self.params, self.keep, self.echo = params, keep, echo
+        self.started = False
+
+    def start(self, prewarm: tuple[str, ...] = ()) -> str | None:
+        """None when the cloud is there, else the message saying why it is not (the run then fails)."""
+        if self.params.target != "local":
+            return None
+        port = self.params.localcloud_port
+        try:
+            url, self.started = local_endpoint(port, start=True, home=local_home(self.params), prewarm=prewarm)
+        except CloudError as exc:
+            return str(exc)
+        self.echo(f"  local cloud at {url}" + (" (started for this run)" if self.started else " (already running)"))
+        return None
+
+    def stop(self) -> None:
+        if not self.started:
+            return
+        port = self.params.localcloud_port
+        if self.keep:
+            self.echo(f"  left the local cloud running on port {port} (stop it with `localcloud stop --port {port}`)")
+            return
+        import localcloud
+
+        localcloud.stop(port, home=local_home(self.params))
+        self.echo(f"  stopped the local cloud on port {port}")

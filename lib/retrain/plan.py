@@ -16,24 +16,25 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-
-import boto3
 
 from retrain.config import Params
 from retrain.iam import ROLE_KINDS, Scope, role_policies, trust_policy
+from retrain.notebooks import workflow_definition
 from retrain.resources import (
     LAMBDA_HANDLER,
     LAMBDA_RUNTIME,
     Layout,
     bucket_name,
     glue_job_spec,
-    make_estimator,
     project_log_groups,
     training_image,
 )
-from retrain.workflow import build_definition, execution_names, new_run_id
+from retrain.state import new_run_id
+from retrain.workflow import execution_names
 
 LOG = logging.getLogger(__name__)
 
@@ -70,8 +71,6 @@ class Plan:
 
 def build(params: Params, account: str = EXAMPLE_ACCOUNT) -> Plan:
     """Every request of the aws target, built offline."""
-    import sagemaker
-
     bucket = bucket_name(params.project_name, account, params.region)
     layout = Layout(bucket, params.project_name)
     image = training_image(params.region)
@@ -82,9 +81,8 @@ def build(params: Params, account: str = EXAMPLE_ACCOUNT) -> Plan:
     roles = {kind: {"arn": arns[kind], "trust": trust_policy(kind, account),
                     "policies": role_policies(kind, scope, sagemaker_role_arn=arns["sagemaker"], image_uri=image)}
              for kind in ROLE_KINDS}
-    session = sagemaker.Session(boto_session=boto3.Session(region_name=params.region), default_bucket=bucket)
-    estimator = make_estimator(params, session, arns["sagemaker"], layout.output_uri)
-    definition = build_definition(params, estimator, layout)
+    with tempfile.TemporaryDirectory(prefix="retrain-plan-") as tmp:  # notebook 03 builds it, with no cloud
+        definition = workflow_definition(params.save(Path(tmp) / "params.json"), account=account)
     run_id = new_run_id()
     names = execution_names(params, run_id)
     tags = [{"Key": k, "Value": v} for k, v in params.tags.items()]

@@ -121,6 +121,44 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     return out
 
 
+class Figure:
+    """A saved plot shown in a notebook as an ``<img>`` with alternative text (what the plot says, for readers
+    who cannot see it); the HTML report keeps it. A bare matplotlib figure would be shown as a PNG without any."""
+
+    def __init__(self, path: Path, alt: str) -> None:
+        self.path, self.alt = path, alt
+
+    def _repr_html_(self) -> str:
+        return f"<img alt=\"{html.escape(self.alt)}\" src=\"{png_data_uri(self.path)}\">"
+
+    def __repr__(self) -> str:
+        return f"<Figure {self.path.name}: {self.alt}>"
+
+
+def show_figure(fig: Any, path: str | Path, alt: str) -> Figure:
+    """Save ``fig`` as PNG to ``path`` and close it; the returned :class:`Figure` displays it with ``alt``."""
+    out = save_figure(fig, path)
+    _pyplot().close(fig)  # else the inline backend shows it again, without alternative text
+    return Figure(out, alt)
+
+
+def confusion_alt(cm: np.ndarray) -> str:
+    (tn, fp), (fn, tp) = np.asarray(cm).tolist()
+    return (f"Confusion matrix of {tn + fp + fn + tp} held-back rows: {tn} stay and were predicted to stay, "
+            f"{fp} stay but were predicted to churn, {fn} churn but were predicted to stay, {tp} churn and were "
+            "predicted to churn.")
+
+
+def roc_alt(auc: float) -> str:
+    return (f"ROC curve of the held-back rows: true positive rate against false positive rate, area under the "
+            f"curve {auc:.3f} (0.5 is chance).")
+
+
+def importance_alt(importance: dict[str, float], top: int = 3) -> str:
+    best = ", ".join(f"{name} ({gain:.1f})" for name, gain in list(importance.items())[:top])
+    return f"Bar chart of feature importance by average gain; the largest: {best}."
+
+
 # -- HTML -----------------------------------------------------------------------------------------------------
 
 def offline_exporter() -> Any:
@@ -153,6 +191,30 @@ def notebook_to_html(notebook: str | Path, html_path: str | Path) -> Path:
 
 _SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script>", re.IGNORECASE | re.DOTALL)
 _URL_LITERAL = re.compile(r"""["'`]\s*(https?:)?//[^"'`\s]+""", re.IGNORECASE)
+
+
+class HtmlWriter:
+    """Writes each executed notebook's offline HTML on a background thread while the next notebook runs."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain-html")
+        self._jobs: list[tuple[dict[str, Any], Any]] = []
+
+    def submit(self, entry: dict[str, Any], notebook: Path, html_path: Path) -> None:
+        """Write ``html_path`` from ``notebook``; :meth:`close` records its name in ``entry["html"]``."""
+        self._jobs.append((entry, self._pool.submit(notebook_to_html, notebook, html_path)))
+
+    def close(self) -> None:
+        """Wait for every page; one that cannot be drawn is logged and left out (it must not hide the run's
+        outcome)."""
+        self._pool.shutdown(wait=True)
+        for entry, job in self._jobs:
+            try:
+                entry["html"] = job.result().name
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                LOG.warning("writing the HTML of %s failed: %s", entry["name"], exc)
 
 
 def remote_references(text: str) -> list[str]:

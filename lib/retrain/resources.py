@@ -89,6 +89,15 @@ class Layout:
         return self.uri("output")
 
 
+def planned_names(params: Params, account: str) -> tuple[dict[str, str], str]:
+    """``(role ARNs by kind, bucket)`` as notebooks 01 and 02 name them in ``account`` (to build without a cloud)."""
+    roles = {kind: f"arn:aws:iam::{account}:role/{params.role_name(kind)}"
+             for kind in ("stepfunctions", "glue", "lambda", "sagemaker")}
+    if params.sagemaker_role_arn:
+        roles["sagemaker"] = params.sagemaker_role_arn
+    return roles, bucket_name(params.project_name, account, params.region)
+
+
 def ensure_bucket(s3: Any, bucket: str, region: str, tags: dict[str, str] | None = None) -> bool:
     """Create ``bucket`` in ``region`` (with ``tags``) unless it exists; True when created."""
     try:

@@ -29,7 +29,7 @@ plain_tracebacks()  # importing sagemaker installed a rich traceback hook
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["LOCAL_CREDENTIALS", "Cloud", "connect", "local_endpoint", "local_home"]
+__all__ = ["LOCAL_CREDENTIALS", "Cloud", "OfflineCloud", "connect", "local_endpoint", "local_home", "offline"]
 
 #: Credentials the local cloud accepts (it checks the signature format, not the secret).
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -89,6 +89,34 @@ class Cloud:
         """One line saying where this cloud is."""
         where = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "AWS (default endpoints)"
         return f"target={self.params.target} region={self.region} endpoint={where}"
+
+
+@dataclass
+class OfflineCloud:
+    """A target described but not reached: clients to build requests with (no credentials needed to create
+    them; none is called), a given account, an offline ``sagemaker.Session``. For building the workflow with no
+    cloud (``retrain plan``, tests)."""
+
+    params: Params
+    account_id: str
+
+    @property
+    def region(self) -> str:
+        return self.params.region
+
+    def client(self, service: str) -> Any:
+        return boto3.Session(region_name=self.params.region).client(service)
+
+    def sagemaker_session(self, bucket: str) -> Any:
+        return sagemaker.Session(boto_session=boto3.Session(region_name=self.params.region), default_bucket=bucket)
+
+    def describe(self) -> str:
+        return f"target={self.params.target} region={self.region} offline (account {self.account_id}, no calls)"
+
+
+def offline(params: Params, account: str) -> OfflineCloud:
+    """The target of ``params`` in ``account``, for building requests without reaching it."""
+    return OfflineCloud(params, account)
 
 
 def connect(params: Params, *, start_local: bool = True) -> Cloud:

@@ -1,23 +1,16 @@
-"""The retraining workflow, built with the AWS Step Functions Data Science SDK.
+"""What the workflow needs that the AWS Step Functions Data Science SDK (2.3, frozen since 2022) lacks.
 
-ETL (Glue) -> Train (SageMaker) -> Save Model -> Query Training Status (Lambda) -> Accuracy Gate (Choice) ->
-Create Endpoint Config -> Check Endpoint -> Create or Update Endpoint (decided at run time) -> wait until the
-endpoint is InService. A rejected model ends in the Fail state ``Model Rejected`` whose cause carries the measured
-validation error.
-
-Fixes over the original sample: the gate reads ``validation:error`` by *name* (not ``trainingMetrics[0]``);
-models and endpoint configs are named per execution; the endpoint is created on the first run and updated on
-later runs, decided by the workflow itself; transient service errors are retried with backoff while a job that
-failed (bad data, bad hyperparameters) is not.
-
-The definition is a pure dict (:func:`build_definition`): it builds and is tested with no cloud at all.
+Notebook 03 builds the workflow with the SDK's steps, one state per cell; these are its helpers: the per-run names
+of the execution input, the retries (named as AWS really names transient errors), the rejection cause, the
+run-time endpoint check, a reason for a deployment that failed without one, two SDK steps extended with ASL fields
+it does not know (``ErrorPath``/``CausePath``, ``ResultSelector``), linting, and creating or updating the state
+machine. :func:`retrain.notebooks.workflow_definition` runs notebook 03 with no cloud to get the definition.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from stepfunctions import steps
@@ -25,7 +18,6 @@ from stepfunctions.inputs import ExecutionInput
 from stepfunctions.workflow import Workflow
 
 from retrain.config import Params
-from retrain.config import new_run_id as new_run_id  # re-exported: notebook 04 imports it from here
 from retrain.errors import WorkflowError
 from retrain.ownership import OwnershipError
 from retrain.resources import Layout
@@ -154,110 +146,6 @@ def project_tags(params: Params) -> dict[str, str]:
     return dict(params.tags)
 
 
-@dataclass
-class RetrainSteps:
-    """Every state of the workflow as an SDK object, to show, test or chain."""
-
-    etl: steps.GlueStartJobRunStep
-    train: steps.TrainingStep
-    save_model: steps.ModelStep
-    query_status: steps.LambdaStep
-    gate: steps.Choice
-    endpoint_config: steps.EndpointConfigStep
-    check_endpoint: steps.Task
-    lookup_failed: steps.Choice
-    check_again: steps.Wait
-    check_failed: FailWithPaths
-    create_endpoint: steps.EndpointStep
-    update_endpoint: steps.EndpointStep
-    wait_endpoint: steps.Wait
-    describe_endpoint: steps.Task
-    endpoint_ready: steps.Choice
-    deployed: steps.Succeed
-    reason_given: steps.Choice
-    no_reason: steps.Pass
-    deploy_failed: FailWithPaths
-    rejected: FailWithPaths
-
-    def chain(self) -> steps.Chain:
-        """The main line; the branches hang off the gate, the endpoint check and the readiness loop."""
-        return steps.Chain([self.etl, self.train, self.save_model, self.query_status, self.gate])
-
-
-def build_steps(params: Params, execution_input: ExecutionInput, estimator: Any, layout: Layout) -> RetrainSteps:
-    """Create the workflow's states with the SDK (no cloud calls)."""
-    etl = steps.GlueStartJobRunStep(
-        "Extract, Transform, Load",
-        wait_for_completion=True,  # glue:startJobRun.sync: the state ends when the job run ends
-        parameters={"JobName": execution_input["GlueJobName"], "Arguments": glue_arguments(params, layout)},
-        result_path="$.EtlResult",
-    )
-    etl.add_retry(transient_retry("glue"))
-
-    from sagemaker.inputs import TrainingInput
-
-    train = steps.TrainingStep(
-        "Train Model",
-        estimator=estimator,
-        data={
-            "train": TrainingInput(layout.train_uri, content_type="text/csv"),
-            "validation": TrainingInput(layout.validation_uri, content_type="text/csv"),
-        },
-        job_name=execution_input["TrainingJobName"],
-        wait_for_completion=True,  # sagemaker:createTrainingJob.sync
-        tags=project_tags(params),
-    )
-    train.add_retry(transient_retry("sagemaker", attempts=3))
-
-    save_model = steps.ModelStep(
-        "Save Model",
-        model=train.get_expected_model(),
-        model_name=execution_input["ModelName"],
-        result_path="$.ModelStepResults",
-        tags=project_tags(params),
-    )
-    save_model.add_retry(transient_retry("sagemaker", attempts=3))
-
-    query_status = steps.LambdaStep(
-        "Query Training Status",
-        parameters={
-            "FunctionName": execution_input["LambdaFunctionName"],
-            "Payload": {"TrainingJobName": execution_input["TrainingJobName"], "RequiredMetrics": [GATE_METRIC]},
-        },
-    )
-    query_status.add_retry(transient_retry("lambda", attempts=6))
-
-    endpoint_config = EndpointConfigWithSelector(
-        "Create Endpoint Config",
-        endpoint_config_name=execution_input["EndpointConfigName"],
-        model_name=execution_input["ModelName"],
-        initial_instance_count=params.endpoint_instance_count,
-        instance_type=params.endpoint_instance_type,
-        result_path="$.EndpointConfig",
-        # keep this run's config name in the state: the readiness check compares what the endpoint serves with it
-        result_selector={"EndpointConfigArn.$": "$.EndpointConfigArn",
-                         "EndpointConfigName.$": "$$.Execution.Input['EndpointConfigName']"},
-        tags=project_tags(params),
-    )
-    endpoint_config.add_retry(transient_retry("sagemaker", attempts=3))
-    deploy = deploy_steps(params, execution_input)
-    endpoint_config.next(deploy["check_endpoint"])
-
-    rejected = FailWithPaths("Model Rejected", error=REJECTED_ERROR, cause_path=rejection_cause(params),
-                             comment=f"validation accuracy below {params.accuracy_threshold:g}")
-    gate = steps.Choice("Accuracy Gate", comment=f"deploy when validation accuracy >= {params.accuracy_threshold:g}")
-    gate.add_choice(
-        steps.ChoiceRule.NumericLessThanEquals(
-            variable=query_status.output()["Payload"]["metrics"]["validationError"],  # by name, not by position
-            value=params.max_validation_error,
-        ),
-        next_step=endpoint_config,
-    )
-    gate.default_choice(rejected)
-    return RetrainSteps(etl=etl, train=train, save_model=save_model, query_status=query_status, gate=gate,
-                        endpoint_config=endpoint_config, rejected=rejected, **deploy)
-
-
 def endpoint_check_steps(execution_input: ExecutionInput, create: steps.State, update: steps.State
                          ) -> dict[str, Any]:
     """Create or update, decided at run time by asking SageMaker for the endpoint.
@@ -293,61 +181,6 @@ def endpoint_check_steps(execution_input: ExecutionInput, create: steps.State, u
             "check_failed": check_failed}
 
 
-def deploy_steps(params: Params, execution_input: ExecutionInput) -> dict[str, Any]:
-    """The deployment section: check, create or update, then wait until the endpoint serves this run's config."""
-
-    def endpoint_step(name: str, update: bool) -> steps.EndpointStep:
-        step = steps.EndpointStep(
-            name,
-            endpoint_name=execution_input["EndpointName"],
-            endpoint_config_name=execution_input["EndpointConfigName"],
-            update=update,
-            result_path="$.EndpointAction",
-            tags=None if update else project_tags(params),
-        )
-        step.add_retry(transient_retry("sagemaker", attempts=3))
-        return step
-
-    create_endpoint = endpoint_step("Create Endpoint", update=False)
-    update_endpoint = endpoint_step("Update Endpoint", update=True)
-    checks = endpoint_check_steps(execution_input, create_endpoint, update_endpoint)
-
-    wait_endpoint = steps.Wait("Wait for Endpoint", seconds=params.endpoint_poll_seconds)
-    describe_endpoint = steps.Task(
-        "Describe Endpoint",
-        resource="arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
-        parameters={"EndpointName": execution_input["EndpointName"]},
-        result_path="$.Endpoint",
-    )
-    describe_endpoint.add_retry(steps.Retry(error_equals=[SDK_SAGEMAKER_ERROR], interval_seconds=2, max_attempts=3,
-                                            backoff_rate=2.0))
-    endpoint_ready = steps.Choice("Endpoint In Service?")
-    deployed = steps.Succeed("Model Deployed")
-    failure = deploy_failure_steps()
-    status = describe_endpoint.output()["Endpoint"]["EndpointStatus"]
-    serving = describe_endpoint.output()["Endpoint"]["EndpointConfigName"]
-    endpoint_ready.add_choice(
-        steps.ChoiceRule.And([
-            steps.ChoiceRule.StringEquals(variable=status, value="InService"),
-            steps.ChoiceRule.StringEqualsPath(variable=serving, value="$.EndpointConfig.EndpointConfigName"),
-        ]),
-        next_step=deployed,
-    )
-    # InService on another config: the update failed and SageMaker rolled back to the old model (FailureReason set)
-    endpoint_ready.add_choice(steps.ChoiceRule.StringEquals(variable=status, value="InService"),
-                              next_step=failure["reason_given"])
-    endpoint_ready.add_choice(steps.ChoiceRule.StringEquals(variable=status, value="Failed"),
-                              next_step=failure["reason_given"])
-    endpoint_ready.default_choice(wait_endpoint)  # Creating / Updating: look again after a pause
-    create_endpoint.next(wait_endpoint)
-    update_endpoint.next(wait_endpoint)
-    wait_endpoint.next(describe_endpoint)
-    describe_endpoint.next(endpoint_ready)
-    return {"create_endpoint": create_endpoint, "update_endpoint": update_endpoint, "wait_endpoint": wait_endpoint,
-            "describe_endpoint": describe_endpoint, "endpoint_ready": endpoint_ready, "deployed": deployed,
-            **checks, **failure}
-
-
 def deploy_failure_steps() -> dict[str, Any]:
     """``Endpoint Deploy Failed`` always fails with ``EndpointDeployFailed``: when SageMaker gives no
     ``FailureReason`` (a ``CausePath`` to a missing field is a ``States.Runtime`` error), a Pass supplies one."""
@@ -372,28 +205,6 @@ def make_execution_input() -> ExecutionInput:
 def workflow_tags(params: Params) -> list[dict[str, str]]:
     """The project's tag as ``Workflow(tags=...)`` takes it (Step Functions' lower-case ``key``/``value``)."""
     return [{"key": k, "value": v} for k, v in params.tags.items()]
-
-
-def make_workflow(params: Params, retrain_steps: RetrainSteps, execution_input: ExecutionInput, role_arn: str,
-                  client: Any) -> Workflow:
-    """The SDK ``Workflow`` (not yet created in the cloud)."""
-    return Workflow(
-        name=params.state_machine_name,
-        tags=workflow_tags(params),
-        definition=retrain_steps.chain(),
-        role=role_arn,
-        execution_input=execution_input,
-        timeout_seconds=params.execution_timeout_seconds,
-        client=client,
-    )
-
-
-def build_definition(params: Params, estimator: Any, layout: Layout) -> dict[str, Any]:
-    """The whole state machine definition as a dict (the ASL that is sent to Step Functions)."""
-    ei = make_execution_input()
-    chain = build_steps(params, ei, estimator, layout).chain()
-    graph = steps.Graph(chain, timeout_seconds=params.execution_timeout_seconds)
-    return graph.to_dict()
 
 
 def lint(definition: dict[str, Any] | str) -> list[str]:

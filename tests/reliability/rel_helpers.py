@@ -108,22 +108,30 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 # ------------------------------------------------------------------------------------------- the project's ASL
 
 
-def offline_project(bucket: str, overrides: dict[str, Any] | None = None, sagemaker_role: str | None = None
-                    ) -> tuple[Any, Any, Any, dict[str, Any]]:
-    """``(params, layout, estimator, definition)``: the project's workflow built offline against ``bucket``."""
-    import boto3
-    import sagemaker
+_DEFINITIONS: dict[str, dict[str, Any]] = {}
 
+
+def offline_project(s3: Any, overrides: dict[str, Any] | None = None, sagemaker_role: str | None = None
+                    ) -> tuple[Any, Any, dict[str, Any]]:
+    """``(params, layout, definition)``: the project's workflow as notebook 03 builds it (offline, account
+    123456789012), with its bucket ``<project>-123456789012-us-east-1`` created in the session's cloud."""
     from retrain.config import load_params
-    from retrain.resources import Layout, make_estimator
-    from retrain.workflow import build_definition
+    from retrain.notebooks import workflow_definition
+    from retrain.resources import Layout, bucket_name
 
-    params = load_params(LOCAL_PARAMS, overrides or {})
-    session = sagemaker.Session(boto_session=boto3.Session(region_name=params.region), default_bucket=bucket)
-    layout = Layout(bucket, params.project_name)
-    role = sagemaker_role or f"arn:aws:iam::123456789012:role/{params.role_name('sagemaker')}"
-    estimator = make_estimator(params, session, role, layout.output_uri)
-    return params, layout, estimator, build_definition(params, estimator, layout)
+    overrides = dict(overrides or {})
+    if sagemaker_role:
+        overrides["sagemaker_role_arn"] = sagemaker_role
+    params = load_params(LOCAL_PARAMS, overrides)
+    bucket = bucket_name(params.project_name, "123456789012", params.region)
+    try:
+        s3.create_bucket(Bucket=bucket)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    key = json.dumps(overrides, sort_keys=True)
+    if key not in _DEFINITIONS:
+        _DEFINITIONS[key] = workflow_definition(LOCAL_PARAMS, overrides, account="123456789012")
+    return params, Layout(bucket, params.project_name), copy.deepcopy(_DEFINITIONS[key])
 
 
 def fragment(definition: dict[str, Any], start: str, keep: Iterable[str]) -> dict[str, Any]:

@@ -29,8 +29,8 @@ DEPLOY = ["Create Endpoint Config", "Check Endpoint", "Endpoint Missing?", "Wait
 @pytest.fixture(scope="module")
 def deploy(rel: dict[str, Any]) -> dict[str, Any]:
     """The deploy fragment as a state machine, and two good models and a broken one in S3."""
-    params, _, _, definition = offline_project(rel["bucket"], {"project_name": unique("relep")},
-                                               sagemaker_role=rel["roles"]["sagemaker"])
+    params, _, definition = offline_project(rel["s3"], {"project_name": unique("relep")},
+                                            sagemaker_role=rel["roles"]["sagemaker"])
     machine = rel["stepfunctions"].create_state_machine(
         name=unique("rel-deploy"), definition=json.dumps(fragment(definition, DEPLOY[0], DEPLOY)),
         roleArn=rel["roles"]["states"])["stateMachineArn"]
@@ -136,8 +136,8 @@ def test_updates_cause_no_failed_invocations_and_switch_models(rel: dict[str, An
 
 def test_a_failed_endpoint_without_a_reason_still_ends_in_endpoint_deploy_failed(rel: dict[str, Any]) -> None:
     # SageMaker's DescribeEndpoint gives FailureReason only sometimes; a CausePath to it would be States.Runtime
-    params, _, _, definition = offline_project(rel["bucket"], {"project_name": unique("relnr")},
-                                               sagemaker_role=rel["roles"]["sagemaker"])
+    params, _, definition = offline_project(rel["s3"], {"project_name": unique("relnr")},
+                                            sagemaker_role=rel["roles"]["sagemaker"])
     keep = ["Endpoint In Service?", "Model Deployed", "Wait for Endpoint", "Describe Endpoint",
             "Failure Reason Given?", "No Failure Reason", "Endpoint Deploy Failed"]
     state = {"Endpoint": {"EndpointStatus": "Failed", "EndpointConfigName": "x"},

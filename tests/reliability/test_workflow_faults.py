@@ -43,10 +43,10 @@ QUERY = "Query Training Status"
 
 @pytest.fixture(scope="module")
 def project(rel: dict[str, Any]) -> dict[str, Any]:
-    params, layout, _, definition = offline_project(rel["bucket"], {"project_name": unique("relwf")},
-                                                    sagemaker_role=rel["roles"]["sagemaker"])
+    params, layout, definition = offline_project(rel["s3"], {"project_name": unique("relwf")},
+                                                 sagemaker_role=rel["roles"]["sagemaker"])
     # the ETL state's arguments point at the project's data: it must exist for the run to stage it
-    rel["s3"].put_object(Bucket=rel["bucket"], Key=layout.data_key, Body=b"State,Churn?\nKS,False.\n")
+    rel["s3"].put_object(Bucket=layout.bucket, Key=layout.data_key, Body=b"State,Churn?\nKS,False.\n")
     return {"params": params, "layout": layout, "definition": definition}
 
 
@@ -189,7 +189,7 @@ def _training_data(rel: dict[str, Any], layout: Any) -> None:
         y = (x[:, 0] + rng.normal(scale=0.5, size=rows) > 0).astype(int)
         text = "\n".join(",".join([str(label), *(f"{v:.4f}" for v in row)]) for label, row in zip(y, x, strict=True))
         key = uri.split("/", 3)[3] + "part-0.csv"
-        rel["s3"].put_object(Bucket=rel["bucket"], Key=key, Body=(text + "\n").encode())
+        rel["s3"].put_object(Bucket=layout.bucket, Key=key, Body=(text + "\n").encode())
 
 
 def _sagemaker_backend(cloud: Any) -> Any:
@@ -198,8 +198,8 @@ def _sagemaker_backend(cloud: Any) -> Any:
 
 @pytest.mark.slow  # trains
 def test_a_killed_training_process_fails_the_job_and_the_workflow(cloud: Any, rel: dict[str, Any]) -> None:
-    params, layout, _, definition = offline_project(
-        rel["bucket"], {"project_name": unique("relkill"), "hyperparameters.num_round": 1000000},
+    params, layout, definition = offline_project(
+        rel["s3"], {"project_name": unique("relkill"), "hyperparameters.num_round": 1000000},
         sagemaker_role=rel["roles"]["sagemaker"])
     _training_data(rel, layout)
     names = execution_names(params, unique("run"))

@@ -92,6 +92,27 @@ def test_second_run_updates_the_endpoint(runs: dict[str, Any]) -> None:
     assert cleanup["unexpected"] == []
 
 
+def test_every_notebook_used_the_one_validated_set(runs: dict[str, Any]) -> None:
+    """The runner validates the parameters once and hands every notebook the saved set (no overrides to parse
+    again); the summary records that very set."""
+    import json
+
+    import nbformat
+
+    out = runs["reject"]
+    saved = json.loads((out / "params.json").read_text())
+    s = summary(out)
+    assert saved["validated_params"] == s["params"]
+    assert s["params"]["accuracy_threshold"] == 1 and s["params"]["state_file"] == str(out / "state.json")
+    for entry in s["notebooks"]:
+        if entry["status"] == "skipped":
+            continue
+        notebook = nbformat.read(str(out / f"{entry['name']}.ipynb"), as_version=4)
+        injected = next(c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", []))
+        assert f"params_file = {str(out / 'params.json')!r}" in injected.source.replace('"', "'")
+        assert "overrides = {}" in injected.source
+
+
 def test_runs_are_reproducible(runs: dict[str, Any]) -> None:
     first, second = summary(runs["first"]), summary(runs["second"])
     assert first["gate"]["value"] == second["gate"]["value"]
@@ -134,6 +155,10 @@ def test_reports_are_offline(runs: dict[str, Any]) -> None:
     assert len(pages) == 18
     for page in pages:
         assert remote_references(page.read_text(encoding="utf-8")) == [], page.name
+        # every image has alternative text of its own (nbconvert puts a placeholder on those without)
+        assert "No description has been provided for this image" not in page.read_text(encoding="utf-8"), page.name
+    run_page = (runs["first"] / "04_run_workflow.html").read_text()
+    assert run_page.count('<img alt="') == 3 and 'alt="Confusion matrix of 200 held-back rows' in run_page
     index = (runs["first"] / "index.html").read_text()
     assert "<svg" in index and index.count("data:image/png;base64,") == 3
 

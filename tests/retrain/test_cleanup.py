@@ -10,8 +10,9 @@ import boto3
 import pytest
 
 from retrain.cleanup import NOT_OURS, clean_up, stop_execution
-from retrain.config import RunState, load_params
+from retrain.config import load_params
 from retrain.session import Cloud
+from retrain.state import RunState
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"

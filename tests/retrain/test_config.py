@@ -9,11 +9,11 @@ import yaml
 
 from retrain.config import (
     DEFAULT_HYPERPARAMETERS,
-    RunState,
     load_params,
     parse_overrides,
 )
 from retrain.errors import ParamsError, StateError
+from retrain.state import RunState
 
 ROOT = Path(__file__).resolve().parents[2]
 

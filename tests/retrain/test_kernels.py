@@ -12,8 +12,8 @@ import nbformat
 import psutil
 import pytest
 
-from retrain.kernels import PreparedKernel, notebook_imports, preload_code
-from retrain.runner import NOTEBOOKS, _kernel_config, notebooks_dir
+from retrain.kernels import PreparedKernel, ipc_config, notebook_imports, preload_code
+from retrain.notebooks import NOTEBOOKS, notebooks_dir
 
 
 def _notebook(path: Path, *sources: str) -> Path:
@@ -60,7 +60,7 @@ def test_a_prepared_kernel_runs_its_notebook_and_is_stopped(tmp_path: Path) -> N
     nb = _notebook(tmp_path / "in.ipynb", "import colorsys\nimport sys, os\nprint('pid', os.getpid())",
                    "print('preloaded' if 'colorsys' in sys.modules else 'fresh')", "value * 21")
     sockets = tempfile.mkdtemp(dir=tmp_path)
-    kernel = PreparedKernel(nb, cwd=tmp_path, config=_kernel_config(sockets, "k"))
+    kernel = PreparedKernel(nb, cwd=tmp_path, config=ipc_config(sockets, "k"))
     km = kernel.manager()
     assert km is not None and kernel.preloaded == ["colorsys", "sys", "os"]
     pid = km.provisioner.process.pid
@@ -81,8 +81,8 @@ def test_a_prepared_kernel_runs_its_notebook_and_is_stopped(tmp_path: Path) -> N
 def test_kernels_starting_together_do_not_share_sockets(tmp_path: Path) -> None:
     nb = _notebook(tmp_path / "in.ipynb", "1 + 1")
     sockets = tempfile.mkdtemp(dir=tmp_path)
-    first = PreparedKernel(nb, cwd=tmp_path, config=_kernel_config(sockets, "a"))
-    second = PreparedKernel(nb, cwd=tmp_path, config=_kernel_config(sockets, "b"))
+    first = PreparedKernel(nb, cwd=tmp_path, config=ipc_config(sockets, "a"))
+    second = PreparedKernel(nb, cwd=tmp_path, config=ipc_config(sockets, "b"))
     try:
         assert first.manager() is not None and second.manager() is not None
         assert first.error is None and second.error is None

@@ -1,26 +1,20 @@
-"""The committed notebooks: no outputs, a `parameters` cell first, the python3 kernel, teaching markdown, and in
-sync with their generator (notebooks/make_notebooks.py)."""
+"""The committed notebooks: no outputs, a `parameters` cell first, the python3 kernel, teaching markdown, and the
+same cells as their percent-format .py source (the pair JupyterLab with jupytext keeps in step)."""
 
 from __future__ import annotations
 
-import importlib.util
+import shutil
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
-from retrain.runner import NOTEBOOKS, select
+from retrain.notebooks import NOTEBOOKS, pair_problems
+from retrain.runner import select
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER = ROOT / "notebooks"
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("make_notebooks", FOLDER / "make_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -39,15 +33,48 @@ def test_committed_notebook_is_clean_and_parameterised(name: str) -> None:
     assert nb.cells[0].source.startswith(f"# {name[:2]} ")
 
 
-def test_notebooks_match_their_generator() -> None:
-    assert load_generator().main(["--check"]) == 0
+def test_notebooks_match_their_sources() -> None:
+    assert pair_problems(FOLDER) == []
+
+
+def test_a_notebook_edited_apart_from_its_source_is_found(tmp_path: Path) -> None:
+    for name in NOTEBOOKS:
+        for ext in (".py", ".ipynb"):
+            shutil.copy(FOLDER / f"{name}{ext}", tmp_path / f"{name}{ext}")
+    edited = nbformat.read(str(tmp_path / "03_build_workflow.ipynb"), as_version=4)
+    edited.cells[-1].source += "\nprint('edited in the notebook only')"
+    nbformat.write(edited, str(tmp_path / "03_build_workflow.ipynb"))
+    with_output = nbformat.read(str(tmp_path / "01_setup_roles.ipynb"), as_version=4)
+    code = next(c for c in with_output.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="hi\n")]
+    nbformat.write(with_output, str(tmp_path / "01_setup_roles.ipynb"))
+    problems = pair_problems(tmp_path)
+    assert any(p.startswith("03_build_workflow.ipynb differs from 03_build_workflow.py") for p in problems)
+    assert any(p.startswith("01_setup_roles.ipynb holds outputs") for p in problems)
+    assert len(problems) == 2
+
+
+def test_notebook_03_builds_one_state_per_cell() -> None:
+    """The lesson is in the notebook: each SDK step is constructed in a cell of its own, after prose with a link."""
+    notebook = jupytext.read(FOLDER / "03_build_workflow.py")
+    constructors = ("steps.GlueStartJobRunStep(", "steps.TrainingStep(", "steps.ModelStep(", "steps.LambdaStep(",
+                    "EndpointConfigWithSelector(", "steps.EndpointStep(", "steps.Choice(\"Accuracy Gate\"",
+                    "FailWithPaths(", "Workflow(")
+    cells = notebook.cells
+    for constructor in constructors:
+        (index,) = [i for i, c in enumerate(cells) if c.cell_type == "code" and constructor in c.source]
+        before = cells[index - 1]
+        assert before.cell_type == "markdown", constructor
+    linked = [c for c in cells if c.cell_type == "markdown" and "https://" in c.source]
+    assert len(linked) >= 8
+    assert "inspect.getsource" not in "".join(c.source for c in cells)
 
 
 def test_later_notebooks_read_the_run_state_with_a_hint() -> None:
     for name, needs in (("02_create_resources", "01_setup_roles"), ("03_build_workflow", "01_setup_roles"),
                         ("04_run_workflow", "03_build_workflow")):
-        text = (FOLDER / f"{name}.ipynb").read_text()
-        assert f'\\"{needs}\\")' in text, name
+        text = (FOLDER / f"{name}.py").read_text()
+        assert f'"{needs}")' in text, name
 
 
 def test_key_sdk_calls_are_visible() -> None:

@@ -13,7 +13,9 @@ import pytest
 
 from retrain.reports import (
     EventsTable,
+    confusion_alt,
     confusion_matrix,
+    importance_alt,
     notebook_to_html,
     offline_exporter,
     plot_confusion,
@@ -21,8 +23,10 @@ from retrain.reports import (
     plot_roc,
     remote_references,
     render_index,
+    roc_alt,
     roc_curve,
     save_figure,
+    show_figure,
     write_index,
 )
 
@@ -54,6 +58,40 @@ def test_plots_render_to_png(tmp_path: Path) -> None:
                       ("imp", plot_importance({"Day Mins": 3.0, "CustServ Calls": 5.0}))):
         out = save_figure(fig, tmp_path / f"{name}.png")
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 2000
+
+
+def test_figures_are_shown_with_alternative_text(tmp_path: Path) -> None:
+    """nbconvert gives an <img> without alt a placeholder and warns ("Alternative text is missing"); a figure shown
+    with show_figure carries what the plot says, in the notebook and in its HTML report."""
+    from IPython.core.formatters import DisplayFormatter
+
+    cm = np.array([[120, 8], [11, 61]])
+    shown = [show_figure(plot_confusion(cm), tmp_path / "cm.png", alt=confusion_alt(cm)),
+             show_figure(plot_roc(*roc_curve(np.array([0, 1, 1, 0]), np.array([0.2, 0.8, 0.4, 0.6]))),
+                         tmp_path / "roc.png", alt=roc_alt(0.75)),
+             show_figure(plot_importance({"Day Mins": 5.0, "CustServ Calls": 3.0}), tmp_path / "imp.png",
+                         alt=importance_alt({"Day Mins": 5.0, "CustServ Calls": 3.0}))]
+    assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
+    assert shown[0].alt.startswith("Confusion matrix of 200 held-back rows: 120 stay and were predicted to stay")
+    assert "area under the curve 0.750" in shown[1].alt and "Day Mins (5.0), CustServ Calls (3.0)" in shown[2].alt
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("show_figure(...)")
+    for figure in shown:
+        data, metadata = DisplayFormatter().format(figure)
+        assert "image/png" not in data  # only the <img> with alt: no second, bare copy
+        cell.outputs.append(nbformat.v4.new_output("display_data", data, metadata=metadata))
+    from retrain.graph import show_graph
+
+    graph = {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}
+    data, metadata = DisplayFormatter().format(show_graph(graph, title="g"))
+    assert "image/svg+xml" not in data
+    cell.outputs.append(nbformat.v4.new_output("display_data", data, metadata=metadata))
+    nb.cells = [cell]
+    nbformat.write(nb, str(tmp_path / "n.ipynb"))
+    page = notebook_to_html(tmp_path / "n.ipynb", tmp_path / "n.html").read_text()
+    assert page.count("<img ") == 3 and "No description has been provided" not in page
+    assert 'alt="Confusion matrix of 200 held-back rows' in page and remote_references(page) == []
+    assert 'aria-label="g: 1 states, starting at A: A."' in page and 'role="img"' in page  # the graph, inline
 
 
 def test_remote_reference_detection() -> None:

@@ -12,37 +12,27 @@ import pytest
 from moto import mock_aws
 
 from retrain.config import load_params
-from retrain.resources import Layout, make_estimator
+from retrain.notebooks import workflow_definition
+from retrain.state import new_run_id
 from retrain.workflow import (
     EXECUTION_INPUT_SCHEMA,
-    build_definition,
-    build_steps,
     create_or_update,
     execution_names,
     lint,
-    make_execution_input,
-    make_workflow,
-    new_run_id,
+    workflow_tags,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-ROLE = "arn:aws:iam::123456789012:role/retrain-churn-sagemaker-role"
-SFN_ROLE = "arn:aws:iam::123456789012:role/retrain-churn-stepfunctions-role"
-
-
-def offline(overrides: list[str] | None = None) -> tuple[Any, Any, Layout]:
-    import sagemaker
-
-    params = load_params(ROOT / "params" / "local.yaml", overrides)
-    session = sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"), default_bucket="bkt")
-    layout = Layout("bkt", params.project_name)
-    return params, make_estimator(params, session, ROLE, layout.output_uri), layout
+ACCOUNT = "123456789012"
+BUCKET = f"retrain-churn-{ACCOUNT}-us-east-1"  # the name notebook 01 gives the bucket in that account
+SFN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/retrain-churn-stepfunctions-role"
+LOCAL = ROOT / "params" / "local.yaml"
 
 
 @pytest.fixture(scope="module")
 def definition() -> dict[str, Any]:
-    params, estimator, layout = offline()
-    return build_definition(params, estimator, layout)
+    """The definition notebook 03 builds for the local parameters (run by papermill, with no cloud)."""
+    return workflow_definition(LOCAL, account=ACCOUNT)
 
 
 def test_definition_is_statelint_valid(definition: dict[str, Any]) -> None:
@@ -70,11 +60,12 @@ def test_main_line_and_resources(definition: dict[str, Any]) -> None:
     hps = states["Train Model"]["Parameters"]["HyperParameters"]
     assert hps["eval_metric"] == "error" and hps["num_round"] == "100"  # strings, as SageMaker wants
     args = states["Extract, Transform, Load"]["Parameters"]["Arguments"]
-    assert args["--S3_DEST"] == "s3://bkt/retrain-churn/" and args["--TRAIN_KEY"] == "train/"
+    assert args["--S3_DEST"] == f"s3://{BUCKET}/retrain-churn/" and args["--TRAIN_KEY"] == "train/"
     assert args["--INPUT_FORMAT"] == "raw" and args["--TRAIN_FRACTION"] == "0.7" and args["--SEED"] == "42"
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
                 for c in states["Train Model"]["Parameters"]["InputDataConfig"]}
-    assert channels == {"train": "s3://bkt/retrain-churn/train/", "validation": "s3://bkt/retrain-churn/validation/"}
+    assert channels == {"train": f"s3://{BUCKET}/retrain-churn/train/",
+                        "validation": f"s3://{BUCKET}/retrain-churn/validation/"}
 
 
 def test_gate_reads_validation_error_by_name(definition: dict[str, Any]) -> None:
@@ -90,8 +81,8 @@ def test_gate_reads_validation_error_by_name(definition: dict[str, Any]) -> None
 
 
 def test_threshold_moves_the_gate() -> None:
-    params, estimator, layout = offline(["accuracy_threshold=0.97"])
-    rule = build_definition(params, estimator, layout)["States"]["Accuracy Gate"]["Choices"][0]
+    rule = workflow_definition(LOCAL, {"accuracy_threshold": 0.97}, account=ACCOUNT)["States"]["Accuracy Gate"]
+    rule = rule["Choices"][0]
     assert rule["NumericLessThanEquals"] == pytest.approx(0.03)
 
 
@@ -113,7 +104,7 @@ def test_names_per_execution_come_from_the_input(definition: dict[str, Any]) -> 
     assert cfg["ProductionVariants"][0]["ModelName.$"] == "$$.Execution.Input['ModelName']"
     for state in ("Create Endpoint", "Update Endpoint"):
         assert s[state]["Parameters"]["EndpointConfigName.$"] == "$$.Execution.Input['EndpointConfigName']"
-    params, _, _ = offline()
+    params = load_params(LOCAL)
     a, b = execution_names(params, new_run_id()), execution_names(params, new_run_id())
     assert set(a) == set(EXECUTION_INPUT_SCHEMA)
     for key in ("TrainingJobName", "ModelName", "EndpointConfigName"):
@@ -211,19 +202,37 @@ def test_execution_timeout_from_params(definition: dict[str, Any]) -> None:
     assert definition["TimeoutSeconds"] == 900
 
 
+def small_workflow(name: str, client: Any, pass_name: str, tags: list[dict[str, str]]) -> Any:
+    from stepfunctions import steps
+    from stepfunctions.workflow import Workflow
+
+    return Workflow(name=name, definition=steps.Chain([steps.Pass(pass_name)]), role=SFN_ROLE, tags=tags,
+                    client=client)
+
+
 @mock_aws
 def test_create_then_update_the_state_machine() -> None:
-    params, estimator, layout = offline()
+    params = load_params(LOCAL)
     client = boto3.client("stepfunctions", region_name="us-east-1")
-    ei = make_execution_input()
-    workflow = make_workflow(params, build_steps(params, ei, estimator, layout), ei, SFN_ROLE, client)
-    arn, action = create_or_update(workflow)
+    tags = workflow_tags(params)
+    arn, action = create_or_update(small_workflow(params.state_machine_name, client, "First", tags))
     assert action == "created" and arn.endswith(":stateMachine:retrain-churn-retrain")
-    params2, estimator2, layout2 = offline(["accuracy_threshold=0.95"])
-    ei2 = make_execution_input()
-    workflow2 = make_workflow(params2, build_steps(params2, ei2, estimator2, layout2), ei2, SFN_ROLE, client)
-    arn2, action2 = create_or_update(workflow2)
+    arn2, action2 = create_or_update(small_workflow(params.state_machine_name, client, "Second", tags))
     assert (arn2, action2) == (arn, "updated")
     stored = json.loads(client.describe_state_machine(stateMachineArn=arn)["definition"])
-    assert stored["States"]["Accuracy Gate"]["Choices"][0]["NumericLessThanEquals"] == pytest.approx(0.05)
+    assert stored["StartAt"] == "Second"
     assert len(client.list_state_machines()["stateMachines"]) == 1
+
+
+@mock_aws
+def test_a_state_machine_without_the_project_tag_is_not_updated() -> None:
+    from retrain.ownership import OwnershipError
+
+    params = load_params(LOCAL)
+    client = boto3.client("stepfunctions", region_name="us-east-1")
+    create_or_update(small_workflow(params.state_machine_name, client, "Theirs", []))
+    with pytest.raises(OwnershipError, match="not this project's"):
+        create_or_update(small_workflow(params.state_machine_name, client, "Ours", workflow_tags(params)))
+    stored = client.describe_state_machine(stateMachineArn=client.list_state_machines()["stateMachines"][0]
+                                           ["stateMachineArn"])
+    assert json.loads(stored["definition"])["StartAt"] == "Theirs"

@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
 from rel_helpers import (  # noqa: E402
+    LOCAL_PARAMS,
     execution_failure,
     fragment,
     offline_project,
@@ -25,6 +26,7 @@ from rel_helpers import (  # noqa: E402
 )
 
 from localcloud import LocalCloud, lifecycle  # noqa: E402
+from retrain.config import load_params  # noqa: E402
 from retrain.iam import ensure_project_roles  # noqa: E402
 from retrain.workflow import execution_names  # noqa: E402
 
@@ -44,10 +46,10 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         project = unique("strict")
         bucket = f"{project}-{ACCOUNT}-us-east-1"
         c["s3"].create_bucket(Bucket=bucket)
-        params, layout, _, _ = offline_project(bucket, {"project_name": project})
+        params = load_params(LOCAL_PARAMS, {"project_name": project})
         roles = ensure_project_roles(c["iam"], params, ACCOUNT, bucket, image_uri=None)
-        _, _, _, definition = offline_project(bucket, {"project_name": project},
-                                              sagemaker_role=roles["sagemaker"].arn)
+        params, layout, definition = offline_project(c["s3"], {"project_name": project},
+                                                     sagemaker_role=roles["sagemaker"].arn)
         c["s3"].put_object(Bucket=bucket, Key=layout.data_key, Body=b"State,Churn?\nKS,False.\n")
         c["s3"].put_object(Bucket=bucket, Key=f"{project}/code/glue_etl.py", Body=b"print('ok')\n")
         c["glue"].create_job(Name=params.glue_job_name, Role=roles["glue"].arn, GlueVersion="5.0",

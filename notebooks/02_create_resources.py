@@ -1,0 +1,160 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Create the resources
+#
+# The workflow needs data in S3 and two pieces of job code, identical on AWS and locally:
+#
+# * `code/glue_etl.py` — an **AWS Glue** (PySpark) job: encodes the raw churn data (drops the phone number and
+#   the charges, one-hot encodes state, area code and plans, puts the label first), splits it into train and
+#   validation sets, and writes headerless CSV for XGBoost plus `features.json`;
+# * `code/query_training_status.py` — an **AWS Lambda** function that reads a training job's metrics *by name*.
+#
+# Then we configure the SageMaker **XGBoost estimator** the training step will run.
+
+# %% tags=["parameters"]
+# Parameters: `retrain run` injects its own values in a cell right after this one.
+params_file = "../params/local.yaml"  # or ../params/aws.yaml
+overrides = {}  # e.g. {"accuracy_threshold": 0.95}
+run_id = None  # None: a new id (notebook 04)
+out_dir = None  # where figures go; None: next to the run state file
+cleanup_reason = None  # set by `retrain run` when 05 runs after a failed or interrupted run
+
+# %%
+from pathlib import Path
+
+from retrain.config import load_params
+from retrain.session import connect
+from retrain.state import RunState
+
+params = load_params(params_file, overrides)
+state = RunState.load(params.state_path)
+cloud = connect(params)  # target local: starts the local cloud if none is running
+artifacts = Path(out_dir or params.state_path.parent) / "artifacts"
+print(cloud.describe())
+print("run state:", state.path)
+
+# %%
+roles = state.require("roles", "01_setup_roles")
+bucket = state.require("bucket", "01_setup_roles")
+
+# %% [markdown]
+# ## The bucket
+#
+# Created in the target region unless it exists. Everything of this project lives under `<project>/`.
+
+# %%
+from retrain.resources import Layout, ensure_bucket
+
+s3 = cloud.client("s3")
+created = ensure_bucket(s3, bucket, params.region, tags=params.tags)
+layout = Layout(bucket, params.project_name)
+print(("created " if created else "using ") + f"s3://{bucket}/{params.project_name}/")
+
+# %% [markdown]
+# ## Upload the data, holding some rows back
+#
+# `holdout_rows` rows (chosen with the run's `seed`) are held back: they never reach the Glue job, the training
+# job or the accuracy gate. Notebook 04 sends them to the deployed endpoint as a smoke test of the model that is
+# actually serving. The rest is uploaded byte for byte.
+
+# %%
+from retrain.resources import split_holdout, upload_bytes
+
+split = split_holdout(params.data_file, params.input_format, params.holdout_rows, params.seed)
+data_uri = upload_bytes(s3, split.training_bytes(), bucket, layout.data_key)
+holdout_uri = upload_bytes(s3, split.holdout_bytes(), bucket, layout.holdout_key)
+print(f"{len(split.training_lines)} rows for the workflow -> {data_uri}")
+print(f"{len(split.holdout_lines)} rows held back     -> {holdout_uri}")
+
+# %% [markdown]
+# ## Upload the job code
+#
+# The Glue script as it is, the Lambda handler zipped (deterministically: same source, same zip).
+
+# %%
+from retrain.resources import lambda_zip, upload_file
+
+code_dir = params.resolve("code")
+script_uri = upload_file(s3, code_dir / "glue_etl.py", bucket, layout.script_key)
+lambda_zip_uri = upload_bytes(s3, lambda_zip(code_dir / "query_training_status.py"), bucket, layout.lambda_key)
+print(script_uri)
+print(lambda_zip_uri)
+
+# %% [markdown]
+# ## The Glue job
+#
+# Glue **5.0** (Spark 3.5, Python 3.11) on `G.1X` workers; the original sample's Glue 1.0 and `Standard` workers
+# are retired. The workflow passes the S3 locations and the split settings as job arguments at run time.
+
+# %%
+import json
+
+from retrain.resources import ensure_glue_job, glue_job_spec
+
+glue_spec = glue_job_spec(params, roles["glue"], script_uri)
+print(json.dumps(glue_spec, indent=2))
+glue_action = ensure_glue_job(cloud.client("glue"), params.glue_job_name, glue_spec, tags=params.tags,
+                              account=state["account"])
+print(f"Glue job {params.glue_job_name}: {glue_action}")
+
+# %% [markdown]
+# ## The Lambda function
+#
+# Runtime `python3.12` (the sample's `python3.7` is retired), code from the zip in S3.
+
+# %%
+from retrain.resources import ensure_lambda_function
+
+lambda_action = ensure_lambda_function(cloud.client("lambda"), params.lambda_function_name, roles["lambda"],
+                                       bucket, layout.lambda_key, tags=params.tags)
+print(f"Lambda function {params.lambda_function_name}: {lambda_action}")
+
+# %% [markdown]
+# ## Log groups with a retention
+#
+# CloudWatch keeps log groups forever unless told otherwise. The Lambda function and the endpoint log to groups only
+# this project uses; creating them first (tagged) lets them expire after `log_retention_days`. Glue's and SageMaker
+# training's groups are shared by every job of the account and are left as they are.
+
+# %%
+from retrain.resources import ensure_log_groups
+
+for group, action in ensure_log_groups(cloud.client("logs"), params).items():
+    print(f"{group}: {action}, retention {params.log_retention_days} days")
+
+# %% [markdown]
+# ## The XGBoost estimator
+#
+# SageMaker's built-in XGBoost (image `xgboost` 1.7-1) with the sample's hyperparameters (from the parameters
+# file). The model artifacts go to an explicit `output_path` in our bucket. Nothing is trained yet: notebook 03
+# turns the estimator into the workflow's training step.
+
+# %%
+from retrain.resources import make_estimator
+
+sagemaker_session = cloud.sagemaker_session(bucket)
+estimator = make_estimator(params, sagemaker_session, roles["sagemaker"], layout.output_uri)
+print("image:", estimator.training_image_uri())
+print("instances:", estimator.instance_count, "x", estimator.instance_type)
+print("output:", estimator.output_path)
+estimator.hyperparameters()
+
+# %%
+state.update(data_uri=data_uri, holdout_uri=holdout_uri, script_uri=script_uri, lambda_zip_uri=lambda_zip_uri,
+             glue_job=params.glue_job_name, lambda_function=params.lambda_function_name,
+             output_path=layout.output_uri, features_uri=layout.features_uri,
+             train_uri=layout.train_uri, validation_uri=layout.validation_uri)
+state

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from chain_helpers import LOCAL_PARAMS, free_port, summary
 
-from retrain.bench import NOTES, TARGETS, lookup, main, notes, table, verdicts
-from retrain.bench_tools import PeakRss, durations_from_events
+from bench import NOTES, TARGETS, lookup, main, notes, table, verdicts
+from bench_tools import PeakRss, durations_from_events
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,7 +76,7 @@ def test_warm_and_endpoint_need_the_cold_run(capsys: pytest.CaptureFixture[str],
 
 @pytest.mark.slow
 def test_the_floor_section_writes_json_and_a_table(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "retrain.bench", "--only", "floor", "--out", str(tmp_path),
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--only", "floor", "--out", str(tmp_path),
                            "--port", str(free_port())], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((tmp_path / "bench.json").read_text())
@@ -127,9 +127,9 @@ def test_a_cloud_started_with_glue_prewarm_starts_spark_at_once(tmp_path: Path) 
 
 def test_the_floor_runs_the_spark_of_the_local_glue_worker(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench_tools import FLOOR_JAVA_OPTIONS, FLOOR_SPARK_CONF
     from localcloud.core.context import ServerContext
     from localcloud.services.glue.runner import DEFAULT_JAVA_OPTIONS, spark_conf
-    from retrain.bench_tools import FLOOR_JAVA_OPTIONS, FLOOR_SPARK_CONF
 
     monkeypatch.delenv("LOCALCLOUD_GLUE_SHUFFLE_PARTITIONS", raising=False)
     monkeypatch.delenv("LOCALCLOUD_GLUE_DRIVER_MEMORY", raising=False)

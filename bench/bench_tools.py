@@ -114,7 +114,7 @@ def run_floor(root: Path, data: Path, hyperparameters: dict[str, Any]) -> dict[s
     as a cold run pays them."""
     load = round(os.getloadavg()[0], 2)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "retrain.bench", "floor", str(data), json.dumps(hyperparameters)],
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("bench.py")), "floor", str(data), json.dumps(hyperparameters)],
                           capture_output=True, text=True, cwd=root)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -140,7 +140,7 @@ def floor_main(data: str, hyperparameters: str) -> None:
     spark = builder.getOrCreate()  # the script's SparkContext.getOrCreate() finds it
     spark.sparkContext.setLogLevel("ERROR")
     t_spark = time.perf_counter()
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(tmp) / "out"
         sys.argv = ["glue_etl.py", "--JOB_NAME", "floor", "--S3_SOURCE", data, "--S3_DEST", f"{dest}/",

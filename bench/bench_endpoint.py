@@ -17,7 +17,7 @@ import tarfile
 import time
 from typing import Any
 
-from retrain.bench_tools import client
+from bench_tools import client
 
 LOG = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """``make bench``: how fast the local target is, against the targets the project holds itself to.
 
-One run measures, on this machine (``python -m retrain.bench --help`` for the options):
+One run measures, on this machine (``python bench/bench.py --help`` for the options):
 
 * ``cold``: ``retrain run`` end to end on the default data, the local cloud started by the run itself (time per
   notebook and per workflow state);
@@ -30,11 +30,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from retrain.bench_endpoint import bench_endpoint, holdout_rows
-from retrain.bench_tools import PeakRss, client, floor_main, run_floor, state_durations
+from bench_endpoint import bench_endpoint, holdout_rows
+from bench_tools import PeakRss, client, floor_main, run_floor, state_durations
 
 LOG = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("cold", "floor", "warm", "endpoint", "scale")
 SECTION_TEXT = {
     "cold": "retrain run, starting its own local cloud",
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["floor"]:  # the floor's own process (see run_floor)
         floor_main(argv[1], argv[2])
         return 0
-    parser = argparse.ArgumentParser(prog="python -m retrain.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python bench/bench.py", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
     parser.add_argument("--port", type=int, default=4599, help="port of the local cloud the bench runs")
     parser.add_argument("--only", default=",".join(SECTIONS),

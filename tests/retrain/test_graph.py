@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from retrain.graph import COLOURS, edges_of, render_svg, show_graph, state_statuses
+from retrain.graph_layout import END, START, layout
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -70,6 +71,55 @@ def test_edge_labels_name_the_rule() -> None:
     assert labels[("Work", "Recover")] == "catch States.TaskFailed"
 
 
+def test_rules_to_the_same_state_are_one_edge_with_both_labels() -> None:
+    definition = {"StartAt": "Ready?", "States": {
+        "Ready?": {"Type": "Choice", "Default": "Ready?",
+                   "Choices": [{"And": [{"Variable": "$.s", "StringEquals": "InService"},
+                                        {"Variable": "$.c", "StringEqualsPath": "$.want.c"}], "Next": "Done"},
+                               {"Variable": "$.s", "StringEquals": "InService", "Next": "Why?"},
+                               {"Variable": "$.s", "StringEquals": "Failed", "Next": "Why?"}]},
+        "Why?": {"Type": "Choice", "Default": "Done",
+                 "Choices": [{"Variable": "$.Endpoint.FailureReason", "IsPresent": True, "Next": "Done"},
+                             {"Not": {"Variable": "$.e.Cause", "StringMatches": "*Rate*"}, "Next": "Ready?"}]},
+        "Done": {"Type": "Succeed"}}}
+    labels = {(e.src, e.dst): e.label for e in edges_of(definition)}
+    assert labels[("Ready?", "Why?")] == "InService / Failed"
+    assert labels[("Ready?", "Done")] == "InService and c = c"
+    assert labels[("Why?", "Done")] == "FailureReason present / default"
+    assert labels[("Why?", "Ready?")] == "not *Rate*"
+    assert len(edges_of(definition)) == 6
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict[str, Any]:
+    """The project's own workflow, as notebook 03 builds it: the graph with the most crowded branches."""
+    from pathlib import Path
+
+    from retrain.notebooks import workflow_definition
+
+    return workflow_definition(Path(__file__).resolve().parents[2] / "params" / "local.yaml", account="123456789012")
+
+
+@pytest.mark.parametrize("which", ["demo", "workflow"])
+def test_edge_labels_cover_no_state_and_no_other_label(which: str, workflow: dict[str, Any]) -> None:
+    definition = DEFINITION if which == "demo" else workflow
+    edges = edges_of(definition)
+    nodes = [START, *definition["States"], END]
+    placed = layout([n for n in nodes if n != END or any(e.dst == END for e in edges)], edges)
+    labelled = [i for i, e in enumerate(edges) if e.label]
+    assert sorted(placed.labels) == labelled
+    boxes_ = [placed.box(n) for n in placed.centre]
+    labels = [placed.labels[i].box for i in labelled]
+    for i, label in enumerate(labels):
+        assert not any(label.overlaps(b, pad=0) for b in boxes_), edges[labelled[i]]
+        assert not any(label.overlaps(other, pad=0) for other in labels[i + 1:]), edges[labelled[i]]
+    # everything, labels included, is inside the picture
+    root = ET.fromstring(render_svg(definition, title="t"))
+    width = float(root.get("width"))
+    bounds = placed.bounds()
+    assert bounds.x1 - bounds.x0 + 48 <= width + 1
+
+
 def test_statuses_from_a_history_with_catch_retry_and_failure() -> None:
     history = events(
         ("ExecutionStarted", None),
@@ -86,6 +136,18 @@ def test_statuses_from_a_history_with_catch_retry_and_failure() -> None:
     failed = events(("TaskStateEntered", "Work"), ("TaskScheduled", None), ("TaskFailed", None),
                     ("ExecutionFailed", None))
     assert state_statuses(failed) == {"Work": "failed"}
+
+
+def test_the_graph_says_in_words_what_it_shows() -> None:
+    root = ET.fromstring(render_svg(DEFINITION, title="demo"))
+    assert root.get("role") == "img"
+    title = root.find(f"{SVG}title")
+    assert title is not None and title.text == root.get("aria-label")
+    assert title.text == "demo: 7 states, starting at Work: Work, Gate, Recover, Poll, Ready?, Done, Rejected."
+    history = events(("TaskStateEntered", "Work"), ("TaskStateExited", "Work"), ("ChoiceStateEntered", "Gate"),
+                     ("ChoiceStateExited", "Gate"), ("FailStateEntered", "Rejected"), ("ExecutionFailed", None))
+    coloured = ET.fromstring(render_svg(DEFINITION, history)).get("aria-label")
+    assert coloured.endswith("Succeeded: Work, Gate. Failed: Rejected.")
 
 
 def test_rejected_run_is_coloured_red_at_the_fail_state() -> None:
@@ -111,6 +173,6 @@ def test_layout_keeps_boxes_apart(n: int) -> None:
 
 def test_show_graph_displays_inline_svg(tmp_path: Any) -> None:
     graph = show_graph(DEFINITION)
-    assert graph._repr_svg_().startswith("<svg")
+    assert graph._repr_html_().startswith("<svg")  # inline: nbconvert would make an image/svg+xml an <img>
     graph.save(tmp_path / "g.svg")
     assert (tmp_path / "g.svg").read_text().startswith("<svg")

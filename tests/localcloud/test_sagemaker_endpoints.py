@@ -17,8 +17,6 @@ from test_sagemaker_support import (
     channel,
     churn,
     load_artifact,
-    make_bucket,
-    make_role,
     put,
     tarball,
     to_csv,
@@ -32,31 +30,6 @@ import xgb17
 
 ACCOUNT = "123456789012"
 ARN = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
-
-
-@pytest.fixture(scope="module")
-def sm(aws: Any) -> Any:
-    return aws("sagemaker")
-
-
-@pytest.fixture(scope="module")
-def rt(aws: Any) -> Any:
-    return aws("sagemaker-runtime")
-
-
-@pytest.fixture(scope="module")
-def s3(aws: Any) -> Any:
-    return aws("s3")
-
-
-@pytest.fixture(scope="module")
-def bucket(aws: Any) -> str:
-    return make_bucket(aws)
-
-
-@pytest.fixture(scope="module")
-def role(aws: Any) -> str:
-    return make_role(aws)
 
 
 @pytest.fixture(scope="module")

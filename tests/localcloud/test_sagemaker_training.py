@@ -22,8 +22,6 @@ from test_sagemaker_support import (
     churn,
     job_log,
     load_artifact,
-    make_bucket,
-    make_role,
     put,
     sagemaker_backend,
     synthetic,
@@ -38,26 +36,6 @@ from test_sagemaker_support import (
 import xgb17
 
 LONG_HPS = {"num_round": "1000000", "max_depth": "6", "objective": "binary:logistic"}
-
-
-@pytest.fixture(scope="module")
-def sm(aws: Any) -> Any:
-    return aws("sagemaker")
-
-
-@pytest.fixture(scope="module")
-def s3(aws: Any) -> Any:
-    return aws("s3")
-
-
-@pytest.fixture(scope="module")
-def bucket(aws: Any) -> str:
-    return make_bucket(aws)
-
-
-@pytest.fixture(scope="module")
-def role(aws: Any) -> str:
-    return make_role(aws)
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,10 @@ from localcloud.core import trust
 from localcloud.core.arns import arn
 from localcloud.core.clients import client
 from localcloud.core.context import ServerContext
-from localcloud.core.jobs import Workers, utcnow
+from localcloud.core.jobs import utcnow
 from localcloud.errors import AWSError
 from localcloud.services.sagemaker import hosting
+from localcloud.services.sagemaker.deploy import Deployments
 from localcloud.services.sagemaker.models import (
     Endpoint,
     EndpointConfig,
@@ -81,7 +82,7 @@ class SageMakerBackend:
         self.router = hosting.Router()
         self.tags = Tags()
         self.runner = TrainingRunner(ctx, self.lock, self._s3)
-        self.deployers = Workers()
+        self.deployments = Deployments(ctx, self.lock, self.router, self._s3, self._current)
 
     def _s3(self, region: str, role_arn: str | None = None) -> Any:
         """An S3 client; with ``role_arn``, acting as that role (SageMaker moves a job's or model's data with the
@@ -91,7 +92,7 @@ class SageMakerBackend:
 
     def shutdown(self) -> None:
         self.runner.shutdown()
-        self.deployers.shutdown()
+        self.deployments.shutdown()
         self.router.close()
 
     def health(self) -> dict[str, Any]:
@@ -307,7 +308,7 @@ class SageMakerBackend:
                                 deployment_config=params.get("DeploymentConfig"), tags=params.get("Tags") or [])
             self.endpoints[name.lower()] = endpoint
             self.tags.created(endpoint_arn, params.get("Tags"))
-            self._deploy(endpoint, config, region)
+            self.deployments.start(endpoint, config, self._variants(config), region)
         return {"EndpointArn": endpoint_arn}
 
     def update_endpoint(self, params: dict[str, Any], region: str) -> dict[str, Any]:
@@ -331,8 +332,15 @@ class SageMakerBackend:
             endpoint.pending = {"EndpointConfigName": config.name, "StartTime": endpoint.last_modified,
                                 "ProductionVariants": variant_summaries(config, images, endpoint.last_modified,
                                                                        pending=True)}
-            self._deploy(endpoint, config, region)
+            self.deployments.start(endpoint, config, self._variants(config), region)
         return {"EndpointArn": endpoint.arn}
+
+    def _variants(self, config: EndpointConfig) -> list[tuple[dict[str, Any], Model | None]]:
+        """Each variant of ``config`` with the model it names (None when that model is gone)."""
+        return [(dict(v), self.models.get(str(v.get("ModelName", "")).lower())) for v in config.variants]
+
+    def _current(self, endpoint: Endpoint) -> bool:
+        return self.endpoints.get(endpoint.name.lower()) is endpoint
 
     def _images(self, model_name: str) -> list[str]:
         model = self.models.get(model_name.lower())
@@ -372,61 +380,3 @@ class SageMakerBackend:
         """What the runtime needs for one request: the endpoint (status) and its live models (no lock taken)."""
         key = name.lower()
         return self.endpoints.get(key), self.router.get(key)
-
-    # ------------------------------------------------------------------------------------------------ deploy
-    def _deploy(self, endpoint: Endpoint, config: EndpointConfig, region: str) -> None:
-        """Load the config's models off the request thread, then publish them (call with the lock held)."""
-        endpoint.generation += 1
-        generation = endpoint.generation
-        variants = [(dict(v), self.models.get(str(v.get("ModelName", "")).lower())) for v in config.variants]
-
-        def run() -> None:
-            live: list[hosting.LiveVariant] = []
-            try:
-                for variant, model in variants:
-                    if model is None:
-                        raise hosting.DeploymentError(
-                            f'Could not find model "{self._arn(region, "model", variant.get("ModelName", ""))}".')
-                    folder = self.ctx.workdir("sagemaker", "endpoints", endpoint.name.lower(),
-                                              f"{generation}-{variant['VariantName']}")
-                    loaded = hosting.load_model(self._s3(region, model.request.get("ExecutionRoleArn")), model,
-                                                variant["VariantName"], folder)
-                    live.append(hosting.LiveVariant(variant["VariantName"],
-                                                    float(variant.get("InitialVariantWeight", 1.0)), loaded))
-                self._published(endpoint, config, generation, hosting.Live(tuple(live)))
-            except hosting.DeploymentError as exc:
-                hosting.Live(tuple(live)).close()
-                self._deploy_failed(endpoint, generation, str(exc))
-            except Exception as exc:  # never leave an endpoint Creating/Updating
-                LOG.exception("deploying endpoint %s failed", endpoint.name)
-                hosting.Live(tuple(live)).close()
-                self._deploy_failed(endpoint, generation, f"Internal error while deploying: {exc}")
-
-        self.deployers.start(f"endpoint-{endpoint.name}-{generation}", run)
-
-    def _published(self, endpoint: Endpoint, config: EndpointConfig, generation: int, live: hosting.Live) -> None:
-        with self.lock:
-            if endpoint.generation != generation or self.endpoints.get(endpoint.name.lower()) is not endpoint:
-                hosting.retire(live)  # deleted or redeployed meanwhile
-                return
-            self.router.publish(endpoint.name.lower(), live)
-            now = utcnow()
-            images = {v.name: [v.model.image] for v in live.variants}
-            endpoint.variants = variant_summaries(config, images, now)
-            endpoint.config_name = config.name
-            endpoint.status = "InService"
-            endpoint.failure_reason = None
-            endpoint.pending = None
-            endpoint.last_modified = now
-        LOG.info("endpoint %s in service with config %s", endpoint.name, config.name)
-
-    def _deploy_failed(self, endpoint: Endpoint, generation: int, reason: str) -> None:
-        with self.lock:
-            if endpoint.generation != generation or self.endpoints.get(endpoint.name.lower()) is not endpoint:
-                return
-            endpoint.failure_reason = reason
-            endpoint.pending = None
-            endpoint.last_modified = utcnow()
-            # a failed update rolls back: the old models keep serving (AWS: InService with FailureReason)
-            endpoint.status = "InService" if self.router.get(endpoint.name.lower()) else "Failed"
-        LOG.info("endpoint %s deployment failed: %s", endpoint.name, reason)

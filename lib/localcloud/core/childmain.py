@@ -12,8 +12,10 @@ that raises is answered ``{"error": TYPE, "message": ..., "traceback": ...}`` an
 
 The module may define ``prepare() -> dict`` (imports and warm-up before "ready") and must define
 ``handle(message, payload) -> (answer, payload_or_None)``; setting ``answer["exit"] = True`` ends the child after
-the answer (a one-shot job process). This file imports the standard library only: it runs in interpreters that
-have nothing of localcloud's own dependencies (the built-in algorithm images).
+the answer (a one-shot job process). Two optional hooks: ``after(message, answer)`` runs once an answer is sent
+(clean-up the next request waits for, the caller does not), ``close()`` when the loop ends without an error
+(releasing what ``prepare`` started, such as a Spark session). This file imports the standard library only: it
+runs in interpreters that have nothing of localcloud's own dependencies (the built-in algorithm images).
 """
 
 from __future__ import annotations
@@ -114,11 +116,9 @@ def serve(module: Any, requests: BinaryIO, responses: BinaryIO) -> int:
     send({"event": "ready", "pid": os.getpid(), "startup_s": round(time.monotonic() - started, 3), **(info or {})})
     while True:
         frame = read_frame(requests)
-        if frame is None:
-            return 0
+        if frame is None or frame[0].get("op") == "exit":
+            break
         message, payload = frame
-        if message.get("op") == "exit":
-            return 0
         try:
             answer, out = module.handle(message, payload)
         except Exception as exc:  # a handler bug or a failure it did not expect: answered, the child lives on
@@ -126,7 +126,12 @@ def serve(module: Any, requests: BinaryIO, responses: BinaryIO) -> int:
             answer, out = _error_answer(exc), None
         send(answer, out)
         if answer.get("exit"):
-            return 0
+            break
+        if hasattr(module, "after"):
+            module.after(message, answer)
+    if hasattr(module, "close"):
+        module.close()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

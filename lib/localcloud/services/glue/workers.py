@@ -1,20 +1,17 @@
 """Warm Spark workers: long-lived Python processes holding a SparkSession, each running one job script at a time.
 
-A :class:`Worker` is a subprocess running :mod:`localcloud.services.glue.worker_main`, in its own process group
-(the JVM and Spark's Python daemons included) so it can be stopped as a whole. The :class:`WorkerPool` hands out
-an idle warm worker, starts one when none is idle (at most ``LOCALCLOUD_GLUE_WORKERS``, default 2: a second run
-at the same time gets a second, cold worker; beyond that runs wait in ``STARTING``), and drops a worker after a
-crash, a timeout or a stop, so the next run starts a fresh one.
+A :class:`Worker` is a :class:`~localcloud.core.children.Child` running :mod:`localcloud.services.glue.worker_main`,
+in its own process group (the JVM and Spark's Python daemons included) so it is killed as a whole. The
+:class:`WorkerPool` hands out an idle warm worker, starts one when none is idle (at most ``LOCALCLOUD_GLUE_WORKERS``,
+default 2: a second run at the same time gets a second, cold worker; beyond that runs wait in ``STARTING``), and
+forgets a worker after a crash, a timeout or a stop, so the next run starts a fresh one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import select
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -22,25 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from localcloud.core.children import Child, ChildError, ChildSpec, tail
 from localcloud.errors import LocalCloudError
+
+from .worker_main import MODE_VARIABLE, SPARK_CONF_VARIABLE
 
 LOG = logging.getLogger(__name__)
 
+WORKER_MODULE = "localcloud.services.glue.worker_main"
 START_TIMEOUT_S = 180.0
-POLL_S = 0.1
-LOG4J2 = """\
-rootLogger.level = warn
-rootLogger.appenderRef.stderr.ref = console
-appender.console.type = Console
-appender.console.name = console
-appender.console.target = SYSTEM_ERR
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
-logger.parquet.name = org.apache.parquet
-logger.parquet.level = error
-logger.native.name = org.apache.hadoop.util.NativeCodeLoader
-logger.native.level = error
-"""
+STOP_GRACE_S = 10.0
 
 
 class WorkerError(LocalCloudError):
@@ -59,126 +47,78 @@ class Outcome:
 
 
 class Worker:
-    """One worker subprocess and the two pipes to it."""
+    """One worker process (started by :meth:`start`)."""
 
     def __init__(self, number: int, mode: str, log_path: Path, env: dict[str, str], spark_conf: dict[str, str]):
         self.number = number
         self.mode = mode
         self.log_path = log_path
-        self.env = env
-        self.spark_conf = spark_conf
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.started_on = 0.0
+        self.spec = ChildSpec(
+            module=WORKER_MODULE, log_path=log_path, python=sys.executable, cwd=log_path.parent, new_group=True,
+            base_env={**env, MODE_VARIABLE: mode, SPARK_CONF_VARIABLE: json.dumps(spark_conf)},
+            ready_timeout=START_TIMEOUT_S, name=f"the Glue {mode} worker #{number}")
+        self.child: Child | None = None
         self.startup_s = 0.0
         self.runs = 0
         self.busy = False
         self.info: dict[str, Any] = {}
-        self._requests: Any = None
-        self._responses: Any = None
-        self._buffer = b""
 
     @property
     def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
+        return self.child.pid if self.child else None
 
     @property
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.child is not None and self.child.alive()
 
-    def start(self, timeout: float = START_TIMEOUT_S) -> None:
+    def start(self) -> None:
         """Spawn the worker and wait until it reports ready (Spark started)."""
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        command = [
-            sys.executable, "-m", "localcloud.services.glue.worker_main",
-            "--req-fd", str(req_r), "--resp-fd", str(resp_w), "--mode", self.mode,
-            "--spark-conf", json.dumps(self.spark_conf), "--parent", str(os.getpid()),
-        ]  # fmt: skip
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                pass_fds=(req_r, resp_w), start_new_session=True, cwd=str(self.log_path.parent),
-            )
-        os.close(req_r)
-        os.close(resp_w)
-        self._requests = os.fdopen(req_w, "w", encoding="utf-8")
-        self._responses = resp_r
-        self.started_on = time.time()
-        LOG.info("starting Glue %s worker #%d (pid %d)", self.mode, self.number, self.proc.pid)
-        message = self._read(deadline=time.monotonic() + timeout, cancel=None)
-        if message is None or message.get("event") != "ready":
-            reason = (message or {}).get("error") or self._exit_text()
-            self.kill()
-            self.close()
-            raise WorkerError(
-                f"the local Spark worker could not start: {reason}. Last lines of {self.log_path}:\n"
-                f"{tail(self.log_path)}"
-            )
-        self.startup_s = float(message.get("startup_s", 0.0))
-        self.info = {k: message[k] for k in ("spark_version", "spark_start_s", "warmup_s") if k in message}
-        LOG.info("Glue worker #%d ready in %.1f s (pid %d)", self.number, self.startup_s, self.proc.pid)
+        try:
+            self.child = Child.start(self.spec, wait=False)
+            LOG.info("starting Glue %s worker #%d (pid %d)", self.mode, self.number, self.child.pid)
+            ready = self.child.wait_ready()
+        except ChildError as exc:
+            reason = self._start_failure(exc)
+            self.kill()  # what is left of its process group
+            raise WorkerError(f"the local Spark worker could not start: {reason}. Last lines of {self.log_path}:\n"
+                              f"{tail(self.log_path, 25, max_chars=3000)}") from None
+        self.startup_s = float(ready.get("startup_s", 0.0))
+        self.info = {k: ready[k] for k in ("spark_version", "spark_start_s", "warmup_s") if k in ready}
+        LOG.info("Glue worker #%d ready in %.1f s (pid %d)", self.number, self.startup_s, self.child.pid)
+
+    def _start_failure(self, exc: ChildError) -> str:
+        if exc.kind == "timeout":
+            return "the worker stopped answering"
+        if exc.kind == "failed-start":
+            return exc.reason or str(exc)
+        return self._exit_text()
 
     def run(self, request: dict[str, Any], *, cancel: threading.Event, deadline: float | None) -> Outcome:
-        """Send one script run and wait for its end, a stop (``cancel``), the ``deadline`` or the worker's death."""
-        if not self.alive:
+        """Send one script run and wait for its end, a stop (``cancel``), the ``deadline`` or the worker's death.
+
+        A script cannot be interrupted in-process: on a stop or the deadline the worker (and its JVM) is killed
+        before this returns."""
+        if self.child is None or not self.alive:
             return Outcome("died", error=self._exit_text())
         self.runs += 1
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
-            self._requests.write(json.dumps({"op": "run", **request}) + "\n")
-            self._requests.flush()
-        except OSError:
+            message, _ = self.child.call({"op": "run", **request}, timeout=timeout, cancel=cancel)
+        except ChildError as exc:
+            if cancel.is_set():
+                return Outcome("cancelled")
+            if exc.kind == "timeout":
+                return Outcome("timeout")
             return Outcome("died", error=self._exit_text())
-        message = self._read(deadline=deadline, cancel=cancel)
-        if message is not None:
-            if message.get("ok"):
-                return Outcome("ok", seconds=float(message.get("seconds", 0.0)), detail=message)
-            return Outcome("error", error=str(message.get("error")), seconds=float(message.get("seconds", 0.0)),
-                           detail=message)
-        if cancel.is_set():
-            outcome = Outcome("cancelled")
-        elif deadline is not None and time.monotonic() >= deadline and self.alive:
-            outcome = Outcome("timeout")
-        else:
-            return Outcome("died", error=self._exit_text())
-        # the script cannot be interrupted in-process: the worker goes down before the run reports its end
-        self.kill()
-        return outcome
-
-    def _read(self, *, deadline: float | None, cancel: threading.Event | None) -> dict[str, Any] | None:
-        """The next JSON message; None on EOF/death, cancel or deadline."""
-        while True:
-            if b"\n" in self._buffer:
-                line, self._buffer = self._buffer.split(b"\n", 1)
-                return dict(json.loads(line))
-            if cancel is not None and cancel.is_set():
-                return None
-            if deadline is not None and time.monotonic() >= deadline:
-                return None
-            try:
-                ready, _, _ = select.select([self._responses], [], [], POLL_S)
-                chunk = os.read(self._responses, 65536) if ready else None
-            except (OSError, ValueError, TypeError):  # the pipe was closed under us
-                return None
-            if ready:
-                if not chunk:
-                    self._wait_exit()
-                    return None
-                self._buffer += chunk
-            elif not self.alive:
-                return None
-
-    def _wait_exit(self) -> None:
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+        seconds = float(message.get("seconds", 0.0))
+        if message.get("ok"):
+            return Outcome("ok", seconds=seconds, detail=message)
+        return Outcome("error", error=str(message.get("error")), seconds=seconds, detail=message)
 
     def _exit_text(self) -> str:
-        if self.proc is None:
+        if self.child is None:
             return "the worker was not started"
-        code = self.proc.poll()
+        code = self.child.proc.poll()
         if code is None:
             return "the worker stopped answering"
         if code < 0:
@@ -189,89 +129,21 @@ class Worker:
             return f"the Spark driver process exited on signal {name}"
         return f"the Spark driver process exited with code {code}"
 
-    def stop(self, grace: float = 10.0) -> None:
+    def stop(self, grace: float = STOP_GRACE_S) -> None:
         """Ask the worker to exit (Spark stops cleanly), then make sure the whole group is gone."""
-        if self.alive and self._requests is not None:
-            try:
-                self._requests.write(json.dumps({"op": "exit"}) + "\n")
-                self._requests.flush()
-                assert self.proc is not None
-                self.proc.wait(timeout=grace)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        self.kill()
+        if self.child is not None:
+            self.child.stop(grace=grace)
 
     def kill(self) -> None:
-        """Kill the worker's whole process group (worker, JVM, Spark's Python daemons)."""
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            LOG.error("Glue worker pid %d did not exit after SIGKILL", self.proc.pid)
-        deadline = time.monotonic() + 10
-        while group_alive(self.proc.pid) and time.monotonic() < deadline:  # the JVM takes a moment to go
-            time.sleep(0.05)
-
-    def close(self) -> None:
-        """Close the pipes (by the thread that owns the worker, after :meth:`kill` or :meth:`stop`)."""
-        if self._requests is not None:
-            try:
-                self._requests.close()
-            except OSError:
-                pass
-            self._requests = None
-        if isinstance(self._responses, int):
-            try:
-                os.close(self._responses)
-            except OSError:
-                pass
-            self._responses = None
+        """Kill the worker's whole process group (worker, JVM, Spark's Python daemons) and wait until it is gone."""
+        if self.child is not None:
+            self.child.kill()
 
     def describe(self) -> dict[str, Any]:
         return {
             "number": self.number, "pid": self.pid, "mode": self.mode, "alive": self.alive, "busy": self.busy,
             "runs": self.runs, "startup_s": self.startup_s, "log": str(self.log_path), **self.info,
         }  # fmt: skip
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any live (non-zombie) process is left in process group ``pgid``."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return False
-        return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and fields[0] != "Z" and fields[2] == str(pgid):
-            return True
-    return False
-
-
-def tail(path: Path, lines: int = 25, max_chars: int = 3000) -> str:
-    """The last ``lines`` lines of a text file (at most ``max_chars``), or a note that there is none."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 64 * 1024))
-            text = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return "(no log)"
-    out = "\n".join(text.splitlines()[-lines:])
-    return out[-max_chars:]
 
 
 class WorkerPool:
@@ -309,7 +181,6 @@ class WorkerPool:
                     raise WorkerError("the run was stopped before a worker was free")
                 for dead in [w for w in self._workers if not w.alive and not w.busy]:
                     dead.kill()  # the rest of its process group (JVM) goes too
-                    dead.close()
                     self._workers.remove(dead)
                 idle = [w for w in self._workers if not w.busy]
                 if idle or (not claim and (self._workers or self._starting)):
@@ -323,6 +194,9 @@ class WorkerPool:
                     break
                 self._cond.wait(0.5)
             self._starting += 1
+        return self._cold_start(claim)
+
+    def _cold_start(self, claim: bool) -> Worker | None:
         worker = self._new("spark")
         worker.busy = claim
         with self._cond:
@@ -338,15 +212,14 @@ class WorkerPool:
                 self._cond.notify_all()
         if self._closed:
             worker.kill()
-            worker.close()
             raise WorkerError("localcloud is shutting down")
         return worker if claim else None
 
     def release(self, worker: Worker, *, healthy: bool) -> None:
-        """Give a worker back; one that timed out, was stopped or crashed is killed (the next run starts anew)."""
+        """Give a worker back; one that timed out, was stopped or crashed is killed and forgotten before this
+        returns (the next run starts anew, and no listing shows it)."""
         if not healthy or not worker.alive:
             worker.kill()
-            worker.close()
         with self._cond:
             worker.busy = False
             if not worker.alive:
@@ -381,13 +254,12 @@ class WorkerPool:
             self._workers = []
             self._cond.notify_all()
         for worker in pending:
-            worker.kill()  # its start() fails and closes it
+            worker.kill()  # its start() fails
         for worker in workers:
             if worker.busy:
-                worker.kill()  # the run's thread releases and closes it
+                worker.kill()  # the run's thread sees it end and releases it
             else:
                 worker.stop()
-                worker.close()
 
     def describe(self) -> list[dict[str, Any]]:
         with self._cond:

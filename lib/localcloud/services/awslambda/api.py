@@ -1,6 +1,8 @@
 """Lambda's REST-JSON wire protocol: routes under ``/2015-03-31/functions`` → :class:`LambdaBackend` calls.
 
-Errors go out as AWS Lambda sends them: the code in ``x-amzn-ErrorType``, ``{"Type", "Message"}`` in the body.
+The only Lambda module that speaks HTTP: the backend returns plain results and raises :class:`AWSError`; this module
+picks status codes and headers. Errors go out as AWS Lambda sends them: the code in ``x-amzn-ErrorType``,
+``{"Type", "Message"}`` in the body.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import logging
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 from localcloud.core.context import ServerContext
 from localcloud.core.protocol import AWSRequest, AWSResponse, Service, error_response, json_response
 from localcloud.errors import AWSError
 
-from .backend import LambdaBackend
+from . import checks
+from .backend import InvokeOutcome, LambdaBackend
 
 LOG = logging.getLogger(__name__)
 
@@ -136,41 +140,47 @@ class LambdaAPI(Service):
         return AWSResponse(status=204, headers={"x-amzn-RequestId": request.request_id})
 
     def invoke(self, request: AWSRequest, name: str | None) -> AWSResponse:
+        invocation_type = request.header("X-Amz-Invocation-Type") or "RequestResponse"
+        log_type = request.header("X-Amz-Log-Type")
+        checks.check_invocation_type(invocation_type)
+        checks.check_log_type(log_type)
         outcome = self.backend.invoke(
             name or "", request.region,
             qualifier=request.query.get("Qualifier"),
             payload=request.body,
-            invocation_type=request.header("X-Amz-Invocation-Type") or "RequestResponse",
-            log_type=request.header("X-Amz-Log-Type"),
+            invocation_type=invocation_type,
             client_context=request.header("X-Amz-Client-Context"),
             request_id=request.request_id,
         )
-        headers = {"x-amzn-RequestId": outcome.request_id, **outcome.headers}
-        if outcome.result is None:
-            return AWSResponse(status=outcome.status, headers=headers)
-        headers["Content-Type"] = outcome.result.content_type
-        return AWSResponse(status=outcome.status, body=outcome.result.payload, headers=headers)
+        return self._invoked(outcome, log_type)
+
+    @staticmethod
+    def _invoked(outcome: InvokeOutcome, log_type: str | None) -> AWSResponse:
+        """``RequestResponse`` → 200 with the result, ``Event`` → 202, ``DryRun`` → 204."""
+        headers = {"x-amzn-RequestId": outcome.request_id}
+        result = outcome.result
+        if result is None:
+            return AWSResponse(status=202 if outcome.invocation_type == "Event" else 204, headers=headers)
+        headers["X-Amz-Executed-Version"] = outcome.executed_version
+        if result.function_error:
+            headers["X-Amz-Function-Error"] = result.function_error
+        if log_type == "Tail":
+            headers["X-Amz-Log-Result"] = result.log_tail
+        headers["Content-Type"] = result.content_type
+        return AWSResponse(status=200, body=result.payload, headers=headers)
 
     # tags ------------------------------------------------------------------------------------------------------
     def list_tags(self, request: AWSRequest, arn: str | None) -> AWSResponse:
-        return self._ok(request, {"Tags": dict(self.backend.function_by_arn(self._arn(arn)).tags)})
+        return self._ok(request, {"Tags": self.backend.list_tags(unquote(arn or ""))})
 
     def tag_resource(self, request: AWSRequest, arn: str | None) -> AWSResponse:
         tags = self._body(request).get("Tags")
         if not isinstance(tags, dict):
             raise AWSError("InvalidParameterValueException", "Tags must be a map of key to value.")
-        self.backend.function_by_arn(self._arn(arn)).tags.update({str(k): str(v) for k, v in tags.items()})
+        self.backend.tag_resource(unquote(arn or ""), tags)
         return self._ok(request, None, status=204)
 
     def untag_resource(self, request: AWSRequest, arn: str | None) -> AWSResponse:
         keys = request.query.get("tagKeys")
-        tags = self.backend.function_by_arn(self._arn(arn)).tags
-        for key in keys if isinstance(keys, list) else [keys] if keys else []:
-            tags.pop(key, None)
+        self.backend.untag_resource(unquote(arn or ""), keys if isinstance(keys, list) else [keys] if keys else [])
         return self._ok(request, None, status=204)
-
-    @staticmethod
-    def _arn(raw: str | None) -> str:
-        from urllib.parse import unquote
-
-        return unquote(raw or "")

@@ -8,7 +8,7 @@ import json
 import logging
 import shutil
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -29,17 +29,17 @@ LOG = logging.getLogger(__name__)
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD = 1024 * 1024
 CODE_BUCKET = "awslambda-{region}-tasks"
-INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 
 
 @dataclass
 class InvokeOutcome:
-    """What Invoke answers: a status code, and for synchronous calls the result."""
+    """What an Invoke did: ran the handler (``RequestResponse``, with its result), queued it (``Event``) or only
+    checked the request (``DryRun``)."""
 
-    status: int
+    invocation_type: str
     request_id: str
     result: InvocationResult | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    executed_version: str = LATEST
 
 
 class LambdaBackend:
@@ -74,6 +74,18 @@ class LambdaBackend:
                                                   "to satisfy constraint: Member must be a Lambda function ARN")
         fn, _ = self._find(parts[6], parts[3])
         return fn
+
+    # tags ------------------------------------------------------------------------------------------------------
+    def list_tags(self, arn: str) -> dict[str, str]:
+        return dict(self.function_by_arn(arn).tags)
+
+    def tag_resource(self, arn: str, tags: dict[str, str]) -> None:
+        self.function_by_arn(arn).tags.update({str(k): str(v) for k, v in tags.items()})
+
+    def untag_resource(self, arn: str, keys: list[str]) -> None:
+        tags = self.function_by_arn(arn).tags
+        for key in keys:
+            tags.pop(key, None)
 
     # CRUD ------------------------------------------------------------------------------------------------------
     def create_function(self, params: dict[str, Any], region: str) -> dict[str, Any]:
@@ -285,12 +297,10 @@ class LambdaBackend:
             return runtime
 
     def invoke(self, value: str, region: str, *, qualifier: str | None, payload: bytes, invocation_type: str,
-               log_type: str | None, client_context: str | None, request_id: str) -> InvokeOutcome:
-        """Invoke (``RequestResponse`` → 200 with the result, ``Event`` → 202, ``DryRun`` → 204)."""
-        if invocation_type not in INVOCATION_TYPES:
-            raise checks.invalid(f"Unsupported invocation type {invocation_type!r}; use one of {', '.join(INVOCATION_TYPES)}.")
-        if log_type not in (None, "None", "Tail"):
-            raise checks.invalid(f"Unsupported log type {log_type!r}; use None or Tail.")
+               client_context: str | None, request_id: str) -> InvokeOutcome:
+        """Invoke: ``RequestResponse`` runs the handler and returns its result, ``Event`` queues the invocation,
+        ``DryRun`` only checks the request."""
+        checks.check_invocation_type(invocation_type)
         fn, invoked_arn = self._find(value, region, qualifier)
         limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
         if len(payload) > limit:
@@ -305,20 +315,14 @@ class LambdaBackend:
                            f"Could not parse request body into json: Could not parse payload into json: {exc}") from exc
         context = checks.client_context(client_context)
         if invocation_type == "DryRun":
-            return InvokeOutcome(204, request_id)
+            return InvokeOutcome(invocation_type, request_id)
         invocation = Invocation(request_id=request_id, payload=payload, invoked_arn=invoked_arn,
                                 client_context=context)
         if invocation_type == "Event":
             self.events["accepted"] += 1
             self.workers.start(f"lambda-event-{request_id}", lambda: self._run_event(fn, invocation))
-            return InvokeOutcome(202, request_id)
-        result = self._invoke(fn, invocation)
-        headers = {"X-Amz-Executed-Version": LATEST}
-        if result.function_error:
-            headers["X-Amz-Function-Error"] = result.function_error
-        if log_type == "Tail":
-            headers["X-Amz-Log-Result"] = result.log_tail
-        return InvokeOutcome(200, request_id, result, headers)
+            return InvokeOutcome(invocation_type, request_id)
+        return InvokeOutcome(invocation_type, request_id, self._invoke(fn, invocation))
 
     def _invoke(self, fn: LambdaFunction, invocation: Invocation) -> InvocationResult:
         """Run on the function's current generation (a change while waiting moves the call to the new one)."""

@@ -27,6 +27,7 @@ from .models import (
 
 LOG = logging.getLogger(__name__)
 NAME_RE = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 QUALIFIER_RE = re.compile(r"[a-zA-Z0-9$_-]{1,128}")
 ENV_KEY_RE = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")
 ROLE_RE = re.compile(r"arn:(aws[a-zA-Z-]*)?:iam::(\d{12}):role/?([a-zA-Z_0-9+=,.@\-/]+)")
@@ -159,6 +160,19 @@ def check_revision(fn: LambdaFunction, revision: str | None) -> None:
         raise AWSError("PreconditionFailedException",
                        "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/"
                        "GetAlias API to retrieve the latest Revision Id", 412)
+
+
+def check_invocation_type(invocation_type: str) -> None:
+    """``X-Amz-Invocation-Type``: one of ``INVOCATION_TYPES``."""
+    if invocation_type not in INVOCATION_TYPES:
+        raise invalid(f"Unsupported invocation type {invocation_type!r}; use one of {', '.join(INVOCATION_TYPES)}.")
+
+
+def check_log_type(log_type: str | None) -> None:
+    """``X-Amz-Log-Type``: None or Tail."""
+    if log_type not in (None, "None", "Tail"):
+        raise invalid(f"Unsupported log type {log_type!r}; use None or Tail.")
+
 
 def client_context(header: str | None) -> Any:
     """``X-Amz-Client-Context``: base64 of a JSON object, handed to the handler as ``context.client_context``."""

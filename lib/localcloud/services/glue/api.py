@@ -33,18 +33,16 @@ class GlueAPI(JsonService):
     # ------------------------------------------------------------------------------------------- tags
     def get_tags(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
         validate_shape("GetTags", params)
-        return {"Tags": dict(self.backend.job_by_arn(params["ResourceArn"]).tags)}
+        return {"Tags": self.backend.tags(params["ResourceArn"])}
 
     def tag_resource(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
         validate_shape("TagResource", params)
-        self.backend.job_by_arn(params["ResourceArn"]).tags.update(params["TagsToAdd"])
+        self.backend.tag_resource(params["ResourceArn"], params["TagsToAdd"])
         return {}
 
     def untag_resource(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
         validate_shape("UntagResource", params)
-        tags = self.backend.job_by_arn(params["ResourceArn"]).tags
-        for key in params["TagsToRemove"]:
-            tags.pop(key, None)
+        self.backend.untag_resource(params["ResourceArn"], params["TagsToRemove"])
         return {}
 
     # ------------------------------------------------------------------------------------------- jobs

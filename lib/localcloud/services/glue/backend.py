@@ -1,7 +1,8 @@
 """Glue state and operations: job definitions and job runs per region (no HTTP here).
 
-Runs execute on background threads through :class:`~localcloud.services.glue.runner.Runner`; this module owns
-every state transition, under one lock.
+Runs execute on background threads through :class:`~localcloud.services.glue.runner.Runner`, which reaches this
+module only through its :class:`~localcloud.services.glue.runner.RunCallbacks` (``transition`` and ``retry``); this
+module owns every state transition, under one lock.
 """
 
 from __future__ import annotations
@@ -145,6 +146,19 @@ class GlueBackend:
                 if job.arn == resource_arn:
                     return job
         raise AWSError("EntityNotFoundException", f"Resource {resource_arn} not found.")
+
+    def tags(self, resource_arn: str) -> dict[str, str]:
+        return dict(self.job_by_arn(resource_arn).tags)
+
+    def tag_resource(self, resource_arn: str, tags: dict[str, str]) -> None:
+        with self._lock:
+            self.job_by_arn(resource_arn).tags.update(tags)
+
+    def untag_resource(self, resource_arn: str, keys: list[str]) -> None:
+        with self._lock:
+            tags = self.job_by_arn(resource_arn).tags
+            for key in keys:
+                tags.pop(key, None)
 
     def get_job(self, region: str, name: str) -> Job:
         with self._lock:

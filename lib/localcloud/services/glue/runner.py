@@ -8,6 +8,9 @@ Environment knobs (read at each run): ``LOCALCLOUD_GLUE_TIMEOUT_SCALE`` — seco
 (default 60; tests use a small value so ``Timeout=1`` expires in a second or so); ``LOCALCLOUD_GLUE_KEEP_STAGING=1``
 keeps a run's staged S3 folders for inspection. At start-up: ``LOCALCLOUD_GLUE_WORKERS`` (warm workers, default
 2) and the Spark settings of :mod:`.spark`.
+
+The runner records a run's states through :class:`RunCallbacks` (the backend, which owns every transition); it
+knows nothing else of the backend.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -39,9 +42,6 @@ from .spark import DEFAULT_JAVA_OPTIONS, spark_conf, worker_env
 from .staging import Staging, StagingError, parse_s3
 from .workers import Outcome, Worker, WorkerError, WorkerPool
 
-if TYPE_CHECKING:
-    from .backend import GlueBackend
-
 LOG = logging.getLogger(__name__)
 
 #: arguments Glue itself consumes: their S3 paths are not staged as data
@@ -52,7 +52,19 @@ CATEGORY = "Error Category: UNCLASSIFIED_ERROR; "
 ASSUME_SERVICES = ("glue.amazonaws.com",)
 
 
-__all__ = ["DEFAULT_JAVA_OPTIONS", "Runner", "spark_conf"]  # the Spark settings live in .spark
+__all__ = ["DEFAULT_JAVA_OPTIONS", "RunCallbacks", "Runner", "spark_conf"]  # the Spark settings live in .spark
+
+
+class RunCallbacks(Protocol):
+    """What a runner needs of the Glue backend: record a run's state, and Glue's automatic retry of a failed run."""
+
+    def transition(self, run: JobRun, state: str, **fields: Any) -> bool:
+        """Move ``run`` to ``state`` (setting ``fields``) unless it already ended; whether it moved."""
+        ...
+
+    def retry(self, run: JobRun, job: Job) -> JobRun | None:
+        """The next attempt of a failed run (``MaxRetries``), or None."""
+        ...
 
 
 @dataclass
@@ -97,11 +109,11 @@ def script_argv(job_name: str, run_id: str, arguments: dict[str, str]) -> list[s
 
 
 class Runner:
-    """Executes job runs for a :class:`GlueBackend` with a pool of warm Spark workers."""
+    """Executes job runs with a pool of warm Spark workers, recording their states through ``callbacks``."""
 
-    def __init__(self, ctx: ServerContext, backend: GlueBackend) -> None:
+    def __init__(self, ctx: ServerContext, callbacks: RunCallbacks) -> None:
         self.ctx = ctx
-        self.backend = backend
+        self.callbacks = callbacks
         self._pool: WorkerPool | None = None
         self._pool_lock = threading.Lock()
 
@@ -134,7 +146,7 @@ class Runner:
         current: JobRun | None = run
         while current is not None:
             self._execute_once(current, job)
-            current = self.backend.retry(current, job) if current.state == "FAILED" else None
+            current = self.callbacks.retry(current, job) if current.state == "FAILED" else None
 
     def _execute_once(self, run: JobRun, job: Job) -> None:
         run_dir = self.ctx.workdir("glue", "runs", run.id)
@@ -175,7 +187,7 @@ class Runner:
             assert worker is not None
         self._checkpoint(run, None)
         attempt.log_offset = _size(worker.log_path)
-        self.backend.transition(run, "RUNNING", running_since=time.monotonic(), worker_pid=worker.pid)
+        self.callbacks.transition(run, "RUNNING", running_since=time.monotonic(), worker_pid=worker.pid)
         scale = timeout_scale()
         timeout = int(run.settings.get("Timeout") or 2880)
         deadline = time.monotonic() + timeout * scale
@@ -252,7 +264,7 @@ class Runner:
 
     def _end(self, run: JobRun, state: str, message: str | None) -> None:
         seconds = time.monotonic() - run.running_since if run.running_since is not None else 0.0
-        self.backend.transition(run, state, error_message=message, execution_time=int(math.ceil(seconds)))
+        self.callbacks.transition(run, state, error_message=message, execution_time=int(math.ceil(seconds)))
 
     @staticmethod
     def _checkpoint(run: JobRun, deadline: float | None) -> None:

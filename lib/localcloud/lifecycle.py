@@ -96,6 +96,15 @@ def status(port: int = settings.DEFAULT_PORT) -> dict[str, Any] | None:
     return health(port)
 
 
+def _reap(pid: int) -> None:
+    """Collect the exit status of ``pid`` if this process started it: until then it stays a zombie in its group,
+    and the group would look alive for the whole grace period."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child: its parent (or init) collects it
+
+
 def _kill_group(pid: int, grace: float = 10.0) -> None:
     try:
         pgid = os.getpgid(pid)
@@ -107,6 +116,7 @@ def _kill_group(pid: int, grace: float = 10.0) -> None:
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
+        _reap(pid)
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:

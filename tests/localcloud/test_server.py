@@ -85,6 +85,18 @@ def test_background_start_status_stop(tmp_path) -> None:
     assert after.returncode == 1
 
 
+def test_the_process_that_started_the_cloud_collects_it_when_stopping(tmp_path) -> None:
+    """`retrain run` starts and stops the cloud in one process: the server is its child, and a child that has
+    exited stays a zombie in its process group until collected, so stop() would wait out its whole grace period
+    (10 s) believing the group alive. stop() collects it."""
+    port = free_port()
+    url, started = lifecycle.ensure_running(port, home=tmp_path)
+    pid = lifecycle.health(port)["pid"]
+    assert started and lifecycle.stop(port, home=tmp_path)
+    with pytest.raises(ChildProcessError):  # already collected: no zombie left behind
+        os.waitpid(pid, os.WNOHANG)
+
+
 def test_service_plumbing_is_not_an_operation(cloud) -> None:
     """``X-Amz-Target: SageMaker.Shutdown`` must be an unknown operation, not a call of the service's shutdown()."""
     import urllib.error

@@ -266,11 +266,11 @@ endpoint_ready.add_choice(steps.ChoiceRule.StringEquals(variable=status, value="
                           next_step=failure["reason_given"])
 endpoint_ready.add_choice(steps.ChoiceRule.StringEquals(variable=status, value="Failed"),
                           next_step=failure["reason_given"])
-endpoint_ready.default_choice(wait_endpoint)  # Creating / Updating: look again after a pause
 create_endpoint.next(wait_endpoint)
 update_endpoint.next(wait_endpoint)
 wait_endpoint.next(describe_endpoint)
 describe_endpoint.next(endpoint_ready)
+endpoint_ready.default_choice(wait_endpoint)  # Creating / Updating: look again after a pause
 
 # %% [markdown]
 # ## The accuracy gate and the rejection
@@ -335,7 +335,9 @@ problems = lint(definition)
 print("statelint:", problems or "no problems")
 assert not problems, problems
 artifacts.mkdir(parents=True, exist_ok=True)
-(artifacts / "definition.json").write_text(json.dumps(definition, indent=2) + "\n")
+definition_file = artifacts / "definition.json"
+definition_file.write_text(json.dumps(definition, indent=2) + "\n")
+print("saved:", definition_file)
 
 # %% [markdown]
 # ## Draw it

@@ -22,7 +22,7 @@ LABEL_CHAR_W = 6.2
 LABEL_H = 12
 LOOP_GAP = 40
 #: where along its curve a label is tried first, then next (0 = the edge's start, 1 = its end)
-LABEL_SPOTS = (0.5, 0.35, 0.65, 0.22, 0.78)
+LABEL_SPOTS = (0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8, 0.12, 0.88)
 
 Point = tuple[float, float]
 Curve = tuple[Point, Point, Point, Point]

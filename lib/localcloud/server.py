@@ -26,9 +26,9 @@ from werkzeug.wrappers import Request, Response  # noqa: E402
 from localcloud import settings  # noqa: E402
 from localcloud.core.context import ServerContext  # noqa: E402
 from localcloud.core.gate import Gate, denied_response  # noqa: E402
-from localcloud.core.protocol import AWSRequest, Service, parse_query, signing_scope  # noqa: E402
+from localcloud.core.protocol import AWSRequest, parse_query, signing_scope  # noqa: E402
 from localcloud.errors import LocalCloudError  # noqa: E402
-from localcloud.services import MOTO_SERVICES, load_services  # noqa: E402
+from localcloud.services import MOTO_SERVICES, load_services, shutdown_backends  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise
@@ -45,7 +45,7 @@ class LocalCloudApp:
 
         self.ctx = ctx
         self.moto = DomainDispatcherApplication(create_backend_app)
-        self.services: list[Service] = load_services(ctx)
+        self.backends, self.services = load_services(ctx)
         self.gate = Gate(ctx)
         self.started = time.time()
 
@@ -127,11 +127,7 @@ class LocalCloudApp:
         return Response(json.dumps(self.health()), mimetype="application/json")(environ, start_response)
 
     def shutdown(self) -> None:
-        for svc in self.services:
-            try:
-                svc.shutdown()
-            except Exception:
-                LOG.exception("shutting down %s failed", type(svc).__name__)
+        shutdown_backends(self.backends)
 
 
 def free_port(host: str = settings.DEFAULT_HOST) -> int:

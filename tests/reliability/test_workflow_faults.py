@@ -193,7 +193,7 @@ def _training_data(rel: dict[str, Any], layout: Any) -> None:
 
 
 def _sagemaker_backend(cloud: Any) -> Any:
-    return next(s.backend for s in cloud.app.services if type(s).__name__ == "SageMakerAPI")
+    return cloud.app.backends["sagemaker"]
 
 
 @pytest.mark.slow  # trains

@@ -129,7 +129,7 @@ def test_the_floor_runs_the_spark_of_the_local_glue_worker(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from bench_tools import FLOOR_JAVA_OPTIONS, FLOOR_SPARK_CONF
     from localcloud.core.context import ServerContext
-    from localcloud.services.glue.runner import DEFAULT_JAVA_OPTIONS, spark_conf
+    from localcloud.services.glue.spark import DEFAULT_JAVA_OPTIONS, spark_conf
 
     monkeypatch.delenv("LOCALCLOUD_GLUE_SHUFFLE_PARTITIONS", raising=False)
     monkeypatch.delenv("LOCALCLOUD_GLUE_DRIVER_MEMORY", raising=False)

@@ -147,7 +147,8 @@ def snake(name: str) -> str:
 
 
 class Service:
-    """Base of every service's API object: ``handle`` one request, ``shutdown`` at server stop."""
+    """Base of every service's API object: ``handle`` one request (its backend, which the server owns, does the
+    work)."""
 
     #: the signing names (SigV4 scope) this service answers
     signing_names: tuple[str, ...] = ()
@@ -166,9 +167,6 @@ class Service:
 
     def health(self) -> dict[str, Any]:
         return {"status": "running"}
-
-    def shutdown(self) -> None:
-        """Stop background work (threads, subprocesses) of this service."""
 
 
 class JsonService(Service):

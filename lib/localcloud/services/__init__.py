@@ -1,33 +1,64 @@
-"""The services localcloud implements itself (S3, IAM and STS are moto's).
+"""The services localcloud implements itself (S3, IAM, STS and CloudWatch Logs are moto's).
 
-``SERVICES`` lists them in routing order as ``module:Class``; each class takes a
-:class:`~localcloud.core.context.ServerContext` and is a :class:`~localcloud.core.protocol.Service`.
+The server owns the backends: :func:`load_services` creates each backend of :data:`BACKENDS` once, from the
+server's :class:`~localcloud.core.context.ServerContext`, and hands it to the APIs of :data:`SERVICES` that serve
+it (SageMaker and SageMaker Runtime share one). At server stop, :func:`shutdown_backends` stops each backend once.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
+from typing import Any, Protocol
 
 from localcloud.core.context import ServerContext
 from localcloud.core.protocol import Service
 
-SERVICES: tuple[str, ...] = (
-    "localcloud.services.sagemaker_runtime.api:SageMakerRuntimeAPI",
-    "localcloud.services.sagemaker.api:SageMakerAPI",
-    "localcloud.services.glue.api:GlueAPI",
-    "localcloud.services.awslambda.api:LambdaAPI",
-    "localcloud.services.stepfunctions.api:StepFunctionsAPI",
+LOG = logging.getLogger(__name__)
+
+#: backend name -> ``module:Class``; each class is made with the server's context
+BACKENDS: dict[str, str] = {
+    "sagemaker": "localcloud.services.sagemaker.backend:SageMakerBackend",
+    "glue": "localcloud.services.glue.backend:GlueBackend",
+    "lambda": "localcloud.services.awslambda.backend:LambdaBackend",
+    "stepfunctions": "localcloud.services.stepfunctions.backend:StepFunctionsBackend",
+}
+
+#: the APIs in routing order, each ``(module:Class, backend name)``
+SERVICES: tuple[tuple[str, str], ...] = (
+    ("localcloud.services.sagemaker_runtime.api:SageMakerRuntimeAPI", "sagemaker"),
+    ("localcloud.services.sagemaker.api:SageMakerAPI", "sagemaker"),
+    ("localcloud.services.glue.api:GlueAPI", "glue"),
+    ("localcloud.services.awslambda.api:LambdaAPI", "lambda"),
+    ("localcloud.services.stepfunctions.api:StepFunctionsAPI", "stepfunctions"),
 )
 
 #: services moto serves, by SigV4 signing name
 MOTO_SERVICES: tuple[str, ...] = ("s3", "iam", "sts", "logs")
 
 
-def load_services(ctx: ServerContext) -> list[Service]:
-    """Instantiate every service of ``SERVICES`` for the server described by ``ctx``."""
-    services: list[Service] = []
-    for spec in SERVICES:
-        module_name, class_name = spec.split(":")
-        module = importlib.import_module(module_name)
-        services.append(getattr(module, class_name)(ctx))
-    return services
+class Backend(Protocol):
+    """What the server needs of a backend: to stop its background work (threads, child processes)."""
+
+    def shutdown(self) -> None: ...
+
+
+def _load(spec: str) -> Any:
+    module_name, class_name = spec.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def load_services(ctx: ServerContext) -> tuple[dict[str, Backend], list[Service]]:
+    """Create every backend once, then every API with the backend it serves."""
+    backends: dict[str, Backend] = {name: _load(spec)(ctx) for name, spec in BACKENDS.items()}
+    services: list[Service] = [_load(spec)(backends[backend]) for spec, backend in SERVICES]
+    return backends, services
+
+
+def shutdown_backends(backends: dict[str, Backend]) -> None:
+    """Stop every backend (one that fails to stop is logged; the others still stop)."""
+    for name, backend in backends.items():
+        try:
+            backend.shutdown()
+        except Exception:  # noqa: BLE001 - shutting down the rest matters more
+            LOG.exception("shutting down the %s backend failed", name)

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from localcloud.core.context import ServerContext
 from localcloud.core.protocol import AWSRequest, AWSResponse, Service, error_response, json_response
 from localcloud.errors import AWSError
 
@@ -50,8 +49,8 @@ class LambdaAPI(Service):
 
     signing_names = ("lambda",)
 
-    def __init__(self, ctx: ServerContext) -> None:
-        self.backend = LambdaBackend(ctx)
+    def __init__(self, backend: LambdaBackend) -> None:
+        self.backend = backend
 
     def handle(self, request: AWSRequest) -> AWSResponse:
         try:
@@ -84,9 +83,6 @@ class LambdaAPI(Service):
 
     def health(self) -> dict[str, Any]:
         return self.backend.health()
-
-    def shutdown(self) -> None:
-        self.backend.shutdown()
 
     # helpers -------------------------------------------------------------------------------------------------
     @staticmethod

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from localcloud.core.context import ServerContext
 from localcloud.core.protocol import AWSRequest, JsonService
 
 from .backend import GlueBackend
@@ -26,9 +25,8 @@ class GlueAPI(JsonService):
     target_prefixes = ("AWSGlue",)
     service_label = "Glue"
 
-    def __init__(self, ctx: ServerContext) -> None:
-        self.ctx = ctx
-        self.backend = GlueBackend(ctx)
+    def __init__(self, backend: GlueBackend) -> None:
+        self.backend = backend
 
     # ------------------------------------------------------------------------------------------- tags
     def get_tags(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
@@ -109,5 +107,3 @@ class GlueAPI(JsonService):
     def health(self) -> dict[str, Any]:
         return {"status": "running", "active_runs": self.backend.active_runs(), **self.backend.runner.health()}
 
-    def shutdown(self) -> None:
-        self.backend.shutdown()

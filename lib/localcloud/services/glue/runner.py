@@ -31,14 +31,14 @@ from botocore.exceptions import ClientError
 
 from localcloud import settings
 from localcloud.core import trust
-from localcloud.core.children import tail
 from localcloud.core.clients import child_env, client
 from localcloud.core.context import ServerContext
+from localcloud.core.processes import tail
 from localcloud.core.sessions import RoleSession
 from localcloud.errors import LocalCloudError
 
 from .models import Job, JobRun
-from .spark import DEFAULT_JAVA_OPTIONS, spark_conf, worker_env
+from .spark import spark_conf, worker_env
 from .staging import Staging, StagingError, parse_s3
 from .workers import Outcome, Worker, WorkerError, WorkerPool
 
@@ -52,7 +52,6 @@ CATEGORY = "Error Category: UNCLASSIFIED_ERROR; "
 ASSUME_SERVICES = ("glue.amazonaws.com",)
 
 
-__all__ = ["DEFAULT_JAVA_OPTIONS", "RunCallbacks", "Runner", "spark_conf"]  # the Spark settings live in .spark
 
 
 class RunCallbacks(Protocol):

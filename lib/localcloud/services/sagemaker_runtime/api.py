@@ -13,9 +13,8 @@ import uuid
 from typing import Any
 
 from localcloud import settings
-from localcloud.core.context import ServerContext
 from localcloud.core.protocol import AWSRequest, AWSResponse, Service, dumps, path_param
-from localcloud.services.sagemaker.backend import get_backend, release_backend
+from localcloud.services.sagemaker.backend import SageMakerBackend
 
 LOG = logging.getLogger(__name__)
 
@@ -44,18 +43,14 @@ class SageMakerRuntimeAPI(Service):
     signing_names = ()
     target_prefixes = ()
 
-    def __init__(self, ctx: ServerContext) -> None:
-        self.ctx = ctx
-        self.backend = get_backend(ctx)
+    def __init__(self, backend: SageMakerBackend) -> None:
+        self.backend = backend
 
     def matches(self, request: AWSRequest) -> bool:
         return not request.target and request.path.startswith("/endpoints/")
 
     def health(self) -> dict[str, Any]:
         return {"status": "running", "endpoints_loaded": len(self.backend.router)}
-
-    def shutdown(self) -> None:
-        release_backend(self.ctx)
 
     def handle(self, request: AWSRequest) -> AWSResponse:
         try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from localcloud.core.context import ServerContext
 from localcloud.core.protocol import AWSRequest, JsonService
 from localcloud.errors import AWSError
 from localcloud.services.stepfunctions import validation as check
@@ -27,9 +26,8 @@ class StepFunctionsAPI(JsonService):
     content_type = "application/x-amz-json-1.0"
     service_label = "Step Functions"
 
-    def __init__(self, ctx: ServerContext) -> None:
-        self.ctx = ctx
-        self.backend = StepFunctionsBackend(ctx.endpoint_url, enforce_iam=ctx.enforce_iam, sessions=ctx.sessions)
+    def __init__(self, backend: StepFunctionsBackend) -> None:
+        self.backend = backend
 
     # ------------------------------------------------------------------------------------------- state machines
     def create_state_machine(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
@@ -209,9 +207,6 @@ class StepFunctionsAPI(JsonService):
     def health(self) -> dict[str, Any]:
         return {"status": "running", "state_machines": len(self.backend.machines),
                 "running_executions": len(self.backend.running())}
-
-    def shutdown(self) -> None:
-        self.backend.shutdown()
 
 
 def _state_machine_type(params: dict[str, Any]) -> str:

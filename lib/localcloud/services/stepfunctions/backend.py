@@ -21,8 +21,8 @@ from localcloud import settings
 from localcloud.asl import Execution, InvalidDefinition, StateMachine, TokenRegistry, validate_definition
 from localcloud.asl.integrations import ServiceIntegrations
 from localcloud.core import trust
+from localcloud.core.context import ServerContext
 from localcloud.core.jobs import Workers
-from localcloud.core.sessions import RoleSessions
 from localcloud.errors import AWSError, LocalCloudError
 from localcloud.services.stepfunctions import validation as check
 from localcloud.services.stepfunctions.models import ExecutionRecord, StateMachineRecord
@@ -42,14 +42,14 @@ def _now() -> datetime:
 class StepFunctionsBackend:
     """All state machines and executions of one localcloud (every region; ARNs carry the region)."""
 
-    def __init__(self, endpoint_url: str, time_scale: float | None = None, *, enforce_iam: bool = False,
-                 sessions: RoleSessions | None = None) -> None:
+    def __init__(self, ctx: ServerContext, time_scale: float | None = None) -> None:
+        endpoint_url, sessions = ctx.endpoint_url, ctx.sessions
         self.endpoint_url = endpoint_url
         #: multiplies every duration of a definition (Wait, retry intervals, timeouts); 1.0 is AWS's clock.
         #: ``LOCALCLOUD_SFN_TIME_SCALE`` sets it for a whole server (e.g. 0.01 for fast local rehearsals).
         self.time_scale = time_scale if time_scale is not None else _env_time_scale()
         #: authorize every integration call against the state machine role's policies (as AWS does)
-        self.enforce_iam = enforce_iam
+        self.enforce_iam = ctx.enforce_iam
         self.integrations = ServiceIntegrations(endpoint_url, sessions=sessions)
         self.tokens = TokenRegistry()
         self.workers = Workers()

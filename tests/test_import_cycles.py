@@ -15,9 +15,6 @@ from pathlib import Path
 LIB = Path(__file__).resolve().parents[1] / "lib"
 PACKAGES = ("localcloud", "retrain")
 
-#: cycles outside the ASL engine that other work is removing; each pair is (importer, imported) in both
-#: directions of one loop.  Being removed by the services redesign: drop a pair as soon as its loop is gone.
-KNOWN_OUTSIDE_SCOPE: frozenset[frozenset[str]] = frozenset()
 
 
 def _module_name(path: Path) -> str:
@@ -142,13 +139,6 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def _allowed(component: list[str], graph: dict[str, set[str]]) -> bool:
-    """Whether every edge inside ``component`` belongs to a known pair."""
-    members = set(component)
-    edges = {(a, b) for a in component for b in graph[a] if b in members}
-    return all(frozenset(edge) in KNOWN_OUTSIDE_SCOPE for edge in edges)
-
-
 def test_the_graph_sees_function_level_and_relative_imports() -> None:
     graph = import_graph()
     assert "localcloud.asl" in graph and "retrain" in graph
@@ -158,14 +148,6 @@ def test_the_graph_sees_function_level_and_relative_imports() -> None:
 
 def test_no_import_cycles() -> None:
     graph = import_graph()
-    cycles = [c for c in strongly_connected(graph) if not _allowed(c, graph)]
+    cycles = strongly_connected(graph)
     assert not cycles, "import cycles (break them; no function-level import may hide one):\n" + "\n".join(
         " <-> ".join(c) for c in cycles)
-
-
-def test_known_outside_scope_cycles_still_exist() -> None:
-    """An allowlisted pair whose loop is gone must leave the allowlist."""
-    graph = import_graph()
-    components = [set(c) for c in strongly_connected(graph)]
-    stale = [sorted(pair) for pair in KNOWN_OUTSIDE_SCOPE if not any(pair <= c for c in components)]
-    assert not stale, f"remove these pairs from KNOWN_OUTSIDE_SCOPE, their loop is gone: {stale}"

@@ -14,9 +14,12 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
@@ -79,14 +82,9 @@ class LocalCloudApp:
             aws.body = request.get_data()
             out = owner.handle(aws)
             return Response(out.body, status=out.status, headers=out.headers)(environ, start_response)
-        body = {
-            "__type": "UnknownServiceException",
-            "message": f"localcloud does not serve '{service or target}'. It serves: {', '.join(self.service_names())}.",
-        }
-        return Response(json.dumps(body), status=400, headers={"x-amzn-ErrorType": "UnknownServiceException",
-                                                               "Content-Type": "application/x-amz-json-1.1"})(
-            environ, start_response
-        )
+        message = (f"localcloud does not serve '{service or target}'. It serves: "
+                   f"{', '.join(self.service_names())}.")
+        return not_served(environ, service, target, message)(environ, start_response)
 
     def _authorize(self, environ: dict[str, Any], service: str, region: str, target: str | None) -> Response | None:
         """Check a role session's request against the role's policies (the body is read, then put back)."""
@@ -128,6 +126,81 @@ class LocalCloudApp:
 
     def shutdown(self) -> None:
         shutdown_backends(self.backends)
+
+
+# ------------------------------------------------------------------------------------------ not served
+#: the error code of the answer to a request for a service localcloud does not serve
+NOT_SERVED = "UnknownServiceException"
+
+
+def wire_protocol(environ: dict[str, Any], service: str, target: str | None) -> str:
+    """The wire protocol a request was sent in (botocore's names): from the request itself where it says so
+    (``smithy-protocol`` header, ``X-Amz-Target``, a form-encoded query body), else from botocore's model of the
+    service its signing name names (REST services), else ``rest-json``."""
+    if environ.get("HTTP_SMITHY_PROTOCOL") == "rpc-v2-cbor":
+        return "smithy-rpc-v2-cbor"
+    if target:
+        return "json"
+    if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", "") or "Action=" in environ.get("QUERY_STRING", ""):
+        return "ec2" if service == "ec2" else "query"
+    return _model_protocol(service) if service else "rest-json"
+
+
+@lru_cache(maxsize=64)
+def _model_protocol(service: str) -> str:
+    import botocore.session
+    from botocore.exceptions import UnknownServiceError
+
+    try:
+        protocol = botocore.session.get_session().get_service_model(service).protocol
+    except UnknownServiceError:
+        return "rest-json"
+    return protocol if protocol in ("rest-xml", "rest-json") else "rest-json"
+
+
+def _cbor_text(text: str) -> bytes:
+    """A CBOR text string (major type 3; RFC 8949 section 3.1)."""
+    data = text.encode()
+    size = len(data)
+    if size < 24:
+        head = bytes([0x60 + size])
+    elif size < 0x100:
+        head = bytes([0x78, size])
+    elif size < 0x10000:
+        head = bytes([0x79]) + size.to_bytes(2, "big")
+    else:
+        head = bytes([0x7A]) + size.to_bytes(4, "big")
+    return head + data
+
+
+def not_served(environ: dict[str, Any], service: str, target: str | None, message: str) -> Response:
+    """The answer to a request for a service localcloud does not serve, as an error of the caller's own protocol
+    (the error shapes botocore's parsers read: ``botocore/parsers.py``), so SDKs show ``message`` rather than a
+    parse failure. Query: ``<ErrorResponse><Error>``; EC2: ``<Response><Errors><Error>``; REST-XML:
+    ``<Error>``; JSON and REST-JSON: ``__type``/``message``; Smithy RPC v2 CBOR: the same map in CBOR."""
+    request_id = str(uuid.uuid4())
+    protocol = wire_protocol(environ, service, target)
+    headers = {"x-amzn-RequestId": request_id, "x-amz-request-id": request_id}
+    code, text = NOT_SERVED, xml_escape(message)
+    if protocol == "query":
+        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{text}</Message></Error>"
+                f"<RequestId>{request_id}</RequestId></ErrorResponse>").encode()
+        return Response(body, status=400, headers={**headers, "Content-Type": "text/xml"})
+    if protocol == "ec2":
+        body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{text}</Message></Error></Errors>"
+                f"<RequestID>{request_id}</RequestID></Response>").encode()
+        return Response(body, status=400, headers={**headers, "Content-Type": "text/xml"})
+    if protocol == "rest-xml":
+        body = (f"<Error><Code>{code}</Code><Message>{text}</Message><RequestId>{request_id}</RequestId>"
+                "</Error>").encode()
+        return Response(body, status=400, headers={**headers, "Content-Type": "application/xml"})
+    if protocol == "smithy-rpc-v2-cbor":
+        body = b"\xa2" + _cbor_text("__type") + _cbor_text(code) + _cbor_text("message") + _cbor_text(message)
+        return Response(body, status=400, headers={**headers, "Content-Type": "application/cbor",
+                                                   "smithy-protocol": "rpc-v2-cbor"})
+    content_type = "application/x-amz-json-1.1" if protocol == "json" else "application/json"
+    body = json.dumps({"__type": code, "message": message}).encode()
+    return Response(body, status=400, headers={**headers, "Content-Type": content_type, "x-amzn-ErrorType": code})
 
 
 def free_port(host: str = settings.DEFAULT_HOST) -> int:

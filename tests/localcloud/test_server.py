@@ -11,6 +11,7 @@ import time
 import urllib.request
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from localcloud import lifecycle
@@ -35,11 +36,37 @@ def test_health_lists_services(cloud) -> None:
     assert {"s3", "iam", "sts"} <= set(info["services"])
 
 
-def test_unserved_service_is_an_aws_error(aws) -> None:
+# One service per wire protocol (botocore's service models name it): the answer must parse in each, so boto3
+# shows the message instead of a ResponseParserError.
+UNSERVED = {
+    "query": ("cloudformation", lambda c: c.list_stacks()),
+    "ec2": ("ec2", lambda c: c.describe_instances()),
+    "rest-xml": ("route53", lambda c: c.list_hosted_zones()),
+    "json": ("kinesis", lambda c: c.list_streams()),
+    "rest-json": ("batch", lambda c: c.describe_job_queues()),
+    "smithy-rpc-v2-cbor": ("cloudwatch", lambda c: c.list_metrics()),
+}
+
+
+@pytest.mark.parametrize("protocol", list(UNSERVED))
+def test_unserved_service_is_an_aws_error_in_the_callers_protocol(aws, protocol) -> None:
+    service, call = UNSERVED[protocol]
+    client = aws(service, config=Config(retries={"max_attempts": 1}))
+    assert client.meta.service_model.protocol == protocol
     with pytest.raises(ClientError) as err:
-        aws("dynamodb").list_tables()
+        call(client)
     assert err.value.response["Error"]["Code"] == "UnknownServiceException"
-    assert "does not serve" in err.value.response["Error"]["Message"]
+    message = err.value.response["Error"]["Message"]
+    assert "localcloud does not serve" in message and "It serves: s3, iam, sts" in message
+
+
+def test_step_functions_integration_services_are_served(aws) -> None:
+    """DynamoDB, SNS, SQS and EventBridge (moto) answer, so workflows can call them."""
+    assert "TableNames" in aws("dynamodb").list_tables()
+    topic = aws("sns").create_topic(Name="served-topic")["TopicArn"]
+    assert topic.endswith(":served-topic")
+    assert aws("sqs").create_queue(QueueName="served-queue")["QueueUrl"].endswith("/served-queue")
+    assert "Rules" in aws("events").list_rules()
 
 
 def test_refuses_non_loopback_host() -> None:

@@ -1,4 +1,5 @@
-"""The services localcloud implements itself (S3, IAM, STS and CloudWatch Logs are moto's).
+"""The services localcloud implements itself (S3, IAM, STS, CloudWatch Logs, DynamoDB, SNS, SQS and EventBridge are
+moto's).
 
 The server owns the backends: :func:`load_services` creates each backend of :data:`BACKENDS` once, from the
 server's :class:`~localcloud.core.context.ServerContext`, and hands it to the APIs of :data:`SERVICES` that serve
@@ -33,8 +34,9 @@ SERVICES: tuple[tuple[str, str], ...] = (
     ("localcloud.services.stepfunctions.api:StepFunctionsAPI", "stepfunctions"),
 )
 
-#: services moto serves, by SigV4 signing name
-MOTO_SERVICES: tuple[str, ...] = ("s3", "iam", "sts", "logs")
+#: services moto serves, by SigV4 signing name: storage, identity and logs for every job, and the services the
+#: Step Functions integrations call (DynamoDB, SNS, SQS, EventBridge)
+MOTO_SERVICES: tuple[str, ...] = ("s3", "iam", "sts", "logs", "dynamodb", "sns", "sqs", "events")
 
 
 class Backend(Protocol):

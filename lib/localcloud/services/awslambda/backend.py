@@ -17,6 +17,7 @@ from localcloud import settings
 from localcloud.core.clients import client
 from localcloud.core.context import ServerContext
 from localcloud.core.jobs import Workers
+from localcloud.core.logs import LogShipper
 from localcloud.errors import AWSError
 
 from . import checks
@@ -52,6 +53,7 @@ class LambdaBackend:
         self._lock = threading.RLock()
         self.workers = Workers()
         self.events = {"accepted": 0, "failed": 0}
+        self.logs = LogShipper(ctx.endpoint_url)  # each environment's stream of /aws/lambda/<function>
         self.workers.start("lambda-reaper", self._reap_loop)
 
     # lookup ----------------------------------------------------------------------------------------------------
@@ -292,7 +294,7 @@ class LambdaBackend:
                     memory_size=fn.memory_size, generation=fn.generation, log_path=fn.log_path,
                     scratch=fn.home / "environments", session=self.ctx.sessions.issue(fn.role, fn.name),
                 )
-                runtime = FunctionRuntime(spec, self.ctx.endpoint_url)
+                runtime = FunctionRuntime(spec, self.ctx.endpoint_url, logs=self.logs)
                 self._runtimes[(fn.region, fn.name)] = runtime
             return runtime
 
@@ -373,3 +375,4 @@ class LambdaBackend:
         for runtime in runtimes:
             runtime.retire(kill_busy=True)
         self.workers.shutdown()
+        self.logs.close()

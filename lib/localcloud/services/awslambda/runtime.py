@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from localcloud.core.children import ChildError
 from localcloud.core.jobs import utcnow
+from localcloud.core.logs import LogShipper
 from localcloud.errors import AWSError
 
 from .environment import Environment, FunctionSpec, Invocation, platform_error
@@ -66,9 +67,13 @@ class RuntimeRetired(Exception):
 class FunctionRuntime:
     """The execution environments of one function generation."""
 
-    def __init__(self, spec: FunctionSpec, endpoint_url: str, max_environments: int = MAX_ENVIRONMENTS) -> None:
+    def __init__(self, spec: FunctionSpec, endpoint_url: str, max_environments: int = MAX_ENVIRONMENTS,
+                 logs: LogShipper | None = None) -> None:
         self.spec = spec
         self.endpoint_url = endpoint_url
+        #: CloudWatch Logs: each environment writes its own stream of ``/aws/lambda/<function>`` ("Each instance of
+        #: a Lambda function has a dedicated log stream", Lambda operator guide, How CloudWatch structures logs)
+        self.logs = logs
         self.max_environments = max(1, max_environments)
         self._cond = threading.Condition()
         self._idle: list[Environment] = []
@@ -174,6 +179,8 @@ class FunctionRuntime:
         self._release(env, healthy)
         result.log = "".join(log)
         self._append_log(result.log)
+        if self.logs is not None:
+            self.logs.lines(self.spec.region, f"/aws/lambda/{self.spec.name}", env.log_stream, result.log)
         return result
 
     def _run(self, env: Environment, fresh: bool, invocation: Invocation,

@@ -33,6 +33,7 @@ from localcloud import settings
 from localcloud.core import trust
 from localcloud.core.clients import child_env, client
 from localcloud.core.context import ServerContext
+from localcloud.core.logs import LogShipper
 from localcloud.core.processes import tail
 from localcloud.core.sessions import RoleSession
 from localcloud.errors import LocalCloudError
@@ -50,6 +51,14 @@ GLUE_CONSUMED = ("--scriptLocation", "--extra-py-files", "--extra-jars", "--extr
 RESERVED = ("--JOB_ID", "--JOB_RUN_ID", "--JOB_NAME")
 CATEGORY = "Error Category: UNCLASSIFIED_ERROR; "
 ASSUME_SERVICES = ("glue.amazonaws.com",)
+#: CloudWatch Logs of a run, stream ``<JobRunId>`` in each: the script's stdout and stderr go to ``output``; the
+#: GlueLogger's messages and the system's (localcloud's notes, Spark's driver output) to ``error`` ("Logging for AWS
+#: Glue jobs", Glue 5.0 behaviour; driver streams are named by the job run ID, "Running Spark ETL jobs with reduced
+#: startup times", Output and Errors Streams)
+OUTPUT_GROUP, ERROR_GROUP = "/aws-glue/jobs/output", "/aws-glue/jobs/error"
+#: where the awsglue shim's GlueLogger writes during a run (read into the error group)
+LOGGER_FILE_ENV = "LOCALCLOUD_GLUE_LOGGER_FILE"
+NOTE = "[localcloud] "
 
 
 
@@ -76,6 +85,7 @@ class _Attempt:
     healthy: bool = False
     log_offset: int = 0
     staging: Staging | None = None
+    script_output: tuple[int, int] = (0, 0)  # the bytes of the run's log the script wrote
 
 
 class RunFailed(LocalCloudError):
@@ -115,6 +125,7 @@ class Runner:
         self.callbacks = callbacks
         self._pool: WorkerPool | None = None
         self._pool_lock = threading.Lock()
+        self.logs = LogShipper(ctx.endpoint_url)
 
     @property
     def pool(self) -> WorkerPool:
@@ -138,6 +149,7 @@ class Runner:
             pool = self._pool
         if pool is not None:
             pool.shutdown()
+        self.logs.close()
 
     # ------------------------------------------------------------------------------------------- a run
     def execute(self, run: JobRun, job: Job) -> None:
@@ -170,6 +182,7 @@ class Runner:
                 self._give_back(run, attempt)
             except Exception:  # the run must still end
                 LOG.exception("giving back the worker of Glue run %s failed", run.id)
+        self._ship_logs(run, attempt, state, message)
         self._end(run, state, message)
         _note(attempt.log_path, f"run ended {run.state}" + (f": {run.error_message}" if run.error_message else ""))
 
@@ -200,13 +213,15 @@ class Runner:
         _note(log_path, f"staged {len(staging.roots)} S3 locations ({staging.staged_bytes() / 1e6:.1f} MB) "
                         f"in {time.monotonic() - began:.2f} s")
         self._checkpoint(run, deadline)
+        env = {**child_env(self.ctx.endpoint_url, run.region, run.session),
+               LOGGER_FILE_ENV: str(attempt.run_dir / "glue-logger.log")}
         request = {
             "run_id": run.id, "script": str(script), "argv": script_argv(job.name, run.id, arguments),
-            "env": child_env(self.ctx.endpoint_url, run.region, run.session), "log": str(log_path),
-            "paths": paths,
-            "cwd": str(work),
+            "env": env, "log": str(log_path), "paths": paths, "cwd": str(work),
         }  # fmt: skip
+        start = _size(log_path)
         outcome = worker.run(request, cancel=run.cancel, deadline=deadline)
+        attempt.script_output = (start, _size(log_path))
         attempt.healthy = outcome.kind in ("ok", "error") and outcome.detail.get("spark_ok", True)
         return self._ending(outcome, staging, log_path, timeout, scale)
 
@@ -260,6 +275,26 @@ class Runner:
         return "FAILED", (f"{CATEGORY}{outcome.error} while the script ran, without a Python exception (killed, out "
                           f"of memory, or a JVM crash). Last lines of the run's output:\n"
                           f"{staging.to_uris(tail(log_path, 15, max_chars=3000))}")
+
+    def _ship_logs(self, run: JobRun, attempt: _Attempt, state: str, message: str | None) -> None:
+        """The run's CloudWatch Logs: what the script printed to ``output``, the rest of the run's log (notes, the
+        Spark driver's output), the GlueLogger's messages and the ending to ``error``; sent before the run ends."""
+        try:
+            data = attempt.log_path.read_bytes()
+        except OSError:
+            data = b""
+        start, end = attempt.script_output
+        script = data[start:end].decode("utf-8", "replace").splitlines()
+        system = (data[:start] + data[end:]).decode("utf-8", "replace").splitlines()
+        system += [line for line in script if line.startswith(NOTE)]
+        logger = attempt.run_dir / "glue-logger.log"
+        if logger.exists():
+            system += logger.read_text("utf-8", "replace").splitlines()
+        system.append(f"{NOTE}run ended {state}" + (f": {message}" if message else ""))
+        to_uris = attempt.staging.to_uris if attempt.staging else (lambda text: text)
+        self.logs.put(run.region, OUTPUT_GROUP, run.id, [to_uris(x) for x in script if not x.startswith(NOTE)])
+        self.logs.put(run.region, ERROR_GROUP, run.id, [to_uris(x) for x in system])
+        self.logs.flush()
 
     def _end(self, run: JobRun, state: str, message: str | None) -> None:
         seconds = time.monotonic() - run.running_since if run.running_since is not None else 0.0

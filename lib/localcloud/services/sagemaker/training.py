@@ -20,6 +20,7 @@ from localcloud import images
 from localcloud.core.children import Child, ChildError, ChildRaised, ChildSpec, Spare
 from localcloud.core.context import ServerContext
 from localcloud.core.jobs import Workers, utcnow
+from localcloud.core.logs import LogShipper
 from localcloud.core.processes import tail
 from localcloud.images.builtin_xgboost import content
 from localcloud.images.builtin_xgboost import hyperparameters as hp
@@ -41,6 +42,12 @@ MODEL_FILE = "xgboost-model"
 LOG_FILE = "algorithm.log"
 POLL_SECONDS = 0.02
 FAILURE_REASON_LIMIT = 1024  # FailureReason's maximum length in the SageMaker API model
+#: where a training job's container output goes: one stream per instance, named after the job ("Amazon SageMaker
+#: algorithms produce Amazon CloudWatch logs ... /aws/sagemaker/TrainingJobs log group. Each training job has one
+#: log stream per node ... The log stream's name begins with the value specified in the TrainingJobName", SageMaker
+#: developer guide, common-info-all-sagemaker-models-logs; the SDK reads ``<job>/`` streams of this group)
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def is_xgboost_image(image: str | None) -> bool:
@@ -63,6 +70,18 @@ def unsupported_image_reason(image: str | None, algorithm: str | None = None) ->
     return (f"localcloud runs only SageMaker's built-in XGBoost algorithm, and {what} is not a SageMaker XGBoost "
             f"image. Use the image of sagemaker.image_uris.retrieve('xgboost', region, '{XGBOOST_VERSION}') "
             "(<account>.dkr.ecr.<region>.amazonaws.com/sagemaker-xgboost:1.7-1).")
+
+
+def syslog_escape(line: str) -> str:
+    """A container output line as the training stream holds it: control characters as ``#`` and three octal
+    digits (a tab is ``#011``; the 1.7-1 container's own metric regexes match ``.*\\[[0-9]+\\].*#011validation-``
+    in these logs: ``algorithm_mode/metrics.py``)."""
+    return _CONTROL.sub(lambda m: f"#{ord(m.group()):03o}", line)
+
+
+def log_stream(job: TrainingJob) -> str:
+    """``<job name>/algo-1-<epoch seconds>``: the one instance's stream, stamped when the job was created."""
+    return f"{job.name}/algo-1-{int(job.created.timestamp())}"
 
 
 def trainer_spec(workdir: Path) -> ChildSpec:
@@ -115,6 +134,7 @@ class TrainingRunner:
         self.running: dict[str, Child] = {}
         self.workdir = ctx.workdir("sagemaker", "training")
         self._spare: Spare | None = None
+        self.logs = LogShipper(ctx.endpoint_url)
 
     def start(self, job: TrainingJob) -> None:
         self.workers.start(f"training-{job.name}", lambda: self._run(job))
@@ -126,6 +146,7 @@ class TrainingRunner:
         for child in list(self.running.values()):
             child.kill()
         self.workers.shutdown(timeout=10)
+        self.logs.close()
 
     def _spares(self) -> Spare:
         if self._spare is None:
@@ -252,6 +273,7 @@ class TrainingRunner:
 
         watcher = threading.Thread(target=watch, name=f"watch-{job.name}", daemon=True)
         watcher.start()
+        follower = self.logs.follow(job.region, LOG_GROUP, log_stream(job), job_dir / LOG_FILE, syslog_escape)
         request = {"op": "train", "job_dir": str(job_dir), "channels": channels,
                    "hyperparameters": job.request.get("HyperParameters") or {}}
         try:
@@ -269,6 +291,8 @@ class TrainingRunner:
             watcher.join()
             self.running.pop(job.name, None)
             child.stop(grace=1.0)
+            self.logs.unfollow(follower)
+            self.logs.flush()  # the log is complete before the job says it ended, as the SDK reads it then
         if interrupted:
             raise interrupted[0]
         if not result.get("ok"):
@@ -295,6 +319,9 @@ class TrainingRunner:
 
     def _fail(self, job: TrainingJob, reason: str) -> None:
         reason = reason[:FAILURE_REASON_LIMIT]
+        if not (self.workdir / job.name / LOG_FILE).exists():  # the algorithm never ran: its reason is the log
+            self.logs.lines(job.region, LOG_GROUP, log_stream(job), reason)
+            self.logs.flush()
         with self.lock:
             job.failure_reason = reason
             job.training_end = utcnow()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 from typing import Any
 
 from pyspark.context import SparkContext
@@ -11,20 +13,37 @@ from pyspark.sql import SparkSession
 LOG = logging.getLogger(__name__)
 
 
+#: set by localcloud's Glue runner: the file whose lines become the run's ``/aws-glue/jobs/error`` log stream
+LOGGER_FILE_ENV = "LOCALCLOUD_GLUE_LOGGER_FILE"
+
+
 class GlueLogger:
-    """The logger ``GlueContext.get_logger()`` returns: ``info``/``warn``/``error`` as on Glue (Python logging)."""
+    """The logger ``GlueContext.get_logger()`` returns: ``info``/``warn``/``error``.
+
+    On Glue its messages go to the run's ``/aws-glue/jobs/error`` stream, not to the script's output ("Logging for
+    AWS Glue jobs": "user AWS Glue Logger logs are written to the /aws-glue/jobs/error log group"); under
+    localcloud's runner they go to the file it names for that stream, elsewhere to Python logging."""
 
     def __init__(self, name: str = "GlueLogger") -> None:
         self._log = logging.getLogger(name)
 
+    def _write(self, level: int, message: str) -> None:
+        target = os.environ.get(LOGGER_FILE_ENV)
+        if not target:
+            self._log.log(level, message)
+            return
+        stamp = time.strftime("%y/%m/%d %H:%M:%S", time.gmtime())
+        with open(target, "a", encoding="utf-8") as out:
+            out.write(f"{stamp} {logging.getLevelName(level)} GlueLogger: {message}\n")
+
     def info(self, message: str) -> None:
-        self._log.info(message)
+        self._write(logging.INFO, message)
 
     def warn(self, message: str) -> None:
-        self._log.warning(message)
+        self._write(logging.WARNING, message)
 
     def error(self, message: str) -> None:
-        self._log.error(message)
+        self._write(logging.ERROR, message)
 
 
 class GlueContext:

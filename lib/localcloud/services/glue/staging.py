@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,11 +20,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from localcloud.core import s3uri
 from localcloud.errors import LocalCloudError
 
 LOG = logging.getLogger(__name__)
 
-S3_URI = re.compile(r"^(s3a?)://([^/]+)(/.*)?$")
+#: the URI schemes of S3 paths in a Glue job (Spark's Hadoop file systems)
+HADOOP_SCHEMES = ("s3", "s3a")
 #: one request below this size, a multi-part transfer above it
 SMALL_OBJECT = 8 * 1024 * 1024
 THREADS = 8
@@ -36,11 +37,10 @@ class StagingError(LocalCloudError):
 
 
 def parse_s3(value: str) -> tuple[str, str] | None:
-    """``(bucket, key)`` of an ``s3://``/``s3a://`` URI (key may be empty or end in ``/``), else None."""
-    match = S3_URI.match(value.strip()) if isinstance(value, str) else None
-    if not match:
-        return None
-    return match.group(2), (match.group(3) or "").lstrip("/")
+    """``(bucket, key)`` of an ``s3://``/``s3a://`` URI (key may be empty or end in ``/``), else None. A job's paths
+    are Hadoop paths: an HTTPS URL in an argument is only text to the script, as on Glue."""
+    parsed = s3uri.parse(value, schemes=HADOOP_SCHEMES)
+    return (parsed[0], parsed[1].lstrip("/")) if parsed else None
 
 
 def is_checksum(name: str) -> bool:

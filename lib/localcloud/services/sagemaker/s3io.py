@@ -6,18 +6,16 @@ import gzip
 import io
 import json
 import logging
-import re
 import tarfile
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from localcloud.core import s3uri
 from localcloud.errors import LocalCloudError
 
 LOG = logging.getLogger(__name__)
-
-_S3_URI = re.compile(r"^(?:s3|https)://([^/]+)/?(.*)$")
 
 
 class TransferError(LocalCloudError):
@@ -25,11 +23,13 @@ class TransferError(LocalCloudError):
 
 
 def split_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key/prefix`` → ``("bucket", "key/prefix")``."""
-    match = _S3_URI.match(uri or "")
-    if not match:
-        raise TransferError(f"'{uri}' is not an S3 URI; expected s3://bucket/prefix.")
-    return match.group(1), match.group(2)
+    """``s3://bucket/key/prefix`` or an S3 HTTPS URL (SageMaker's S3 fields take both: their botocore pattern is
+    ``(https|s3)://([^/]+)/?(.*)``) → ``("bucket", "key/prefix")``."""
+    parsed = s3uri.parse(uri or "", https=True)
+    if parsed is None:
+        raise TransferError(f"'{uri}' is not an S3 location; expected s3://bucket/prefix or an S3 URL such as "
+                            "https://bucket.s3.region.amazonaws.com/prefix.")
+    return parsed
 
 
 def is_object_key(key: str) -> bool:

@@ -1,4 +1,5 @@
-"""``localcloud`` command line: serve (foreground), start (background), status, stop; images install/status."""
+"""``localcloud`` command line: serve (foreground), start (background), status, stop, env (exports for SDKs);
+images install/status."""
 
 from __future__ import annotations
 
@@ -32,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--enforce-iam", action="store_true", default=None,
                              help="Step Functions checks each service call of a workflow against the state "
                                   "machine role's IAM policies, as AWS does (also LOCALCLOUD_ENFORCE_IAM=1)")
+    env = sub.add_parser("env", help="print the shell exports that point AWS SDKs and the SageMaker SDK at localcloud",
+                         description="Print exports for `eval \"$(localcloud env)\"`: AWS_ENDPOINT_URL and test "
+                                     "credentials for every AWS SDK (boto3, the aws CLI), and a SageMaker Python SDK "
+                                     "defaults file (default bucket, telemetry off) so unmodified notebooks run "
+                                     "against localcloud.")
+    env.add_argument("--port", type=int, default=settings.DEFAULT_PORT, help="port on 127.0.0.1 (default 4566)")
+    env.add_argument("--region", default=settings.DEFAULT_REGION, help="AWS region (default us-east-1)")
     images = sub.add_parser("images", help="the algorithm images' own Python environments (install, status)",
                             description="Each built-in algorithm runs in its own Python environment with the "
                                         "library versions of its SageMaker image.")
@@ -60,6 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "images":
             return _images(args.action, args.force)
+        if args.command == "env":
+            from localcloud import environment
+
+            if lifecycle.status(args.port) is None:
+                print(f"# no localcloud answers on port {args.port}: start it with `localcloud start --port "
+                      f"{args.port}`", file=sys.stderr)
+            print(environment.shell_exports(args.port, args.region))
+            return 0
         if args.command == "serve":
             from localcloud.server import LocalCloud
 

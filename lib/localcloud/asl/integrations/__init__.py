@@ -9,6 +9,10 @@ services, so it works for whatever localcloud serves:
 - ``arn:aws:states:::sagemaker:<action>[.sync]``: :mod:`.sagemaker`
 - ``arn:aws:states:::states:startExecution[.sync|.sync:2|.waitForTaskToken]``: :mod:`.states`
 - ``arn:aws:states:::aws-sdk:<service>:<action>[.waitForTaskToken]``: :mod:`.awssdk`
+- ``arn:aws:states:::dynamodb:getItem|putItem|updateItem|deleteItem``: :mod:`.dynamodb`; ``sns:publish``,
+  ``sqs:sendMessage`` and ``events:putEvents`` (+ ``.waitForTaskToken``): :mod:`.sns`, :mod:`.sqs`, :mod:`.events`
+- the optimized integrations of services localcloud does not run (Batch, ECS, EMR, ...): accepted, and failing as
+  an unreachable service when they run: :mod:`.unserved`
 """
 
 from __future__ import annotations
@@ -20,7 +24,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from localcloud.asl.errors import TaskFailed
-from localcloud.asl.integrations import awslambda, awssdk, glue, sagemaker, states
+from localcloud.asl.integrations import (
+    awslambda,
+    awssdk,
+    dynamodb,
+    events,
+    glue,
+    sagemaker,
+    sns,
+    sqs,
+    states,
+    unserved,
+)
 from localcloud.asl.integrations.base import Call
 from localcloud.core.sessions import RoleSessions
 
@@ -65,6 +80,11 @@ ROUTES: dict[tuple[str, str], Route] = {
                                         frozenset({"", "sync", "sync:2", "waitForTaskToken"})),
     **{("sagemaker", a): Route(sagemaker.run, frozenset({""})) for a in sagemaker.SIMPLE},
     **{("sagemaker", a): Route(sagemaker.run, frozenset({"", "sync"})) for a in sagemaker.JOBS},
+    **{("dynamodb", a): Route(dynamodb.run, frozenset({""})) for a in dynamodb.ACTIONS},
+    ("sns", "publish"): Route(sns.publish, frozenset({"", "waitForTaskToken"})),
+    ("sqs", "sendMessage"): Route(sqs.send_message, frozenset({"", "waitForTaskToken"})),
+    ("events", "putEvents"): Route(events.put_events, frozenset({"", "waitForTaskToken"})),
+    **{key: Route(unserved.run, patterns) for key, patterns in unserved.ROUTES.items()},
 }
 
 

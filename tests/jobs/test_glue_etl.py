@@ -251,8 +251,10 @@ def test_glue_context_shim_wraps_the_spark_session(spark: Any) -> None:
     job.init("demo", {"JOB_NAME": "demo"})
     job.commit()
     assert job.isInitialized() and job.committed
-    with pytest.raises(AttributeError, match="create_dynamic_frame"):
-        glue_context.create_dynamic_frame  # noqa: B018
+    with pytest.raises(NotImplementedError, match="Data Catalog"):
+        glue_context.create_dynamic_frame.from_catalog(database="db", table_name="t")
+    with pytest.raises(AttributeError, match="extract_jdbc_conf"):
+        glue_context.extract_jdbc_conf  # noqa: B018
 
 
 @pytest.mark.parametrize("scheme", ["s3", "s3a"])

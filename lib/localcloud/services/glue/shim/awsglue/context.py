@@ -1,4 +1,4 @@
-"""``GlueContext``: the Spark session of a Glue job and its logger."""
+"""``GlueContext``: the Spark session of a Glue job, its logger, and DynamicFrames read from and written to S3."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class GlueLogger:
 
 
 class GlueContext:
-    """Wraps a ``SparkContext`` the way Glue's context does, without DynamicFrames or the Data Catalog."""
+    """Wraps a ``SparkContext`` the way Glue's context does, with S3 DynamicFrames and without the Data Catalog."""
 
     def __init__(self, sparkContext: SparkContext, **options: Any) -> None:  # noqa: N803 (Glue's signature)
         self._sc = sparkContext
@@ -64,8 +64,35 @@ class GlueContext:
         """The job's logger (``info``, ``warn``, ``error``)."""
         return self._logger
 
+    @property
+    def create_dynamic_frame(self) -> Any:
+        """The DynamicFrame reader (``from_options`` on S3; :mod:`awsglue.s3frames`)."""
+        from awsglue.s3frames import DynamicFrameReader
+
+        return DynamicFrameReader(self)
+
+    @property
+    def write_dynamic_frame(self) -> Any:
+        """The DynamicFrame writer (``from_options`` on S3; :mod:`awsglue.s3frames`)."""
+        from awsglue.s3frames import DynamicFrameWriter
+
+        return DynamicFrameWriter(self)
+
+    def create_dynamic_frame_from_options(self, connection_type: str, connection_options: Any = None,
+                                          format: str | None = None, format_options: Any = None,  # noqa: A002
+                                          transformation_ctx: str = "", **kwargs: Any) -> Any:
+        return self.create_dynamic_frame.from_options(connection_type, connection_options, format, format_options,
+                                                      transformation_ctx, **kwargs)
+
+    def write_dynamic_frame_from_options(self, frame: Any, connection_type: str, connection_options: Any = None,
+                                         format: str | None = None, format_options: Any = None,  # noqa: A002
+                                         transformation_ctx: str = "", **kwargs: Any) -> Any:
+        return self.write_dynamic_frame.from_options(frame, connection_type, connection_options, format,
+                                                     format_options, transformation_ctx, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         raise AttributeError(
-            f"GlueContext.{name} is not available when the job runs locally: only spark_session, sparkContext and "
-            "get_logger() are; use the Spark DataFrame API (glue_context.spark_session) instead"
+            f"GlueContext.{name} is not available when the job runs locally: spark_session, sparkContext, "
+            "get_logger(), create_dynamic_frame/write_dynamic_frame (from_options on S3) are; use the Spark "
+            "DataFrame API (glue_context.spark_session) for the rest"
         )

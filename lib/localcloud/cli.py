@@ -16,9 +16,9 @@ from localcloud.errors import LocalCloudError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="localcloud",
-        description="An AWS-compatible cloud on 127.0.0.1: S3, IAM, STS (moto) and SageMaker, SageMaker Runtime, "
-        "Glue, Lambda and Step Functions that really run. Point AWS SDKs at it with "
-        "AWS_ENDPOINT_URL=http://127.0.0.1:PORT.",
+        description="An AWS-compatible cloud on 127.0.0.1: S3, IAM, STS, CloudWatch Logs, DynamoDB, SNS, SQS, "
+        "EventBridge (moto) and SageMaker, SageMaker Runtime, Glue, Lambda and Step Functions that really run. Point "
+        "AWS SDKs at it with eval \"$(localcloud env)\".",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (

@@ -22,11 +22,13 @@ never fails the job or the invocation.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -41,6 +43,7 @@ EVENT_OVERHEAD = 26
 MAX_EVENT_BYTES = 1_048_576 - EVENT_OVERHEAD
 #: how often the shipper sends what was queued (seconds)
 INTERVAL = 0.2
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def now_ms() -> int:
@@ -192,17 +195,36 @@ class LogShipper:
     def _send(self, stream: _Stream, events: list[tuple[int, str]]) -> None:
         logs = clients.client(self.endpoint_url, "logs", stream.region)
         try:
-            if not stream.ready:
-                _create(logs, stream.group, stream.name)
-                stream.ready = True
             for batch in _batches(events):
-                logs.put_log_events(logGroupName=stream.group, logStreamName=stream.name,
-                                    logEvents=[{"timestamp": t, "message": m} for t, m in batch])
+                self._put(logs, stream, batch)
         except (ClientError, BotoCoreError) as exc:
             LOG.warning("could not write %d events to %s %s: %s", len(events), stream.group, stream.name, exc)
 
+    @staticmethod
+    def _put(logs: Any, stream: _Stream, batch: list[tuple[int, str]]) -> None:
+        """One PutLogEvents; a group or stream deleted meanwhile is made again, as a service's next write does."""
+        for attempt in (1, 2):
+            if not stream.ready:
+                _create(logs, stream.group, stream.name)
+                stream.ready = True
+            try:
+                logs.put_log_events(logGroupName=stream.group, logStreamName=stream.name,
+                                    logEvents=[{"timestamp": t, "message": m} for t, m in batch])
+                return
+            except ClientError as exc:
+                if attempt == 2 or exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    raise
+                stream.ready = False
 
-def _create(logs: object, group: str, stream: str) -> None:
+
+def syslog_escape(line: str) -> str:
+    """A container's output line as SageMaker's log agent writes it to CloudWatch: control characters as ``#`` and
+    three octal digits (a tab is ``#011``; the XGBoost 1.7-1 container's own metric regexes match
+    ``.*\\[[0-9]+\\].*#011validation-`` in its training logs: ``algorithm_mode/metrics.py``)."""
+    return _CONTROL.sub(lambda m: f"#{ord(m.group()):03o}", line)
+
+
+def _create(logs: Any, group: str, stream: str) -> None:
     for call, params in (("create_log_group", {"logGroupName": group}),
                          ("create_log_stream", {"logGroupName": group, "logStreamName": stream})):
         try:

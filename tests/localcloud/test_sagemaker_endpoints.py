@@ -214,7 +214,7 @@ def test_a_model_written_by_the_containers_xgboost_is_served_with_its_scores(clo
     ("not-a-model", "The primary container for production variant AllTraffic did not pass the ping health check. "
                     "Please check CloudWatch logs for this endpoint."),
     ("missing", "Could not access model data at"),
-    ("image", "localcloud runs only SageMaker's built-in XGBoost algorithm"),
+    ("image", "localcloud cannot serve the image '123456789012.dkr.ecr.us-east-1.amazonaws.com/my-server:1'"),
 ])
 def test_an_endpoint_whose_model_cannot_load_fails(sm, s3, rt, role, bucket, trained, case, reason) -> None:
     artifact = {"not-a-model": put(s3, bucket, f"bad/{case}/model.tar.gz", tarball({"xgboost-model": b"hello"})),

@@ -143,3 +143,33 @@ def make_role(aws: Any) -> str:
 def sagemaker_backend(cloud: Any) -> Any:
     """The SageMaker backend of the session's server (to simulate an external kill of a training process)."""
     return cloud.app.backends["sagemaker"]
+
+
+SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+
+
+def wait_processing(sm: Any, name: str, timeout: float = 120.0) -> dict[str, Any]:
+    return wait_for(sm.describe_processing_job, "ProcessingJobStatus", ("InProgress", "Stopping"), timeout,
+                    ProcessingJobName=name)
+
+
+def wait_transform(sm: Any, name: str, timeout: float = 120.0) -> dict[str, Any]:
+    return wait_for(sm.describe_transform_job, "TransformJobStatus", ("InProgress", "Stopping"), timeout,
+                    TransformJobName=name)
+
+
+def log_events(aws: Any, group: str, prefix: str) -> dict[str, list[str]]:
+    """Every stream of ``group`` whose name starts with ``prefix``, with its messages."""
+    logs = aws("logs")
+    streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=prefix)["logStreams"]
+    return {s["logStreamName"]: [e["message"] for e in logs.get_log_events(
+        logGroupName=group, logStreamName=s["logStreamName"], startFromHead=True)["events"]] for s in streams}
+
+
+def sdk_session(cloud: Any, bucket: str, monkeypatch: Any) -> Any:
+    """A SageMaker SDK session whose boto3 clients reach the session's localcloud (as ``localcloud env`` does)."""
+    import boto3
+    import sagemaker
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", cloud.endpoint_url)
+    return sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"), default_bucket=bucket)

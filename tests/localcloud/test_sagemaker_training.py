@@ -217,7 +217,7 @@ def _failure_cases(bucket: str, small_train: str) -> dict[str, tuple[dict[str, A
         "no-train-channel": ({"hps": base, "channels": [channel("validation", small_train)]},
                              "Missing required channel: train"),
         "image": ({"hps": base, "channels": train, "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-algo:1"},
-                  "localcloud runs only SageMaker's built-in XGBoost algorithm"),
+                  "localcloud cannot run the image '123456789012.dkr.ecr.us-east-1.amazonaws.com/my-algo:1'"),
         "other-version": ({"hps": base, "channels": train,
                            "image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.5-1"},
                           "localcloud runs the built-in XGBoost image of version 1.7-1 only"),

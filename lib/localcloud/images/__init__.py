@@ -48,7 +48,10 @@ class Image:
 
 XGBOOST = Image("sagemaker-xgboost-1.7-1", HERE / "builtin_xgboost" / "requirements.txt",
                 "SageMaker built-in XGBoost 1.7-1 (xgboost 1.7.4)")
-IMAGES: dict[str, Image] = {XGBOOST.name: XGBOOST}
+#: the SageMaker Scikit-learn 1.2-1 framework image; also the environment of a generic Python processing image
+SKLEARN = Image("sagemaker-scikit-learn-1.2-1", HERE / "sklearn" / "requirements.txt",
+                "SageMaker Scikit-learn 1.2-1 (scikit-learn 1.2.1)")
+IMAGES: dict[str, Image] = {XGBOOST.name: XGBOOST, SKLEARN.name: SKLEARN}
 
 
 def root() -> Path:
@@ -100,7 +103,7 @@ def install(image: Image, *, force: bool = False, echo: Callable[[str], None] = 
     if installed(image) and not force:
         echo(f"{image.name}: up to date ({folder})")
         return False
-    echo(f"{image.name}: creating its environment in {folder} (one-time, about a minute)")
+    echo(f"{image.name}: creating its environment in {folder} (one-time, a minute or two)")
     shutil.rmtree(folder, ignore_errors=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
     base = getattr(sys, "_base_executable", sys.executable)

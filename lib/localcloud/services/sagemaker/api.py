@@ -12,7 +12,7 @@ LOG = logging.getLogger(__name__)
 
 
 class SageMakerAPI(JsonService):
-    """Training jobs, models, endpoint configs and endpoints."""
+    """Training, processing and transform jobs, models, endpoint configs and endpoints."""
 
     signing_names = ("sagemaker",)
     target_prefixes = ("SageMaker",)
@@ -36,6 +36,32 @@ class SageMakerAPI(JsonService):
 
     def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.backend.list_training_jobs(params)
+
+    # processing jobs
+    def create_processing_job(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        return self.backend.processing.create(params, request.region)
+
+    def describe_processing_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.processing.describe(params)
+
+    def stop_processing_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.processing.stop(params)
+
+    def list_processing_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.processing.list(params)
+
+    # transform jobs
+    def create_transform_job(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        return self.backend.transforms.create(params, request.region)
+
+    def describe_transform_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.transforms.describe(params)
+
+    def stop_transform_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.transforms.stop(params)
+
+    def list_transform_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.transforms.list(params)
 
     # models
     def create_model(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:

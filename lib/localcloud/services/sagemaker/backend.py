@@ -1,4 +1,5 @@
-"""SageMaker state and operations: training jobs, models, endpoint configs and endpoints (no HTTP here).
+"""SageMaker state and operations: training jobs, models, endpoint configs and endpoints (no HTTP here); processing
+and transform jobs in :mod:`.processing` and :mod:`.transform`.
 
 One backend per server, made by the server; the SageMaker API and the SageMaker Runtime API share it.
 Names are unique regardless of case (ARNs carry them in lower case, as SageMaker's do).
@@ -29,8 +30,12 @@ from localcloud.services.sagemaker.models import (
     TrainingJob,
     variant_summaries,
 )
+from localcloud.services.sagemaker.processing import ProcessingJobs
+from localcloud.services.sagemaker.processing_run import ProcessingRunner
 from localcloud.services.sagemaker.tagging import Tags, check
 from localcloud.services.sagemaker.training import TrainingRunner
+from localcloud.services.sagemaker.transform import TransformJobs
+from localcloud.services.sagemaker.transform_run import TransformRunner
 from localcloud.services.sagemaker.validation import (
     MODEL_NAME_PATTERN,
     ROLE_PATTERN,
@@ -62,6 +67,9 @@ class SageMakerBackend:
         self.tags = Tags()
         self.runner = TrainingRunner(ctx, self.lock, self._s3)
         self.deployments = Deployments(ctx, self.lock, self.router, self._s3, self._current)
+        self.processing = ProcessingJobs(ProcessingRunner(ctx, self.lock, self._s3), self.lock, self.tags,
+                                         self._check_role)
+        self.transforms = TransformJobs(TransformRunner(ctx, self.lock, self._s3), self.lock, self.tags, self._model)
 
     def _s3(self, region: str, role_arn: str | None = None) -> Any:
         """An S3 client; with ``role_arn``, acting as that role (SageMaker moves a job's or model's data with the
@@ -71,14 +79,19 @@ class SageMakerBackend:
 
     def shutdown(self) -> None:
         self.runner.shutdown()
+        self.processing.runner.shutdown()
+        self.transforms.runner.shutdown()
         self.deployments.shutdown()
         self.router.close()
 
     def health(self) -> dict[str, Any]:
         with self.lock:
             running = sum(1 for j in self.training_jobs.values() if not j.done)
+            processing = sum(1 for j in self.processing.jobs.values() if not j.done)
+            transforms = sum(1 for j in self.transforms.jobs.values() if not j.done)
             serving = sum(1 for e in self.endpoints.values() if e.status in ("InService", "Updating"))
-        return {"status": "running", "training_jobs_in_progress": running, "endpoints_serving": serving}
+        return {"status": "running", "training_jobs_in_progress": running, "processing_jobs_in_progress": processing,
+                "transform_jobs_in_progress": transforms, "endpoints_serving": serving}
 
     # ------------------------------------------------------------------------------------------------ helpers
     def _check_role(self, role_arn: str, member: str, region: str, source_arn: str) -> None:

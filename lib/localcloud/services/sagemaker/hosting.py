@@ -1,8 +1,9 @@
 """Model servers: each production variant's model runs in a child process of its image, swapped atomically.
 
 A deployment downloads and extracts each variant's model data into a folder of its own (as SageMaker does into
-``/opt/ml/model``), starts the image's model server (:mod:`localcloud.images.builtin_xgboost.serve`) on it and checks
-it as SageMaker's ``/ping`` does; then it publishes the endpoint's :class:`Live` routing table in a single
+``/opt/ml/model``; a Scikit-learn model's code from ``SAGEMAKER_SUBMIT_DIRECTORY`` into ``/opt/ml/code``), starts
+the image's model server (:mod:`localcloud.images.builtin_xgboost.serve`, :mod:`localcloud.images.scriptmode.serve`)
+on it and checks it as SageMaker's ``/ping`` does; then it publishes the endpoint's :class:`Live` routing table in a single
 assignment, so requests see either the old models or the new ones, never a mix and never a gap. The servers of a
 replaced table are stopped a little later, once requests already routed to them have finished.
 """
@@ -23,14 +24,17 @@ from typing import Any
 from localcloud import images
 from localcloud.core.children import Child, ChildError, ChildRaised, ChildSpec
 from localcloud.errors import LocalCloudError
-from localcloud.services.sagemaker import s3io
+from localcloud.services.sagemaker import containers, s3io
 from localcloud.services.sagemaker.models import Model
-from localcloud.services.sagemaker.training import is_xgboost_image, unsupported_image_reason
 
 LOG = logging.getLogger(__name__)
 
 MAX_MODEL_BYTES = 1 << 30
-SERVE_MODULE = "localcloud.images.builtin_xgboost.serve"
+#: each runtime's model server (see :mod:`.containers`)
+SERVE_MODULES = {"xgboost": "localcloud.images.builtin_xgboost.serve",
+                 "sklearn": "localcloud.images.scriptmode.serve"}
+#: InvokeEndpoint's model container timeout (the runtime's 60 seconds)
+INVOKE_TIMEOUT = 60.0
 #: how long the servers of a replaced routing table live on for requests already routed to them
 RETIRE_SECONDS = 2.0
 #: what SageMaker says when a variant's container does not answer /ping (the detail is in the endpoint's log)
@@ -45,23 +49,37 @@ class DeploymentError(LocalCloudError):
 class LoadedModel:
     """One variant's model server: ``invoke`` is safe to call from many threads (one request at a time)."""
 
-    def __init__(self, child: Child, name: str, image: str, info: dict[str, Any], folder: Path) -> None:
+    def __init__(self, child: Child, name: str, image: str, info: dict[str, Any], folder: Path,
+                 kind: str = "xgboost") -> None:
         self.child = child
+        self.kind = kind
         self.folder = folder
         self.name = name
         self.image = image
         self.num_features = int(info.get("num_features", 0))
         self.objective = str(info.get("objective", ""))
 
-    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> tuple[int, str, bytes]:
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None,
+               timeout: float = INVOKE_TIMEOUT) -> tuple[int, str, bytes]:
         """The container's answer: ``(status, content type, body)``."""
         try:
             answer, out = self.child.call({"op": "invoke", "content_type": content_type, "accept": accept}, body,
-                                          timeout=60.0)
+                                          timeout=timeout)
         except (ChildError, ChildRaised) as exc:
             LOG.warning("model server of %s failed: %s", self.name, exc)
             return 500, "text/html; charset=utf-8", b"Internal Server Error"
         return int(answer["status"]), str(answer.get("content_type") or ""), out or b""
+
+    def request(self, op: str) -> tuple[int, bytes]:
+        """Another of the container's routes (``execution-parameters``): ``(status, body)``; 404 when it has none."""
+        try:
+            answer, out = self.child.call({"op": op}, timeout=INVOKE_TIMEOUT)
+        except ChildRaised:
+            return 404, b""
+        except ChildError as exc:
+            LOG.warning("model server of %s failed: %s", self.name, exc)
+            return 500, b""
+        return int(answer.get("status", 200)), out or b""
 
     def close(self) -> None:
         with self.child.lock:  # after a request in flight
@@ -94,7 +112,7 @@ def _model_data(s3: Any, model: Model, folder: Path) -> str:
     source = (container.get("ModelDataSource") or {}).get("S3DataSource") or {}
     url = container.get("ModelDataUrl") or source.get("S3Uri")
     if not url:
-        raise DeploymentError(f"Model {model.name} has no ModelDataUrl: the built-in XGBoost needs the "
+        raise DeploymentError(f"Model {model.name} has no ModelDataUrl: localcloud's model servers load the "
                               "model.tar.gz of a training job.")
     try:
         if source and str(source.get("CompressionType", "Gzip")).lower() == "none":
@@ -110,31 +128,54 @@ def _model_data(s3: Any, model: Model, folder: Path) -> str:
     return str(url)
 
 
-def load_model(s3: Any, model: Model, variant: str, folder: Path) -> LoadedModel:
-    """Download a model, start its image's model server on it and ping it (raises :class:`DeploymentError`)."""
-    containers = model.containers
-    if len(containers) != 1:
-        raise DeploymentError(f"Model {model.name} has {len(containers)} containers; localcloud serves single-"
-                              "container models of the built-in XGBoost algorithm.")
-    image = containers[0].get("Image", "")
-    if not is_xgboost_image(image):
-        raise DeploymentError(unsupported_image_reason(image) or f"localcloud cannot serve image '{image}'.")
+def _code(s3: Any, env: dict[str, str], folder: Path) -> None:
+    """A script-mode model's code: ``SAGEMAKER_SUBMIT_DIRECTORY`` (the SDK's ``sourcedir.tar.gz`` in S3, or a
+    folder of the model such as ``/opt/ml/model/code`` when the SDK repacked it) into ``/opt/ml/code``."""
+    source = env.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
+    code = folder / "code"
+    code.mkdir(parents=True, exist_ok=True)
+    if source.startswith("s3://"):
+        try:
+            _extract(s3io.fetch(s3, source), source, code)
+        except s3io.TransferError as exc:
+            raise DeploymentError(str(exc)) from exc
+    elif source.startswith("/opt/ml/") and (folder / source[len("/opt/ml/"):]).is_dir():
+        shutil.copytree(folder / source[len("/opt/ml/"):], code, dirs_exist_ok=True)
+
+
+def load_model(s3: Any, model: Model, variant: str, folder: Path, extra_env: dict[str, str] | None = None,
+               log_path: Path | None = None) -> LoadedModel:
+    """Download a model, start its image's model server on it and ping it (raises :class:`DeploymentError`);
+    ``extra_env`` is added to the container's environment (batch transform's variables)."""
+    containers_ = model.containers
+    if len(containers_) != 1:
+        raise DeploymentError(f"Model {model.name} has {len(containers_)} containers; localcloud serves single-"
+                              "container models.")
+    image = containers_[0].get("Image", "")
+    try:
+        runtime = containers.for_serving(image)
+    except containers.UnsupportedImage as exc:
+        raise DeploymentError(str(exc)) from None
     shutil.rmtree(folder, ignore_errors=True)
     model_dir = folder / "model"
     model_dir.mkdir(parents=True)
     _model_data(s3, model, model_dir)
+    env = {**runtime.env, **{str(k): str(v) for k, v in (containers_[0].get("Environment") or {}).items()},
+           **(extra_env or {})}
+    if runtime.kind == "sklearn":
+        _code(s3, env, folder)
     try:
         # one log per variant across deployments, as the endpoint's CloudWatch log stream is
-        spec = ChildSpec(module=SERVE_MODULE, log_path=folder.parent / "logs" / f"{variant}.log",
-                         python=images.python(images.XGBOOST),
-                         path=(images.pythonpath(images.XGBOOST),), env={"OMP_NUM_THREADS": "1"}, cwd=folder,
-                         name=f"the model server of {model.name}")
+        spec = ChildSpec(module=SERVE_MODULES[runtime.kind],
+                         log_path=log_path or folder.parent / "logs" / f"{variant}.log",
+                         python=images.python(runtime.image), path=(images.pythonpath(runtime.image),),
+                         env={"OMP_NUM_THREADS": "1"}, cwd=folder, name=f"the model server of {model.name}")
     except images.ImageNotInstalled as exc:
         raise DeploymentError(str(exc)) from None
-    env = {str(k): str(v) for k, v in (containers[0].get("Environment") or {}).items()}
     try:
         child = Child.start(spec)
-        info, _ = child.call({"op": "load", "model_dir": str(model_dir), "env": env}, timeout=120.0)
+        info, _ = child.call({"op": "load", "model_dir": str(model_dir), "root": str(folder), "env": env},
+                             timeout=120.0)
     except (ChildError, ChildRaised) as exc:
         LOG.warning("model server of %s did not start: %s", model.name, exc)
         raise DeploymentError(PING_FAILED.format(variant=variant)) from None
@@ -142,7 +183,7 @@ def load_model(s3: Any, model: Model, variant: str, folder: Path) -> LoadedModel
         LOG.info("model %s does not load: %s", model.name, info.get("message"))
         child.stop(grace=1.0)
         raise DeploymentError(PING_FAILED.format(variant=variant))
-    return LoadedModel(child, model.name, image, info, folder)
+    return LoadedModel(child, model.name, image, info, folder, runtime.kind)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 A job moves Starting → Downloading → Training → Uploading → Completed (or Failed, or Stopping → Stopped /
 MaxRuntimeExceeded). Each job runs on a worker thread; at most ``slots`` algorithm processes run at once. The
-algorithm is the built-in XGBoost 1.7-1 image (:mod:`localcloud.images.builtin_xgboost`), run in its own
-environment by a child process started ahead of need, one job per process as one container per job.
+image decides what runs (:mod:`.containers`): the built-in XGBoost 1.7-1 algorithm
+(:mod:`localcloud.images.builtin_xgboost`, in its own environment, a child process started ahead of need), or a
+script-mode job of a framework image, run by the training toolkit (:mod:`.framework`); one job per process as one
+container per job.
 """
 
 from __future__ import annotations
@@ -24,19 +26,13 @@ from localcloud.core.logs import LogShipper
 from localcloud.core.processes import tail
 from localcloud.images.builtin_xgboost import content
 from localcloud.images.builtin_xgboost import hyperparameters as hp
-from localcloud.services.sagemaker import s3io
+from localcloud.services.sagemaker import containers, s3io
+from localcloud.services.sagemaker.framework import ScriptTraining, script_mode
+from localcloud.services.sagemaker.jobrun import JobFailed
 from localcloud.services.sagemaker.models import TrainingJob
 
 LOG = logging.getLogger(__name__)
 
-#: SageMaker's built-in XGBoost images: ``<acct>.dkr.ecr.<region>.amazonaws.com[.cn]/sagemaker-xgboost:<ver>`` and the
-#: legacy ``.../xgboost:1`` / ``:latest`` (version 0.72)
-XGBOOST_IMAGE = re.compile(
-    r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
-    r"(sagemaker-xgboost:(?P<version>[0-9][0-9.]*-[0-9]+)(-[a-z0-9.-]+)?|xgboost:(1|latest))(@sha256:[0-9a-f]{64})?$"
-)
-#: the one version localcloud runs: its environment has the container's xgboost (1.7.4)
-XGBOOST_VERSION = "1.7-1"
 TRAIN_MODULE = "localcloud.images.builtin_xgboost.train"
 MODEL_FILE = "xgboost-model"
 LOG_FILE = "algorithm.log"
@@ -48,28 +44,6 @@ FAILURE_REASON_LIMIT = 1024  # FailureReason's maximum length in the SageMaker A
 #: developer guide, common-info-all-sagemaker-models-logs; the SDK reads ``<job>/`` streams of this group)
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def is_xgboost_image(image: str | None) -> bool:
-    """Whether ``image`` is the built-in XGBoost image localcloud runs (``sagemaker-xgboost:1.7-1``)."""
-    match = XGBOOST_IMAGE.match(image or "")
-    return bool(match and match.group("version") == XGBOOST_VERSION)
-
-
-def unsupported_image_reason(image: str | None, algorithm: str | None = None) -> str | None:
-    """Why localcloud cannot run this image, or None when it is the built-in XGBoost 1.7-1."""
-    if is_xgboost_image(image):
-        return None
-    match = XGBOOST_IMAGE.match(image or "")
-    if match:
-        version = match.group("version") or "0.72"
-        return (f"localcloud runs the built-in XGBoost image of version {XGBOOST_VERSION} only (its environment has "
-                f"the container's xgboost 1.7.4); '{image}' is version {version}, whose xgboost reads and writes "
-                f"models differently. Use sagemaker.image_uris.retrieve('xgboost', region, '{XGBOOST_VERSION}').")
-    what = f"the training image '{image}'" if image else f"the algorithm '{algorithm}'"
-    return (f"localcloud runs only SageMaker's built-in XGBoost algorithm, and {what} is not a SageMaker XGBoost "
-            f"image. Use the image of sagemaker.image_uris.retrieve('xgboost', region, '{XGBOOST_VERSION}') "
-            "(<account>.dkr.ecr.<region>.amazonaws.com/sagemaker-xgboost:1.7-1).")
 
 
 def syslog_escape(line: str) -> str:
@@ -105,14 +79,6 @@ def precheck(request: dict[str, Any]) -> None:
                                 "input modes are not implemented. Use TrainingInputMode 'File'.")
 
 
-class JobFailed(Exception):
-    """Ends a job as Failed with ``reason`` as its FailureReason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason[:FAILURE_REASON_LIMIT]
-
-
 class _Interrupted(Exception):
     """The job was stopped, ran out of time, or the server is shutting down."""
 
@@ -135,6 +101,7 @@ class TrainingRunner:
         self.workdir = ctx.workdir("sagemaker", "training")
         self._spare: Spare | None = None
         self.logs = LogShipper(ctx.endpoint_url)
+        self.framework = ScriptTraining(ctx, self.logs, s3)
 
     def start(self, job: TrainingJob) -> None:
         self.workers.start(f"training-{job.name}", lambda: self._run(job))
@@ -187,7 +154,7 @@ class TrainingRunner:
             LOG.exception("training job %s failed unexpectedly", job.name)
             self._fail(job, f"InternalServerError: {type(exc).__name__}: {exc}")
         finally:
-            for sub in ("input", "model", "links"):
+            for sub in ("input", "model", "links", "code", "output", "packages", "scratch"):
                 shutil.rmtree(job_dir / sub, ignore_errors=True)
 
     def _train(self, job: TrainingJob, job_dir: Path) -> None:
@@ -196,18 +163,29 @@ class TrainingRunner:
             job.training_start = utcnow()
         self._move(job, "Downloading", "Downloading input data")
         spec = job.request.get("AlgorithmSpecification") or {}
-        reason = unsupported_image_reason(spec.get("TrainingImage"), spec.get("AlgorithmName"))
-        if reason:
-            raise JobFailed(f"AlgorithmError: {reason}")
-        try:  # what the container checks before reading data, without paying for a process
-            precheck(job.request)
-        except content.UserError as exc:
-            raise JobFailed(f"ClientError: {exc}") from None
-        self._spares().prepare()  # its imports overlap the download
+        try:
+            runtime = containers.for_training(spec.get("TrainingImage"), spec.get("AlgorithmName"),
+                                              script_mode(job.request))
+        except containers.UnsupportedImage as exc:
+            raise JobFailed(f"AlgorithmError: {exc}") from None
+        if runtime.kind == "xgboost":
+            try:  # what the container checks before reading data, without paying for a process
+                precheck(job.request)
+            except content.UserError as exc:
+                raise JobFailed(f"ClientError: {exc}") from None
+            self._spares().prepare()  # its imports overlap the download
         channels = self._download(job, job_dir)
         self._check(job)
+        if runtime.kind != "xgboost":
+            self.framework.stage(job, job_dir, channels)
         self._move(job, "Training", "Training image download completed. Training in progress.")
-        result = self._algorithm(job, job_dir, channels)
+        if runtime.kind == "xgboost":
+            result = self._algorithm(job, job_dir, channels)
+        else:
+            result = {"metrics": self.framework.run(
+                job, job_dir, runtime, job_dir / LOG_FILE, lambda: self._check(job),
+                lambda: self.logs.follow(job.region, LOG_GROUP, log_stream(job), job_dir / LOG_FILE, syslog_escape),
+                self._unfollow)}
         self._check(job)
         self._move(job, "Uploading", "Uploading generated training model")
         artifact = self._upload(job, job_dir)
@@ -301,6 +279,10 @@ class TrainingRunner:
             raise JobFailed("AlgorithmError: the training process finished without writing a model.")
         return result
 
+    def _unfollow(self, follower: Any) -> None:
+        self.logs.unfollow(follower)
+        self.logs.flush()  # the log is complete before the job says it ended, as the SDK reads it then
+
     def _upload(self, job: TrainingJob, job_dir: Path) -> str:
         output = job.request.get("OutputDataConfig") or {}
         base = (output.get("S3OutputPath") or "").rstrip("/")
@@ -311,6 +293,9 @@ class TrainingRunner:
                 for path in sorted((job_dir / "model").iterdir()):
                     s3io.upload(s3, prefix + path.name, path.read_bytes())
                 return prefix
+            data = job_dir / "output" / "data"
+            if data.is_dir() and any(p.is_file() for p in data.rglob("*")):  # /opt/ml/output/data of a script
+                s3io.upload(s3, f"{base}/{job.name}/output/output.tar.gz", s3io.model_tarball(data))
             uri = f"{base}/{job.name}/output/model.tar.gz"
             s3io.upload(s3, uri, s3io.model_tarball(job_dir / "model"))
             return uri

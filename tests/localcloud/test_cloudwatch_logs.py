@@ -21,7 +21,7 @@ import pytest
 from test_lambda import HANDLER, TRUST_LAMBDA, make_zip
 from test_sagemaker_support import channel, put, synthetic, to_csv, training_request, unique, wait_job
 
-from localcloud.core.logs import LogShipper, _batches
+from localcloud.core.logs import LogShipper, _batches, syslog_escape
 
 
 def events(logs: Any, group: str, stream: str) -> list[str]:
@@ -64,6 +64,22 @@ def test_shipper_creates_the_group_and_stream_and_follows_a_file(cloud: Any, aws
     stamps = [e["timestamp"] for e in logs.get_log_events(logGroupName=group, logStreamName=stream,
                                                            startFromHead=True)["events"]]
     assert stamps == sorted(stamps)
+
+
+def test_a_deleted_group_is_made_again_on_the_next_write(cloud: Any, aws: Any) -> None:
+    logs = aws("logs")
+    shipper = LogShipper(cloud.endpoint_url, interval=0.02)
+    group = f"/test/{uuid.uuid4().hex[:8]}"
+    shipper.put("us-east-1", group, "s", ["before"])
+    assert shipper.flush()
+    logs.delete_log_group(logGroupName=group)  # a clean-up between two invocations
+    shipper.put("us-east-1", group, "s", ["after"])
+    shipper.close()
+    assert events(logs, group, "s") == ["after"]
+
+
+def test_syslog_escape_writes_control_characters_as_octal() -> None:
+    assert syslog_escape("[0]\ttrain-logloss:0.5\x1b") == "[0]#011train-logloss:0.5#033"
 
 
 # ------------------------------------------------------------------------------------------------ SageMaker

@@ -128,6 +128,18 @@ def make_execution(definition: Any, input_value: Any = None, *, name: str = "tes
     )
 
 
+def assigned_variables(history: list[dict[str, Any]]) -> list[list[Any]]:
+    """[state name, {variable: value}] for every ``*StateExited`` event that assigned variables, in order
+    (the values decoded from the JSON text ``assignedVariables`` holds)."""
+    out: list[list[Any]] = []
+    for event in history:
+        details = event.get("stateExitedEventDetails") or {}
+        if "assignedVariables" in details:
+            assert details.get("assignedVariablesDetails") == {"truncated": False}
+            out.append([details["name"], {k: json.loads(v) for k, v in details["assignedVariables"].items()}])
+    return out
+
+
 def load_templates(feature: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     """Every template file (``<feature>/<case>.yaml``) as (id, case)."""
     pattern = f"{feature}/*.yaml" if feature else "*/*.yaml"

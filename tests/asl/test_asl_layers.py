@@ -10,11 +10,13 @@ import pytest
 ASL = Path(__file__).resolve().parents[2] / "lib" / "localcloud" / "asl"
 
 #: the JSONPath query language and everything only it uses
-JSONPATH = {"paths", "intrinsic_functions", "intrinsics", "templates", "choice", "jsonpath"}
+JSONPATH = {"paths", "varpaths", "intrinsic_functions", "intrinsics", "templates", "choice", "jsonpath"}
+#: the JSONata query language and everything only it uses
+JSONATA = {"jsonata_functions", "jsonata_eval", "jsonata_check", "jsonata_lang"}
 #: modules that run states or executions: a second query language must plug in without touching them
 RUNNERS = {"states", "task", "concurrent", "engine", "env", "retry", "history"}
 #: the bottom layer: nothing of the engine below it but the error names
-BOTTOM = {"errors": set(), "values": set(), "query": set()}
+BOTTOM = {"errors": set(), "values": set(), "query": set(), "variables": {"values"}}
 
 
 def _imported(module: str) -> set[str]:
@@ -36,6 +38,11 @@ def _engine_modules(imported: set[str]) -> set[str]:
 @pytest.mark.parametrize("module", sorted(RUNNERS))
 def test_runners_know_no_jsonpath(module: str) -> None:
     assert not _engine_modules(_imported(module)) & JSONPATH
+
+
+@pytest.mark.parametrize("module", sorted(RUNNERS))
+def test_runners_know_no_jsonata(module: str) -> None:
+    assert not _engine_modules(_imported(module)) & JSONATA
 
 
 @pytest.mark.parametrize("module", sorted(BOTTOM))

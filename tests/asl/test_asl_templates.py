@@ -8,7 +8,7 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore.validate import ParamValidator
-from harness import load_templates, make_execution
+from harness import assigned_variables, load_templates, make_execution
 from statelint.linter import Linter
 
 from localcloud.asl import validate_definition
@@ -66,6 +66,8 @@ def test_template(case_id: str, case: dict[str, Any]) -> None:
         assert types.count(event_type) == count, (event_type, types)
     for event_type in expected.get("events_absent", []):
         assert event_type not in types
+    if "assigned" in expected:
+        assert assigned_variables(history) == expected["assigned"]
     _check_history(history)
 
 

@@ -116,7 +116,11 @@ def test_string_matches(value: str, pattern: str, expected: bool) -> None:
 STATELINT_GAPS = {"paths/indefinite_paths_yield_lists", "paths/single_match_is_the_item"}
 
 
-@pytest.mark.parametrize(("case_id", "case"), [c for c in load_templates() if not c[0].startswith("validation/")],
+#: statelint 3.1.0 predates JSONata and variables (Assign, November 2024): those templates are not for it
+STATELINT_UNKNOWN = ("validation/", "jsonata/", "variables/")
+
+
+@pytest.mark.parametrize(("case_id", "case"), [c for c in load_templates() if not c[0].startswith(STATELINT_UNKNOWN)],
                          ids=lambda c: c if isinstance(c, str) else "")
 def test_run_templates_are_valid_for_statelint(case_id: str, case: dict) -> None:
     """An independent validator agrees that every run template is valid ASL."""

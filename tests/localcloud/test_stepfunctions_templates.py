@@ -150,6 +150,8 @@ def test_template_through_api(case_id: str, case: dict[str, Any], aws: Any, sfn_
             assert types.count(event_type) == count, (event_type, types)
         for event_type in expected.get("events_absent", []):
             assert event_type not in types
+        if "assigned" in expected:
+            assert harness.assigned_variables(history) == expected["assigned"]
         validator = ParamValidator()
         for i, event in enumerate(history, start=1):
             assert event["id"] == i and 0 <= event.get("previousEventId", 0) < i

@@ -4,11 +4,16 @@ The core knows no AWS service: a Task's resource is only a string handed to an :
 Modules import only downward (``tests/test_import_cycles.py`` and ``tests/asl/test_asl_layers.py`` hold them to it):
 
 - bottom: ``errors`` (States.* names, exceptions) · ``values`` (JSON text, numbers, timestamps) ·
-  ``query`` (the QueryLanguage interface) · ``history`` · ``retry`` · ``env`` (execution, frames, tokens)
-- JSONPath: ``paths`` → ``intrinsic_functions`` → ``intrinsics`` → ``templates`` · ``choice`` (rules) → ``jsonpath``
+  ``query`` (the QueryLanguage interface) · ``variables`` (scopes, names, limits) · ``history`` · ``retry`` ·
+  ``env`` (execution, frames and their variable scopes, tokens)
+- JSONPath: ``paths`` → ``varpaths`` ($name) → ``intrinsic_functions`` → ``intrinsics`` → ``templates`` ·
+  ``choice`` (rules) → ``jsonpath``
+- JSONata: ``jsonata_functions`` (what Step Functions adds) → ``jsonata_eval`` ({% %} fields) →
+  ``jsonata_check`` (definition checks) · ``jsonata_lang``
 - ``languages``: QueryLanguage name → implementation
 - states: ``states`` (shared parts, Pass/Succeed/Fail/Wait/Choice) → ``task`` · ``concurrent`` (Parallel, Map)
-- definitions: ``checker`` (the walk) → ``checks`` (one per state type) → ``parse`` (validate, build the tree)
+- definitions: ``checker`` (the walk) → ``querychecks`` (languages, Assign) → ``checks`` (one per state type) →
+  ``parse`` (validate, build the tree)
 - ``engine``: StateMachine and Execution, the public face
 """
 
@@ -25,7 +30,7 @@ from localcloud.asl.errors import (
     TaskTimedOut,
     TokenError,
 )
-from localcloud.asl.parse import validate_definition
+from localcloud.asl.parse import definition_problems, validate_definition
 
 __all__ = [
     "Execution",
@@ -43,5 +48,6 @@ __all__ = [
     "TaskTimedOut",
     "TokenError",
     "TokenRegistry",
+    "definition_problems",
     "validate_definition",
 ]

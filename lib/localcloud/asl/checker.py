@@ -13,21 +13,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from localcloud.asl import paths, querychecks
 from localcloud.asl.errors import StatesErrorName
-from localcloud.asl.languages import is_supported
-from localcloud.asl.paths import path_problem
+from localcloud.asl.jsonata_eval import is_expression
+from localcloud.asl.languages import DEFAULT_LANGUAGE
 from localcloud.asl.templates import expression_problem, template_problems
 from localcloud.asl.values import is_int, is_number
+from localcloud.asl.varpaths import path_problem
 
 LOG = logging.getLogger(__name__)
 
 MAX_STATE_NAME = 80
 COMMON_FIELDS = {"Type", "Comment", "QueryLanguage"}
 #: fields AWS accepts that this engine cannot honour: rejected with a clear word rather than silently ignored
-UNSUPPORTED_FIELDS = {
-    "Assign": "workflow variables (Assign) are not supported by this engine",
-    "Arguments": "JSONata fields (Arguments) are not supported by this engine; use Parameters",
-    "Output": "JSONata fields (Output) are not supported by this engine; use OutputPath/ResultSelector",
+UNSUPPORTED_FIELDS: dict[str, str] = {
     "ItemReader": "Distributed Map ItemReader is not supported by this engine; pass the items in the input",
     "ResultWriter": "Distributed Map ResultWriter is not supported by this engine",
     "ItemBatcher": "Distributed Map ItemBatcher is not supported by this engine",
@@ -35,7 +34,9 @@ UNSUPPORTED_FIELDS = {
 TOP_FIELDS = {"Comment", "StartAt", "States", "Version", "TimeoutSeconds", "QueryLanguage"}
 RETRIER_FIELDS = {"ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds",
                   "JitterStrategy", "Comment"}
-CATCHER_FIELDS = {"ErrorEquals", "Next", "ResultPath", "Comment"}
+CATCHER_FIELDS = {"ErrorEquals", "Next", "ResultPath", "Output", "Assign", "Comment"}
+#: the code of a problem that is not about a JSONata expression (ValidateStateMachineDefinition diagnostics)
+SCHEMA = "SCHEMA_VALIDATION_FAILED"
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,19 @@ class Checker:
     def __init__(self, checks: Mapping[str, StateCheck]) -> None:
         self.checks = checks
         self.problems: list[str] = []
+        #: the diagnostic code of each problem (SCHEMA_VALIDATION_FAILED, INVALID_JSONATA_EXPRESSION, ...)
+        self.codes: list[str] = []
+        #: the query language of the state machine, and of the state being checked
+        self.machine = DEFAULT_LANGUAGE
+        self.language = DEFAULT_LANGUAGE
 
-    def add(self, where: str, message: str) -> None:
+    def add(self, where: str, message: str, *, code: str = SCHEMA) -> None:
         self.problems.append(f"{where}: {message}")
+        self.codes.append(code)
+
+    def expression(self, value: Any) -> bool:
+        """Whether ``value`` is a JSONata expression standing for a field of the state being checked."""
+        return self.language == querychecks.JSONATA and is_expression(value)
 
     # -- structure ----------------------------------------------------------------------------------------
     def top(self, doc: dict[str, Any]) -> None:
@@ -67,12 +78,8 @@ class Checker:
             self.add("/Version", 'must be "1.0"')
         if "TimeoutSeconds" in doc and (not is_int(doc["TimeoutSeconds"]) or doc["TimeoutSeconds"] <= 0):
             self.add("/TimeoutSeconds", "must be a positive integer")
-        self.query_language("/", doc)
+        self.machine = self.language = querychecks.resolve(self, "/QueryLanguage", doc, DEFAULT_LANGUAGE)
         self.block("", doc)
-
-    def query_language(self, where: str, node: dict[str, Any]) -> None:
-        if "QueryLanguage" in node and not is_supported(node["QueryLanguage"]):
-            self.add(where, f'QueryLanguage "{node["QueryLanguage"]}" is not supported by this engine; use "JSONPath"')
 
     def block(self, base: str, doc: dict[str, Any]) -> None:
         """A StartAt + States block (the machine, a branch, an item processor)."""
@@ -105,10 +112,13 @@ class Checker:
             self.add(where, "must be a JSON object with StartAt and States")
             return
         for key in block:
-            if key not in allowed and key != "QueryLanguage":
+            if key == "QueryLanguage":
+                self.add(where, "Field 'QueryLanguage' is not supported")  # not a state: its states take the machine's
+            elif key not in allowed:
                 self.add(where, f'unknown field "{key}"')
-        self.query_language(where, block)
+        outer = self.language
         self.block(where, block)
+        self.language = outer
 
     def state(self, where: str, name: str, state: Any, scope: dict[str, Any]) -> None:
         """One state: what every state shares, then its type's own check."""
@@ -132,10 +142,11 @@ class Checker:
                 self.add(where, UNSUPPORTED_FIELDS[key])
             else:
                 self.add(where, f'field "{key}" is not allowed in a {kind} state')
-        self.query_language(where, state)
+        self.language = querychecks.check_state(self, where, state, self.machine)
         if check.flows:
             self.transition(where, state, scope)
-        self.io_paths(where, state)
+        if self.language == querychecks.JSONPATH:
+            self.io_paths(where, state)
         check.check(self, where, state, scope)
 
     def transition(self, where: str, state: dict[str, Any], scope: dict[str, Any]) -> None:
@@ -157,11 +168,15 @@ class Checker:
 
     # -- fields -------------------------------------------------------------------------------------------
     def path(self, where: str, value: Any, *, reference: bool = False, nullable: bool = False,
-             intrinsic: bool = False) -> None:
-        """A path field; ``intrinsic``: an intrinsic function call is allowed too."""
+             intrinsic: bool = False, variables: bool = True) -> None:
+        """A path field; ``intrinsic``: an intrinsic function call is allowed too; ``variables``: it may read a
+        variable (``$name``), as every path but a ResultPath may."""
         if value is None and nullable:
             return
-        problem = expression_problem(value) if intrinsic else path_problem(value, reference=reference)
+        if intrinsic:
+            problem = expression_problem(value)
+        else:
+            problem = (path_problem if variables else paths.path_problem)(value, reference=reference)
         if problem:
             self.add(where, problem)
 
@@ -170,7 +185,7 @@ class Checker:
             if key in state:
                 self.path(f"{where}/{key}", state[key], nullable=True)
         if "ResultPath" in state:
-            self.path(f"{where}/ResultPath", state["ResultPath"], reference=True, nullable=True)
+            self.path(f"{where}/ResultPath", state["ResultPath"], reference=True, nullable=True, variables=False)
         for key in ("Parameters", "ResultSelector", "ItemSelector"):
             if key in state:
                 for location, problem in template_problems(f"{where}/{key}", state[key]):
@@ -229,8 +244,9 @@ class Checker:
             self.add(loc, 'a Catcher needs "Next"')
         else:
             self.target(f"{loc}/Next", item["Next"], scope)
-        if "ResultPath" in item:
-            self.path(f"{loc}/ResultPath", item["ResultPath"], reference=True, nullable=True)
+        if "ResultPath" in item and self.language == querychecks.JSONPATH:
+            self.path(f"{loc}/ResultPath", item["ResultPath"], reference=True, nullable=True, variables=False)
+        querychecks.check_catcher(self, loc, item, self.language)
 
 
 def _transitions(state: dict[str, Any]) -> list[str]:

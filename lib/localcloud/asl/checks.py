@@ -9,6 +9,7 @@ import json
 import logging
 from typing import Any
 
+from localcloud.asl import querychecks
 from localcloud.asl.checker import Checker, StateCheck
 from localcloud.asl.choice import COMPARISON_OPERATORS
 from localcloud.asl.values import TIMESTAMP_RE, is_int, is_number
@@ -18,6 +19,9 @@ LOG = logging.getLogger(__name__)
 _FLOW = frozenset({"Next", "End"})
 _IO = frozenset({"InputPath", "OutputPath"})
 _RESULT = frozenset({"ResultPath", "Parameters", "ResultSelector", "Retry", "Catch"})
+#: JSONata's fields (Output everywhere but Fail; Assign on Pass, Task, Map, Parallel, Choice, Wait: developer
+#: guide, workflow-variables "States that support variables"; Arguments on Task and Parallel)
+_OUT = frozenset({"Output", "Assign"})
 
 
 def check_nothing(checker: Checker, where: str, state: dict[str, Any], scope: dict[str, Any]) -> None:
@@ -41,7 +45,7 @@ def check_task(checker: Checker, where: str, state: dict[str, Any], scope: dict[
     elif not isinstance(resource, str) or not resource.startswith("arn:"):
         checker.add(f"{where}/Resource", "must be an ARN string (e.g. arn:aws:states:::lambda:invoke)")
     for key in ("TimeoutSeconds", "HeartbeatSeconds"):
-        if key in state:
+        if key in state and not checker.expression(state[key]):
             checker.positive_int(f"{where}/{key}", state[key])
             if key + "Path" in state:
                 checker.add(where, f'"{key}" and "{key}Path" are mutually exclusive')
@@ -59,9 +63,10 @@ def check_wait(checker: Checker, where: str, state: dict[str, Any], scope: dict[
         checker.add(where, 'Wait state needs one of "Seconds", "Timestamp", "SecondsPath" or "TimestampPath"')
     elif len(given) > 1:
         checker.add(where, f"Wait state may have only one of {', '.join(given)}")
-    if "Seconds" in state:
+    if "Seconds" in state and not checker.expression(state["Seconds"]):
         checker.positive_int(f"{where}/Seconds", state["Seconds"], zero=True)
-    if "Timestamp" in state and not (isinstance(state["Timestamp"], str) and TIMESTAMP_RE.match(state["Timestamp"])):
+    stamp = state.get("Timestamp")
+    if "Timestamp" in state and not checker.expression(stamp) and not (isinstance(stamp, str) and TIMESTAMP_RE.match(stamp)):
         checker.add(f"{where}/Timestamp", "must be an ISO-8601 timestamp such as 2024-01-31T12:00:00Z")
     for key in ("SecondsPath", "TimestampPath"):
         if key in state:
@@ -76,6 +81,10 @@ def check_choice(checker: Checker, where: str, state: dict[str, Any], scope: dic
         checker.add(f"{where}/Choices", "must be a non-empty array of choice rules")
     else:
         for i, rule in enumerate(choices):
+            if checker.language == querychecks.JSONATA and isinstance(rule, dict):
+                querychecks.check_jsonata_rule(checker, f"{where}/Choices[{i}]", rule)
+                _next(checker, f"{where}/Choices[{i}]", rule, scope)
+                continue
             _rule(checker, f"{where}/Choices[{i}]", rule, scope, top=True)
     if "Default" in state:
         checker.target(f"{where}/Default", state["Default"], scope)
@@ -87,16 +96,16 @@ def _rule(checker: Checker, where: str, rule: Any, scope: dict[str, Any], *, top
         checker.add(where, "a choice rule must be a JSON object")
         return
     if top:
-        if "Next" not in rule:
-            checker.add(where, 'a top-level choice rule needs "Next"')
-        else:
-            checker.target(f"{where}/Next", rule["Next"], scope)
+        _next(checker, where, rule, scope)
+        querychecks.rule_mismatches(checker, where, rule)
+        if "Condition" in rule:  # a JSONata rule in a JSONPath state: the mismatch says it all
+            return
     elif "Next" in rule:
         checker.add(where, 'a nested choice rule (inside And/Or/Not) may not have "Next"')
     combinators = [k for k in ("And", "Or", "Not") if k in rule]
     operators = [k for k in rule if k in COMPARISON_OPERATORS]
     for key in rule:
-        if key not in COMPARISON_OPERATORS and key not in {"And", "Or", "Not", "Next", "Comment", "Variable"}:
+        if key not in COMPARISON_OPERATORS and key not in _RULE_FIELDS and not (top and key in _TOP_RULE_FIELDS):
             checker.add(where, f'unknown field "{key}" in a choice rule')
     if len(combinators) + len(operators) != 1:
         checker.add(where, "a choice rule needs exactly one comparison operator or one of And/Or/Not")
@@ -110,6 +119,18 @@ def _rule(checker: Checker, where: str, rule: Any, scope: dict[str, Any], *, top
     else:
         checker.path(f"{where}/Variable", rule["Variable"])
     _operand(checker, f"{where}/{operator}", COMPARISON_OPERATORS[operator], rule[operator])
+
+
+_RULE_FIELDS = {"And", "Or", "Not", "Next", "Comment", "Variable"}
+#: fields of a top-level rule checked by the query-language checks (Assign; JSONata's Condition and Output)
+_TOP_RULE_FIELDS = {"Assign", "Condition", "Output"}
+
+
+def _next(checker: Checker, where: str, rule: dict[str, Any], scope: dict[str, Any]) -> None:
+    if "Next" not in rule:
+        checker.add(where, 'a top-level choice rule needs "Next"')
+    else:
+        checker.target(f"{where}/Next", rule["Next"], scope)
 
 
 def _combinator(checker: Checker, where: str, rule: dict[str, Any], key: str, scope: dict[str, Any]) -> None:
@@ -165,14 +186,16 @@ def check_map(checker: Checker, where: str, state: dict[str, Any], scope: dict[s
         checker.add(where, '"ItemSelector" and "Parameters" are mutually exclusive')
     if "ItemsPath" in state:
         checker.path(f"{where}/ItemsPath", state["ItemsPath"], reference=False)
+    if "Items" in state and not checker.expression(state["Items"]) and not isinstance(state["Items"], list):
+        checker.add(f"{where}/Items", "must be a JSON array or a JSONata expression {% ... %}")
     for key in ("MaxConcurrency", "ToleratedFailureCount"):
-        if key in state:
+        if key in state and not checker.expression(state[key]):
             checker.positive_int(f"{where}/{key}", state[key], zero=True)
         if key + "Path" in state:
             checker.path(f"{where}/{key}Path", state[key + "Path"], reference=True)
             if key in state:
                 checker.add(where, f'"{key}" and "{key}Path" are mutually exclusive')
-    if "ToleratedFailurePercentage" in state:
+    if "ToleratedFailurePercentage" in state and not checker.expression(state["ToleratedFailurePercentage"]):
         value = state["ToleratedFailurePercentage"]
         if not is_number(value) or not 0 <= value <= 100:
             checker.add(f"{where}/ToleratedFailurePercentage", "must be a number between 0 and 100")
@@ -203,16 +226,17 @@ def _map_processor(checker: Checker, where: str, state: dict[str, Any]) -> None:
 
 #: state type → its check, in the order the "unknown state type" problem lists them
 CHECKS: dict[str, StateCheck] = {
-    "Pass": StateCheck(_FLOW | _IO | {"ResultPath", "Parameters", "Result"}, check_nothing),
-    "Task": StateCheck(_FLOW | _IO | _RESULT | {"Resource", "TimeoutSeconds", "TimeoutSecondsPath",
-                                                "HeartbeatSeconds", "HeartbeatSecondsPath", "Credentials"},
+    "Pass": StateCheck(_FLOW | _IO | _OUT | {"ResultPath", "Parameters", "Result"}, check_nothing),
+    "Task": StateCheck(_FLOW | _IO | _RESULT | _OUT | {"Resource", "TimeoutSeconds", "TimeoutSecondsPath",
+                                                       "HeartbeatSeconds", "HeartbeatSecondsPath", "Credentials",
+                                                       "Arguments"},
                        check_task),
-    "Choice": StateCheck(_IO | {"Choices", "Default"}, check_choice, flows=False),
-    "Wait": StateCheck(_FLOW | _IO | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath"}, check_wait),
-    "Succeed": StateCheck(_IO, check_nothing, flows=False),
+    "Choice": StateCheck(_IO | _OUT | {"Choices", "Default"}, check_choice, flows=False),
+    "Wait": StateCheck(_FLOW | _IO | _OUT | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath"}, check_wait),
+    "Succeed": StateCheck(_IO | {"Output"}, check_nothing, flows=False),
     "Fail": StateCheck(frozenset({"Error", "Cause", "ErrorPath", "CausePath"}), check_fail, flows=False),
-    "Parallel": StateCheck(_FLOW | _IO | _RESULT | {"Branches"}, check_parallel),
-    "Map": StateCheck(_FLOW | _IO | _RESULT | {"Iterator", "ItemProcessor", "ItemsPath", "ItemSelector",
+    "Parallel": StateCheck(_FLOW | _IO | _RESULT | _OUT | {"Branches", "Arguments"}, check_parallel),
+    "Map": StateCheck(_FLOW | _IO | _RESULT | _OUT | {"Iterator", "ItemProcessor", "ItemsPath", "ItemSelector", "Items",
                                                "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailureCount",
                                                "ToleratedFailurePercentage", "ToleratedFailureCountPath",
                                                "ToleratedFailurePercentagePath", "Label"},

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from localcloud.asl.errors import EvaluationError, StatesErrorName
-from localcloud.asl.paths import PathNotFound, select
+from localcloud.asl.paths import PathNotFound
 from localcloud.asl.values import is_number, parse_timestamp
+from localcloud.asl.varpaths import select  # Variable and *Path operands may read a variable ($name)
 
 LOG = logging.getLogger(__name__)
 

@@ -106,21 +106,31 @@ class MapState(RetryingState):
         self.processor = processor
 
     def _number(self, visit: Visit, field: str, default: float | None) -> float | None:
-        if field in self.raw:
-            return self.raw[field]
         value = self.lang.expression(visit, field)
         if value is ABSENT:
-            return default
+            return self.raw.get(field, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise EvaluationError(StatesErrorName.RUNTIME,
                                   f"The {self.lang.expression_field(field)} field refers to value {to_json(value)} "
                                   f"which is not a valid non-negative number")
         return value
 
+    def _items(self, visit: Visit, data: Any) -> list[Any]:
+        try:
+            return self.lang.items(visit, data)
+        except EvaluationError as exc:
+            if not hasattr(exc, "location"):
+                raise
+            # a failed JSONata Items: EvaluationFailed, then MapStateFailed (recorded on AWS: localstack snapshot
+            # v2/scenarios/test_base_scenarios.snapshot.json, test_map_state_items_eval_jsonata_fail)
+            failure = visit.located(exc)
+            visit.frame.record("MapStateFailed")
+            raise failure from None
+
     def attempt(self, visit: Visit) -> Any:
         frame = visit.frame
         data = self.lang.state_input(visit)
-        items = self.lang.items(visit, data)
+        items = self._items(visit, data)
         concurrency = int(self._number(visit, "MaxConcurrency", 0) or 0)
         tolerated_count = self._number(visit, "ToleratedFailureCount", None)
         tolerated_percent = self._number(visit, "ToleratedFailurePercentage", None)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from localcloud.asl.errors import InvalidOutput, InvalidToken, StatesErrorName, TaskDoesNotExist, TaskTimedOut
 from localcloud.asl.history import History
+from localcloud.asl.variables import Scope
 
 LOG = logging.getLogger(__name__)
 
@@ -198,6 +199,8 @@ class Frame:
         self.parent = parent
         self.last = previous
         self.aborted = False
+        #: the workflow variables this path sees: its own scope inside those of the enclosing paths
+        self.scope = Scope(parent.scope if parent is not None else None)
 
     @property
     def cancelled(self) -> bool:

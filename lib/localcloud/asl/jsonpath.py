@@ -1,7 +1,13 @@
 """The JSONPath query language: InputPath, Parameters, ResultSelector, ResultPath, OutputPath and ``*Path`` fields.
 
-Layer: above :mod:`.templates`, :mod:`.choice` and :mod:`.query`; the states reach it only through
-:class:`~localcloud.asl.query.QueryLanguage`.
+Variables (``Assign``, ``$name``) follow the developer guide (workflow-variables): an ``Assign`` value whose key
+ends in ``.$`` is a path or intrinsic function evaluated against the state's result (``$``) and context (``$$``),
+every other value is kept as it is (recorded on AWS: localstack snapshot v2/assign/test_assign_base.snapshot.json,
+BASE_CONSTANT_LITERALS and BASE_PATHS); it is evaluated after ResultSelector and before ResultPath and OutputPath,
+which still see the variables as they were (v2/assign/test_assign_reference_variables.snapshot.json,
+BASE_EVALUATION_ORDER_PASS_STATE: OutputPath "$answer" gives the old 42).
+Layer: above :mod:`.templates`, :mod:`.choice`, :mod:`.varpaths` and :mod:`.query`; the states reach it only
+through :class:`~localcloud.asl.query.QueryLanguage`.
 """
 
 from __future__ import annotations
@@ -13,12 +19,18 @@ from localcloud.asl import intrinsics
 from localcloud.asl.choice import evaluate_rule
 from localcloud.asl.errors import EvaluationError, StatesErrorName
 from localcloud.asl.intrinsics import is_intrinsic
-from localcloud.asl.paths import PathNotFound, apply_input_path, apply_result_path, bracketed, select
-from localcloud.asl.query import ABSENT, StateView
+from localcloud.asl.paths import PathNotFound, apply_result_path, bracketed
+from localcloud.asl.query import ABSENT, StateView, variables_of
 from localcloud.asl.templates import render_template
 from localcloud.asl.values import to_json
+from localcloud.asl.varpaths import Context, apply_input_path, select
 
 LOG = logging.getLogger(__name__)
+
+
+def _context(visit: StateView, extra: dict[str, Any] | None = None) -> Context:
+    """The context object of a visit, carrying the variables its paths may read."""
+    return Context(visit.context(extra), variables_of(visit))
 
 
 class JSONPath:
@@ -29,24 +41,33 @@ class JSONPath:
     def state_input(self, visit: StateView, *, arguments: bool = False,
                     extra: dict[str, Any] | None = None) -> Any:
         raw = visit.raw
-        data = apply_input_path(raw.get("InputPath", "$"), visit.input, visit.context())
+        data = apply_input_path(raw.get("InputPath", "$"), visit.input, _context(visit))
         if arguments and "Parameters" in raw:
-            data = render_template(raw["Parameters"], data, visit.context(extra))
+            data = render_template(raw["Parameters"], data, _context(visit, extra))
         return data
 
-    def state_output(self, visit: StateView, result: Any) -> Any:
+    def finish(self, visit: StateView, result: Any, fields: dict[str, Any] | None = None,
+               where: str = "") -> tuple[Any, dict[str, Any] | None]:
         raw = visit.raw
+        fields = raw if fields is None else fields
         if "ResultSelector" in raw:
-            result = render_template(raw["ResultSelector"], result, visit.context())
+            result = render_template(raw["ResultSelector"], result, _context(visit))
+        assigned = render_template(fields["Assign"], result, _context(visit)) if "Assign" in fields else None
         output = apply_result_path(raw.get("ResultPath", "$"), visit.input, result)
-        return apply_input_path(raw.get("OutputPath", "$"), output, visit.context())
+        return apply_input_path(raw.get("OutputPath", "$"), output, _context(visit)), assigned
 
-    def catch_output(self, visit: StateView, catcher: dict[str, Any], error_output: dict[str, Any]) -> Any:
-        return apply_result_path(catcher.get("ResultPath", "$"), visit.input, error_output)
+    def catch(self, visit: StateView, catcher: dict[str, Any], error_output: dict[str, Any],
+              where: str = "") -> tuple[Any, dict[str, Any] | None]:
+        # a Catcher's Assign reads the error output as "$" (as its ResultPath places it)
+        assigned = render_template(catcher["Assign"], error_output, _context(visit)) if "Assign" in catcher else None
+        return apply_result_path(catcher.get("ResultPath", "$"), visit.input, error_output), assigned
+
+    def state_output(self, visit: StateView, result: Any) -> Any:
+        return self.finish(visit, result)[0]
 
     def items(self, visit: StateView, data: Any) -> list[Any]:
         path = visit.raw.get("ItemsPath", "$")
-        items = apply_input_path(path, data, visit.context())
+        items = apply_input_path(path, data, _context(visit))
         if not isinstance(items, list):
             raise EvaluationError(StatesErrorName.RUNTIME,
                                   f"Invalid path '{path}' : The ItemsPath value must point to a JSON "
@@ -58,7 +79,7 @@ class JSONPath:
         key = "ItemSelector" if "ItemSelector" in raw else "Parameters" if "Parameters" in raw else None
         if key is None:
             return item
-        return render_template(raw[key], data, visit.context(extra))
+        return render_template(raw[key], data, _context(visit, extra))
 
     def expression_field(self, field: str) -> str:
         return field + "Path"
@@ -68,13 +89,13 @@ class JSONPath:
         if path is None:
             return ABSENT
         if is_intrinsic(path):  # only ErrorPath and CausePath of a Fail state pass validation with one
-            return intrinsics.evaluate(path, visit.input, visit.context())
+            return intrinsics.evaluate(path, visit.input, _context(visit))
         try:
-            return select(path, visit.input, visit.context())
+            return select(path, visit.input, _context(visit))
         except PathNotFound:
             raise EvaluationError(StatesErrorName.RUNTIME,
                                   f"Invalid path '{path}' : No results for path: {bracketed(path)} "
                                   f"(referenced by {label or self.expression_field(field)})") from None
 
-    def matches(self, rule: dict[str, Any], data: Any, context: dict[str, Any]) -> bool:
-        return evaluate_rule(rule, data, context)
+    def matches(self, visit: StateView, rule: dict[str, Any], data: Any, where: str = "") -> bool:
+        return evaluate_rule(rule, data, _context(visit))

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from localcloud.asl.jsonata_lang import JSONata
 from localcloud.asl.jsonpath import JSONPath
 from localcloud.asl.query import QueryLanguage
 
 #: the language of a state that names none, in a definition that names none ("JSONPath", as in AWS)
 DEFAULT_LANGUAGE = "JSONPath"
 
-LANGUAGES: dict[str, QueryLanguage] = {"JSONPath": JSONPath()}
+#: the values of ``QueryLanguage`` (States Language: "JSONPath" or "JSONata")
+LANGUAGES: dict[str, QueryLanguage] = {"JSONPath": JSONPath(), "JSONata": JSONata()}
 
 
 def is_supported(name: Any) -> bool:

@@ -51,12 +51,20 @@ def load_definition(definition: str | dict[str, Any]) -> tuple[dict[str, Any] | 
 
 def validate_definition(definition: str | dict[str, Any]) -> list[str]:
     """Every problem that makes Step Functions reject ``definition``; [] when it is valid."""
+    return [problem for problem, _ in definition_problems(definition)]
+
+
+def definition_problems(definition: str | dict[str, Any]) -> list[tuple[str, str]]:
+    """Every problem of :func:`validate_definition` with its ValidateStateMachineDefinition diagnostic code
+    (SCHEMA_VALIDATION_FAILED; INVALID_JSONATA_EXPRESSION and UNSUPPORTED_JSONATA_EXPRESSION for JSONata
+    expressions; INVALID_JSON_DESCRIPTION for text that is not JSON)."""
     document, problems = load_definition(definition)
     if document is None:
-        return problems
+        return [(problem, "INVALID_JSON_DESCRIPTION" if "not valid JSON" in problem else "SCHEMA_VALIDATION_FAILED")
+                for problem in problems]
     checker = Checker(CHECKS)
     checker.top(document)
-    return checker.problems
+    return list(zip(checker.problems, checker.codes, strict=True))
 
 
 # -- building the tree (the definition is known to be valid) ------------------------------------------------
@@ -69,7 +77,9 @@ _SIMPLE: dict[str, type[State]] = {
 def build_program(block: dict[str, Any], inherited: str = DEFAULT_LANGUAGE) -> Program:
     """Turn a validated StartAt + States block into state objects.
 
-    Each state runs under its own ``QueryLanguage``, else its block's, else the enclosing one's (``inherited``).
+    Each state runs under its own ``QueryLanguage``, else the state machine's (``inherited``): the states of a
+    Parallel branch or Map item processor do not take the enclosing state's (measured on AWS with
+    ValidateStateMachineDefinition, reported in floci-io/floci issue #2968, rule 1).
     """
     block_language = block.get("QueryLanguage", inherited)
     states = {name: _build_state(name, raw, block_language) for name, raw in block["States"].items()}
@@ -81,7 +91,7 @@ def _build_state(name: str, raw: dict[str, Any], inherited: str) -> State:
     lang = language(name_of_language)
     kind = raw["Type"]
     if kind == "Parallel":
-        return ParallelState(name, raw, lang, [build_program(b, name_of_language) for b in raw["Branches"]])
+        return ParallelState(name, raw, lang, [build_program(b, inherited) for b in raw["Branches"]])
     if kind == "Map":
-        return MapState(name, raw, lang, build_program(raw.get("ItemProcessor") or raw["Iterator"], name_of_language))
+        return MapState(name, raw, lang, build_program(raw.get("ItemProcessor") or raw["Iterator"], inherited))
     return _SIMPLE[kind](name, raw, lang)

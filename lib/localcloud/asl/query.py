@@ -1,12 +1,17 @@
 """The query language of a state: how it reads its input, shapes its output and evaluates its expressions.
 
-Each state runs under one language, named by its ``QueryLanguage`` field (else its block's, else "JSONPath").
-States call only this interface, so a second language (JSONata) is one more module listed in :mod:`.languages`.
+Each state runs under one language, named by its ``QueryLanguage`` field, else the state machine's, else
+"JSONPath".  States call only this interface: JSONPath (:mod:`.jsonpath`) and JSONata (:mod:`.jsonata_lang`)
+are the two modules listed in :mod:`.languages`.  ``fields`` is where Output and Assign come from: the state
+itself, or a matched Choice rule or Catcher, whose location ``where`` prefixes the field's name in an error
+(``Choices[0]/Assign/x``, ``Catch[1]/Output``).  Variables are evaluated with the values they had when the
+state was entered and stored when it exits.
 Layer: the bottom of the engine, next to :mod:`.values` (it imports nothing from the engine).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
 
@@ -38,6 +43,13 @@ class StateView(Protocol):
         """The context object (``$$``), with ``extra`` members (``Task``, ``Map``) added."""
         ...
 
+    # a view may also offer ``variables``: the workflow variables in scope (Mapping[str, Any]); none when absent
+
+
+def variables_of(visit: StateView) -> Mapping[str, Any]:
+    """The workflow variables a visit sees (a view without ``variables`` sees none)."""
+    return getattr(visit, "variables", None) or {}
+
 
 class QueryLanguage(Protocol):
     """Input and output processing of a state, and the expressions in its fields."""
@@ -50,12 +62,21 @@ class QueryLanguage(Protocol):
         (JSONPath: InputPath, then Parameters evaluated with ``extra`` in the context object)."""
         ...
 
-    def state_output(self, visit: StateView, result: Any) -> Any:
-        """The state's output from its result (JSONPath: ResultSelector, ResultPath, OutputPath)."""
+    def finish(self, visit: StateView, result: Any, fields: dict[str, Any] | None = None,
+               where: str = "") -> tuple[Any, dict[str, Any] | None]:
+        """The state's output from its result, and the variables ``fields``' Assign sets (None without one),
+        each evaluated in the language's documented order; the state stores the variables once it exits.
+        (JSONPath: ResultSelector, Assign, ResultPath, OutputPath; JSONata: Assign and Output.)"""
         ...
 
-    def catch_output(self, visit: StateView, catcher: dict[str, Any], error_output: dict[str, Any]) -> Any:
-        """What a Catcher hands to its Next state (JSONPath: the catcher's ResultPath over the state input)."""
+    def catch(self, visit: StateView, catcher: dict[str, Any], error_output: dict[str, Any],
+              where: str = "") -> tuple[Any, dict[str, Any] | None]:
+        """What a Catcher (at ``where``) hands to its Next state, and the variables its Assign sets
+        (JSONPath: the catcher's ResultPath over the input; JSONata: its Output, else the error output)."""
+        ...
+
+    def state_output(self, visit: StateView, result: Any) -> Any:
+        """The output alone (:meth:`finish` without variables)."""
         ...
 
     def items(self, visit: StateView, data: Any) -> list[Any]:
@@ -75,6 +96,6 @@ class QueryLanguage(Protocol):
         in an error (default: :meth:`expression_field`)."""
         ...
 
-    def matches(self, rule: dict[str, Any], data: Any, context: dict[str, Any]) -> bool:
-        """Whether a Choice rule holds for the Choice state's data."""
+    def matches(self, visit: StateView, rule: dict[str, Any], data: Any, where: str = "") -> bool:
+        """Whether a Choice rule (at ``where``, e.g. ``Choices[0]``) holds for the Choice state's data."""
         ...

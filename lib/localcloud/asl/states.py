@@ -19,6 +19,7 @@ from localcloud.asl.history import now
 from localcloud.asl.query import ABSENT, QueryLanguage
 from localcloud.asl.retry import Catcher, Retrier, RetryPolicy, find_catcher
 from localcloud.asl.values import parse_timestamp, to_json
+from localcloud.asl.variables import Scope, VariableError, assigned_details
 
 LOG = logging.getLogger(__name__)
 
@@ -70,18 +71,21 @@ class State:
         visit = Visit(self, frame, state_input, entered, now())
         try:
             output, next_state = self.run(visit)
+            assigned = visit.store()
         except EvaluationError as exc:
             raise visit.located(exc) from None
         frame.record(f"{self.type}StateExited", {
-            "name": self.name, "output": to_json(output), "outputDetails": io_details(output)})
+            "name": self.name, "output": to_json(output), "outputDetails": io_details(output), **assigned})
         return output, next_state
 
     def run(self, visit: Visit) -> tuple[Any, str | None]:
         raise NotImplementedError
 
-    def finish(self, visit: Visit, result: Any) -> tuple[Any, str | None]:
-        """Shape the output from ``result`` and pick the transition."""
-        return self.lang.state_output(visit, result), self.next
+    def finish(self, visit: Visit, result: Any, fields: dict[str, Any] | None = None,
+               where: str = "") -> tuple[Any, str | None]:
+        """Shape the output from ``result`` (and the variables ``fields``' Assign sets) and pick the transition."""
+        output, visit.assigned = self.lang.finish(visit, result, fields, where)
+        return output, self.next
 
 
 class Visit:
@@ -94,6 +98,8 @@ class Visit:
         self.entered_id = entered_id
         self.entered = entered
         self.retry_count = 0
+        #: the variables the state assigns, stored when it exits (:meth:`store`)
+        self.assigned: dict[str, Any] | None = None
 
     @property
     def raw(self) -> dict[str, Any]:
@@ -104,10 +110,31 @@ class Visit:
         """The context object (``$$``) of this visit."""
         return self.frame.env.context(self.state.name, self.entered, self.retry_count, extra)
 
+    @property
+    def variables(self) -> Scope:
+        """The workflow variables this visit sees."""
+        return self.frame.scope
+
+    def store(self) -> dict[str, Any]:
+        """Store the assigned variables in the path's scope; the ``assignedVariables`` of the exit event."""
+        if not self.assigned:
+            return {}
+        try:
+            self.frame.scope.assign(self.assigned)
+        except VariableError as exc:
+            raise EvaluationError(StatesErrorName.RUNTIME, str(exc)) from None
+        return assigned_details(self.assigned)
+
     def located(self, exc: EvaluationError) -> StatesError:
-        """A run-time evaluation error reported the way Step Functions words it."""
-        return StatesError(exc.error, f"An error occurred while executing the state '{self.state.name}' "
-                                      f"(entered at the event id #{self.entered_id}). {exc.cause}")
+        """A run-time evaluation error reported the way Step Functions words it; a failed JSONata expression
+        also records an EvaluationFailed event naming the field (recorded on AWS: localstack snapshot
+        v2/assign/test_assign_reference_variables.snapshot.json, test_undefined_reference)."""
+        cause = (f"An error occurred while executing the state '{self.state.name}' "
+                 f"(entered at the event id #{self.entered_id}). {exc.cause}")
+        if hasattr(exc, "location"):  # a query-language failure (JSONata): where it happened, if one field
+            self.frame.record("EvaluationFailed", {"error": exc.error, "cause": cause, "location": exc.location,
+                                                   "state": self.state.name}, key="evaluationFailedEventDetails")
+        return StatesError(exc.error, cause)
 
 
 class PassState(State):
@@ -122,19 +149,17 @@ class SucceedState(State):
     type = "Succeed"
 
     def run(self, visit: Visit) -> tuple[Any, str | None]:
-        return self.lang.state_output(visit, self.lang.state_input(visit)), None
+        return self.finish(visit, self.lang.state_input(visit))[0], None
 
 
 class FailState(State):
     type = "Fail"
 
     def _field(self, visit: Visit, name: str) -> str | None:
-        if name in self.raw:
-            return self.raw[name]
         label = self.lang.expression_field(name)
         value = self.lang.expression(visit, name, f"the field '{label}'")
         if value is ABSENT:
-            return None
+            return self.raw.get(name)
         if not isinstance(value, str):
             raise EvaluationError(StatesErrorName.RUNTIME,
                                   f"The value of the field '{label}' must resolve to a string, got {to_json(value)}")
@@ -164,16 +189,17 @@ class WaitState(State):
     def _seconds(self, visit: Visit) -> float:
         """How long to wait from now, in definition seconds (negative: the timestamp is past)."""
         raw, lang = self.raw, self.lang
-        if "Seconds" in raw:
-            return float(raw["Seconds"])
         value = lang.expression(visit, "Seconds")
+        if value is ABSENT and "Seconds" in raw:
+            return float(raw["Seconds"])
         if value is not ABSENT:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise EvaluationError(StatesErrorName.RUNTIME,
                                       f"The {lang.expression_field('Seconds')} parameter does not reference a "
                                       f"valid integer value: {to_json(value)}")
             return float(value)
-        stamp = raw["Timestamp"] if "Timestamp" in raw else lang.expression(visit, "Timestamp")
+        stamp = lang.expression(visit, "Timestamp")
+        stamp = raw.get("Timestamp") if stamp is ABSENT else stamp
         when = parse_timestamp(stamp)
         if when is None:
             raise EvaluationError(StatesErrorName.RUNTIME,
@@ -192,13 +218,14 @@ class ChoiceState(State):
 
     def run(self, visit: Visit) -> tuple[Any, str | None]:
         data = self.lang.state_input(visit)
-        context = visit.context()
-        for rule in self.choices:
-            if self.lang.matches(rule, data, context):
-                return self.lang.state_output(visit, data), rule["Next"]
+        for i, rule in enumerate(self.choices):
+            if self.lang.matches(visit, rule, data, f"Choices[{i}]"):
+                # a matched rule's own Assign and Output apply (recorded on AWS: localstack snapshots
+                # v2/assign/test_assign_base (test_assign_in_choice), v2/outputdecl/test_output (test_output_in_choice))
+                return self.finish(visit, data, rule, f"Choices[{i}]")[0], rule["Next"]
         if self.default is None:
             raise StatesError(StatesErrorName.NO_CHOICE_MATCHED, "No Matches!")
-        return self.lang.state_output(visit, data), self.default
+        return self.finish(visit, data)[0], self.default
 
 
 class RetryingState(State):
@@ -232,8 +259,9 @@ class RetryingState(State):
                 catcher = find_catcher(self.catchers, failure.error)
                 if catcher is None:
                     raise
+                where = f"Catch[{self.catchers.index(catcher)}]"
                 try:
-                    output = self.lang.catch_output(visit, catcher.raw, failure.as_output())
+                    output, visit.assigned = self.lang.catch(visit, catcher.raw, failure.as_output(), where)
                 except EvaluationError as exc:
                     raise visit.located(exc) from None
                 return output, catcher.next

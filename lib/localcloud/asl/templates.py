@@ -13,8 +13,9 @@ from typing import Any
 from localcloud.asl import intrinsics
 from localcloud.asl.errors import EvaluationError, StatesErrorName
 from localcloud.asl.intrinsics import is_intrinsic
-from localcloud.asl.paths import PathNotFound, path_problem, select
+from localcloud.asl.paths import PathNotFound
 from localcloud.asl.values import to_json
+from localcloud.asl.varpaths import path_problem, select  # a ".$" value may read a variable ($name)
 
 LOG = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ import pytest
 from localcloud.asl.jsonata_check import expression_problems, variables_read
 from localcloud.asl.jsonata_eval import UNDEFINED, QueryEvaluationFailure, bindings, evaluate, evaluate_field
 from localcloud.asl.paths import PathNotFound
+from localcloud.asl.references import variable_references
 from localcloud.asl.variables import MAX_VARIABLE_BYTES, Scope, VariableError, assigned_details, name_problem
 from localcloud.asl.varpaths import Context, path_problem, select, variable_of
 
@@ -122,3 +123,40 @@ def test_variable_paths() -> None:
     with pytest.raises(PathNotFound):
         select("$nope", {}, context)
     assert path_problem("$items[0]") is None and path_problem("$items..a", reference=True)
+
+
+# -- DescribeStateMachine variableReferences (recorded on AWS: localstack snapshot
+#    v2/test_sfn_api_variable_references.snapshot.json) ----------------------------------------------------------
+_NESTED_MAPS = {"StartAt": "Input", "States": {
+    "Input": {"Type": "Pass", "Result": [[9, 44, 6]], "Assign": {"bias": 4.3}, "Next": "IterateLevels"},
+    "IterateLevels": {"Type": "Map", "MaxConcurrency": 1, "End": True, "ItemProcessor": {
+        "ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "AssignCurrentVector", "States": {
+            "AssignCurrentVector": {"Type": "Pass", "Next": "Calculate",
+                                    "Assign": {"xCurrent.$": "$[0]", "yCurrent.$": "$[1]", "zCurrent.$": "$[2]"}},
+            "Calculate": {"Type": "Map", "MaxConcurrency": 1, "End": True, "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Summate", "States": {"Summate": {
+                    "Type": "Pass", "End": True, "Assign": {"Sum.$": "States.MathAdd(States.MathAdd(States.MathAdd("
+                                                                     "$yCurrent, $xCurrent), $zCurrent), $bias)"}}}}}}}}}}
+
+
+@pytest.mark.parametrize(("definition", "expected"), [
+    ({"StartAt": "Setup", "States": {
+        "Setup": {"Type": "Pass", "Assign": {"guess": "the_guess", "answer": "the_answer"}, "Next": "CheckAnswer"},
+        "CheckAnswer": {"Type": "Choice", "Default": "WrongAnswer", "Choices": [
+            {"Variable": "$guess", "StringEqualsPath": "$answer", "Next": "CorrectAnswer"}]},
+        "CorrectAnswer": {"Type": "Pass", "Result": {"state": "CORRECT"}, "End": True},
+        "WrongAnswer": {"Type": "Pass", "Assign": {"guess.$": "$answer"}, "Next": "CheckAnswer"}}},
+     {"CheckAnswer": ["answer", "guess"], "WrongAnswer": ["answer"]}),
+    (_NESTED_MAPS, {"Summate": ["bias", "xCurrent", "yCurrent", "zCurrent"]}),
+    ({"StartAt": "Start", "States": {
+        "Start": {"Type": "Pass", "Assign": {"bucket": "test-name"}, "Next": "MapState"},
+        "MapState": {"Type": "Map", "ItemSelector": {"value.$": "$$.Map.Item.Value", "bucketName": "$bucket"},
+                     "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "End": True}}},
+     {}),
+    ({"QueryLanguage": "JSONata", "StartAt": "C", "States": {
+        "C": {"Type": "Choice", "Choices": [{"Condition": "{% $states.input.x and $flag %}", "Next": "D"}]},
+        "D": {"Type": "Pass", "Output": {"a": ["{% $sum($values) %}"]}, "End": True}}},
+     {"C": ["flag"], "D": ["values"]}),
+])
+def test_variable_references(definition: dict, expected: dict) -> None:
+    assert list(variable_references(definition).items()) == list(expected.items())

@@ -13,7 +13,7 @@ Modules import only downward (``tests/test_import_cycles.py`` and ``tests/asl/te
 - ``languages``: QueryLanguage name → implementation
 - states: ``states`` (shared parts, Pass/Succeed/Fail/Wait/Choice) → ``task`` · ``concurrent`` (Parallel, Map)
 - definitions: ``checker`` (the walk) → ``querychecks`` (languages, Assign) → ``checks`` (one per state type) →
-  ``parse`` (validate, build the tree)
+  ``parse`` (validate, build the tree) · ``references`` (the variables each state reads)
 - ``engine``: StateMachine and Execution, the public face
 """
 
@@ -31,6 +31,7 @@ from localcloud.asl.errors import (
     TokenError,
 )
 from localcloud.asl.parse import definition_problems, validate_definition
+from localcloud.asl.references import variable_references
 
 __all__ = [
     "Execution",
@@ -50,4 +51,5 @@ __all__ = [
     "TokenRegistry",
     "definition_problems",
     "validate_definition",
+    "variable_references",
 ]

@@ -18,6 +18,7 @@ Layer: above :mod:`.errors`, :mod:`.values` and :mod:`.jsonata_functions`.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -146,9 +147,27 @@ def evaluate(text: str, scope: dict[str, Any], location: str) -> Any:
 
 
 def _message(exc: jexception.JException) -> str:
-    """The library's message, with the quotes jsonata-js (and AWS) put around a token: ``Expected "]", got ","``."""
-    message = str(exc)
-    return re.sub(r"^Expected (\S+), got (\S+)$", r'Expected "\1", got "\2"', message)
+    """The error's message as jsonata-js words it (and AWS quotes it: ``Expected "]", got ","``): the library's
+    template with its Java port's "Object" put back to "function" and string values in JSON quotes, as
+    jsonata-js's ``{{token}}`` placeholders render them."""
+    template = jexception.JException.error_codes.get(exc.error)
+    if not template or template == "{{{message}}}":
+        return str(exc)
+    values = [exc.current, exc.expected] + ([exc.extra] if exc.extra is not None else [])
+    shown = [_quoted(value) for value in values]
+    try:
+        return re.sub(r"\{\{\w+\}\}", "{}", template.replace("Object", "function")).format(*shown)
+    except (IndexError, KeyError, ValueError):
+        return str(exc)
+
+
+def _quoted(value: Any) -> str:
+    if value is None:
+        return "undefined"
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def nothing(text: str, location: str) -> QueryEvaluationFailure:

@@ -27,9 +27,6 @@ MAX_STATE_NAME = 80
 COMMON_FIELDS = {"Type", "Comment", "QueryLanguage"}
 #: fields AWS accepts that this engine cannot honour: rejected with a clear word rather than silently ignored
 UNSUPPORTED_FIELDS: dict[str, str] = {
-    "ItemReader": "Distributed Map ItemReader is not supported by this engine; pass the items in the input",
-    "ResultWriter": "Distributed Map ResultWriter is not supported by this engine",
-    "ItemBatcher": "Distributed Map ItemBatcher is not supported by this engine",
 }
 TOP_FIELDS = {"Comment", "StartAt", "States", "Version", "TimeoutSeconds", "QueryLanguage"}
 RETRIER_FIELDS = {"ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds",

@@ -12,6 +12,7 @@ from typing import Any
 from localcloud.asl import querychecks
 from localcloud.asl.checker import Checker, StateCheck
 from localcloud.asl.choice import COMPARISON_OPERATORS
+from localcloud.asl.distributed_checks import DISTRIBUTED_FIELDS, check_distributed
 from localcloud.asl.values import TIMESTAMP_RE, is_int, is_number
 
 LOG = logging.getLogger(__name__)
@@ -216,12 +217,14 @@ def _map_processor(checker: Checker, where: str, state: dict[str, Any]) -> None:
         processor = state["ItemProcessor"]
         checker.sub_block(f"{where}/ItemProcessor", processor, {"StartAt", "States", "Comment", "ProcessorConfig"})
         config = processor.get("ProcessorConfig") if isinstance(processor, dict) else None
+        mode = config.get("Mode") if isinstance(config, dict) else None
         if config is not None:
-            mode = config.get("Mode") if isinstance(config, dict) else None
             if not isinstance(config, dict) or mode not in (None, "INLINE", "DISTRIBUTED"):
                 checker.add(f"{where}/ItemProcessor/ProcessorConfig", 'Mode must be "INLINE" or "DISTRIBUTED"')
+        check_distributed(checker, where, state, mode)
     if has_iterator:
         checker.sub_block(f"{where}/Iterator", state["Iterator"], {"StartAt", "States", "Comment"})
+        check_distributed(checker, where, state, None)
 
 
 #: state type → its check, in the order the "unknown state type" problem lists them
@@ -239,6 +242,6 @@ CHECKS: dict[str, StateCheck] = {
     "Map": StateCheck(_FLOW | _IO | _RESULT | _OUT | {"Iterator", "ItemProcessor", "ItemsPath", "ItemSelector", "Items",
                                                "MaxConcurrency", "MaxConcurrencyPath", "ToleratedFailureCount",
                                                "ToleratedFailurePercentage", "ToleratedFailureCountPath",
-                                               "ToleratedFailurePercentagePath", "Label"},
+                                               "ToleratedFailurePercentagePath"} | DISTRIBUTED_FIELDS,
                       check_map),
 }

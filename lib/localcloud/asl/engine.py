@@ -14,6 +14,7 @@ from localcloud.asl.env import Environment, Frame, Integrations, TokenRegistry
 from localcloud.asl.errors import ExecutionInterrupted, InvalidDefinition, StatesError
 from localcloud.asl.history import History, now
 from localcloud.asl.parse import build_program, load_definition, validate_definition
+from localcloud.asl.redrive import Journal, track
 from localcloud.asl.states import Program, run_program
 from localcloud.asl.values import to_json
 from localcloud.errors import AWSError
@@ -78,6 +79,26 @@ class Execution:
             timeout_seconds=machine.timeout_seconds, time_scale=time_scale)
         self.result: ExecutionResult | None = None
         self._lock = threading.Lock()
+        #: STANDARD, or EXPRESS for a Map Run's child whose ProcessorConfig.ExecutionType says so
+        self.execution_type = "STANDARD"
+        #: every path of this execution, where a redrive resumes (:mod:`.redrive`)
+        self.journal = Journal()
+        self._redriven = 0
+        self.program = track(machine.program, self.journal)
+        self.env.spawn = self._spawn
+
+    def _spawn(self, program: Program, document: dict[str, Any], *, execution_arn: str, name: str,
+               input_text: str, state_machine_arn: str, state_machine_name: str,
+               execution_type: str = "STANDARD") -> Execution:
+        """A child execution of a Map Run (not started): same role, integrations, host and clock as this one."""
+        env = self.env
+        child = Execution(StateMachine(document, program), execution_arn=execution_arn, name=name, input=input_text,
+                          state_machine_arn=state_machine_arn, state_machine_name=state_machine_name,
+                          role_arn=env.role_arn, integrations=env.integrations, tokens=env.tokens,
+                          time_scale=env.time_scale)
+        child.env.host = env.host
+        child.execution_type = execution_type
+        return child
 
     def history(self) -> list[dict[str, Any]]:
         """A thread-safe copy of the history so far."""
@@ -96,10 +117,29 @@ class Execution:
         if env.role_arn:
             details["roleArn"] = env.role_arn
         self._history.add("ExecutionStarted", details)
-        frame = Frame(env)
+        return self._run_program(0)
+
+    def redrive(self, redrive_count: int) -> None:
+        """Prepare a redrive (RedriveExecution): the execution continues where it failed, with the same input;
+        what succeeded is not run again. Call :meth:`run_again` to run it."""
+        with self._lock:
+            self.result = None
+            self.env.redrive_count = redrive_count
+            self.env.restart(self.machine.timeout_seconds)
+            self.journal.generation += 1
+        self._redriven = self._history.add("ExecutionRedriven", {"redriveCount": redrive_count},
+                                           previous=len(self.events))
+
+    def run_again(self) -> ExecutionResult:
+        """Run a redriven execution to its end."""
+        return self._run_program(self._redriven)
+
+    def _run_program(self, previous: int) -> ExecutionResult:
+        env = self.env
+        frame = Frame(env, previous=previous)
         status, output, error, cause = "SUCCEEDED", None, None, None
         try:
-            value = run_program(self.machine.program, frame, self.input_value)
+            value = run_program(self.program, frame, self.input_value)
             output = to_json(value)
         except StatesError as failure:
             status, error, cause = "FAILED", failure.error or None, failure.cause or None

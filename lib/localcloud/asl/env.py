@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from localcloud.asl.errors import InvalidOutput, InvalidToken, StatesErrorName, TaskDoesNotExist, TaskTimedOut
 from localcloud.asl.history import History
+from localcloud.asl.mapruns import MapRunHost
 from localcloud.asl.variables import Scope
 
 LOG = logging.getLogger(__name__)
@@ -131,6 +132,22 @@ class Environment:
         self.timeout_seconds = timeout_seconds
         #: set once: ("ABORTED" | "TIMED_OUT", error, cause)
         self.interruption: tuple[str, str | None, str | None] | None = None
+        #: $$.Execution.RedriveCount (RedriveExecution)
+        self.redrive_count = 0
+        #: the service told about Map Runs and their child executions (a Distributed Map state needs one)
+        self.host: MapRunHost | None = None
+        #: makes a child execution of a Map Run: set by the engine (``Execution``) for the states below it
+        self.spawn: Callable[..., Any] | None = None
+        #: what this execution keeps across a redrive (the journal of its paths, its Map Runs)
+        self.memory: dict[str, Any] = {}
+
+    def restart(self, timeout_seconds: float | None) -> None:
+        """Clear the stop/timeout flags for a redrive: "When you redrive an execution, the state machine level
+        timeout, if defined, is reset to 0" (Redriving executions, developer guide)."""
+        with self.cond:
+            self.interruption = None
+            self.timeout_seconds = timeout_seconds
+            self.deadline = time.monotonic() + timeout_seconds * self.time_scale if timeout_seconds else None
 
     # -- stop and timeout ------------------------------------------------------------------------------------
     def interrupt(self, status: str, error: str | None = None, cause: str | None = None) -> None:
@@ -181,7 +198,7 @@ class Environment:
                 "Name": self.name,
                 "RoleArn": self.role_arn,
                 "StartTime": iso(self.start_time),
-                "RedriveCount": 0,
+                "RedriveCount": self.redrive_count,
             },
             "State": {"EnteredTime": iso(entered), "Name": state_name, "RetryCount": retry_count},
             "StateMachine": {"Id": self.state_machine_arn, "Name": self.state_machine_name},
@@ -199,6 +216,9 @@ class Frame:
         self.parent = parent
         self.last = previous
         self.aborted = False
+        #: where this path sits in the execution (``""`` the main flow, ``/P/Branches[0]`` ...): what a redrive
+        #: resumes by (:mod:`.redrive`)
+        self.path: str | None = None
         #: the workflow variables this path sees: its own scope inside those of the enclosing paths
         self.scope = Scope(parent.scope if parent is not None else None)
 

@@ -14,6 +14,7 @@ from typing import Any
 from localcloud.asl.checker import Checker
 from localcloud.asl.checks import CHECKS
 from localcloud.asl.concurrent import MapState, ParallelState
+from localcloud.asl.distributed import DistributedMapState
 from localcloud.asl.languages import DEFAULT_LANGUAGE, language
 from localcloud.asl.states import ChoiceState, FailState, PassState, Program, State, SucceedState, WaitState
 from localcloud.asl.task import TaskState
@@ -93,5 +94,8 @@ def _build_state(name: str, raw: dict[str, Any], inherited: str) -> State:
     if kind == "Parallel":
         return ParallelState(name, raw, lang, [build_program(b, inherited) for b in raw["Branches"]])
     if kind == "Map":
-        return MapState(name, raw, lang, build_program(raw.get("ItemProcessor") or raw["Iterator"], inherited))
+        processor = build_program(raw.get("ItemProcessor") or raw["Iterator"], inherited)
+        if ((raw.get("ItemProcessor") or {}).get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED":
+            return DistributedMapState(name, raw, lang, processor)
+        return MapState(name, raw, lang, processor)
     return _SIMPLE[kind](name, raw, lang)

@@ -13,6 +13,8 @@ services, so it works for whatever localcloud serves:
   ``sqs:sendMessage`` and ``events:putEvents`` (+ ``.waitForTaskToken``): :mod:`.sns`, :mod:`.sqs`, :mod:`.events`
 - the optimized integrations of services localcloud does not run (Batch, ECS, EMR, ...): accepted, and failing as
   an unreachable service when they run: :mod:`.unserved`
+- ``arn:aws:states:::s3:getObject|listObjectsV2|putObject`` for a Distributed Map's ItemReader and ResultWriter
+  (not a Task's resource): :mod:`.s3`
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from localcloud.asl.integrations import (
     dynamodb,
     events,
     glue,
+    s3,
     sagemaker,
     sns,
     sqs,
@@ -171,7 +174,7 @@ class ServiceIntegrations:
         """Run the task; returns its JSON result, raises ``TaskFailed`` with AWS's error names."""
         try:
             parsed = parse_resource(resource)
-            handler = self._route(parsed, resource)
+            handler = s3.run if resource in s3.ACTIONS else self._route(parsed, resource)
         except UnknownResource as exc:
             raise TaskFailed("States.Runtime", str(exc)) from None
         region = getattr(task, "region", None) or parsed.region or self.region

@@ -173,3 +173,50 @@ def sdk_session(cloud: Any, bucket: str, monkeypatch: Any) -> Any:
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", cloud.endpoint_url)
     return sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"), default_bucket=bucket)
+
+
+#: a script-mode training script as the SDK's SKLearn examples write it, with the model_fn serving needs
+SKLEARN_TRAIN = '''
+import argparse, json, os, sys
+import joblib
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+
+def model_fn(model_dir):
+    return joblib.load(os.path.join(model_dir, "model.joblib"))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--c-value", type=float, default=1.0)
+    parser.add_argument("--model-dir", default=os.environ.get("SM_MODEL_DIR"))
+    parser.add_argument("--train", default=os.environ.get("SM_CHANNEL_TRAIN"))
+    args = parser.parse_args()
+    rows = np.vstack([np.loadtxt(os.path.join(args.train, f), delimiter=",", ndmin=2)
+                      for f in sorted(os.listdir(args.train))])
+    model = LogisticRegression(C=args.c_value).fit(rows[:, 1:], rows[:, 0])
+    joblib.dump(model, os.path.join(args.model_dir, "model.joblib"))
+    print(f"train_accuracy: {model.score(rows[:, 1:], rows[:, 0]):.4f}")
+'''
+
+
+def sourcedir(files: dict[str, str]) -> bytes:
+    """The SDK's sourcedir.tar.gz of ``files``."""
+    return tarball({name: text.encode() for name, text in files.items()})
+
+
+def script_request(name: str, role: str, bucket: str, channels: list[dict[str, Any]], source_uri: str,
+                   hyperparameters: dict[str, str] | None = None, program: str = "train.py",
+                   image: str = SKLEARN_IMAGE, **extra: Any) -> dict[str, Any]:
+    """CreateTrainingJob as the SDK's SKLearn estimator sends it (its own hyperparameters JSON-encoded)."""
+    hps = {"sagemaker_submit_directory": json.dumps(source_uri), "sagemaker_program": json.dumps(program),
+           "sagemaker_container_log_level": "20", "sagemaker_job_name": json.dumps(name),
+           "sagemaker_region": json.dumps("us-east-1"), **(hyperparameters or {})}
+    return training_request(name, role, bucket, channels, hps, image=image, **extra)
+
+
+def sklearn_model_env(source_uri: str, program: str = "train.py") -> dict[str, str]:
+    """The container Environment the SDK's SKLearnModel sends with CreateModel."""
+    return {"SAGEMAKER_PROGRAM": program, "SAGEMAKER_SUBMIT_DIRECTORY": source_uri,
+            "SAGEMAKER_CONTAINER_LOG_LEVEL": "20", "SAGEMAKER_REGION": "us-east-1"}

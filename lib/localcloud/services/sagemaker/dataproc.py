@@ -80,7 +80,7 @@ def _step(path: str, dotted: str | None, bracket: str | None) -> Step:
             indexes.append(int(part))
         else:
             raise DataProcessingError(f"Invalid JsonPath: {path}")
-    return Step("indexes", tuple(indexes), span)
+    return Step("indexes", indexes=tuple(indexes), span=span)
 
 
 def _pick(value: list[Any], step: Step, path: str) -> Any:

@@ -128,13 +128,13 @@ def test_role_must_exist_and_trust_step_functions(sfn: Any, aws: Any) -> None:
     assert _code(err) == "AccessDeniedException"
 
 
-def test_express_and_publish_are_refused_clearly(sfn: Any, role: str) -> None:
+def test_version_description_needs_publish(sfn: Any, role: str) -> None:
+    # recorded on AWS: localstack test_sfn_api_versioning.snapshot.json test_create_with_version_description_no_publish
     with pytest.raises(ClientError) as err:
-        sfn.create_state_machine(name=unique("x"), definition=json.dumps(PASS), roleArn=role, type="EXPRESS")
-    assert _code(err) == "StateMachineTypeNotSupported" and "STANDARD" in str(err.value)
-    with pytest.raises(ClientError) as err:
-        sfn.create_state_machine(name=unique("x"), definition=json.dumps(PASS), roleArn=role, publish=True)
+        sfn.create_state_machine(name=unique("x"), definition=json.dumps(PASS), roleArn=role,
+                                 versionDescription="v1")
     assert _code(err) == "ValidationException"
+    assert err.value.response["Error"]["Message"] == "Version description can only be set when publish is true"
 
 
 def test_update_needs_something_and_checks_it(sfn: Any, role: str) -> None:

@@ -1,6 +1,9 @@
 """AWS Step Functions on the AWS JSON 1.0 protocol (``X-Amz-Target: AWSStepFunctions.<Operation>``).
 
-Wire protocol only: each method checks its parameters as the API model does and calls the backend.
+Wire protocol only: each method checks its parameters as the API model does and calls the backend. Versions and
+aliases are in :mod:`.api_versions`; Map Runs, redrive, StartSyncExecution, TestState and validation in
+:mod:`.api_runs`. StartSyncExecution and TestState have the host prefix ``sync-`` in the API model: a client of a
+localcloud endpoint turns it off (botocore ``Config(inject_host_prefix=False)``).
 """
 
 from __future__ import annotations
@@ -11,14 +14,17 @@ from typing import Any
 from localcloud.core.protocol import AWSRequest, JsonService
 from localcloud.errors import AWSError
 from localcloud.services.stepfunctions import validation as check
+from localcloud.services.stepfunctions.api_runs import RunOperations
+from localcloud.services.stepfunctions.api_versions import VersionOperations
 from localcloud.services.stepfunctions.backend import StepFunctionsBackend
+from localcloud.services.stepfunctions.models import add_variable_references
 
 LOG = logging.getLogger(__name__)
 
 _STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
 
 
-class StepFunctionsAPI(JsonService):
+class StepFunctionsAPI(JsonService, VersionOperations, RunOperations):
     """The Step Functions API of localcloud."""
 
     signing_names = ("states",)
@@ -35,14 +41,15 @@ class StepFunctionsAPI(JsonService):
         definition = check.string(params, "definition", required=True, min_len=1, max_len=1048576) or ""
         role_arn = check.string(params, "roleArn", required=True, min_len=1, max_len=256) or ""
         sm_type = _state_machine_type(params)
-        if params.get("publish"):
-            raise AWSError("ValidationException", "localcloud does not publish state machine versions; create the "
-                           "state machine without 'publish' and run its latest revision.")
+        publish, description = _publish(params)
         record = self.backend.create_state_machine(
             name=name, definition=definition, role_arn=role_arn, region=request.region, sm_type=sm_type,
             logging_configuration=_object(params, "loggingConfiguration"),
             tracing_configuration=_object(params, "tracingConfiguration"), tags=_tags(params.get("tags")))
-        return {"stateMachineArn": record.arn, "creationDate": record.creation_date}
+        out: dict[str, Any] = {"stateMachineArn": record.arn, "creationDate": record.creation_date}
+        if publish:
+            out["stateMachineVersionArn"] = self.backend.publish(record.arn, None, description).arn
+        return out
 
     def update_state_machine(self, params: dict[str, Any]) -> dict[str, Any]:
         arn = check.string(params, "stateMachineArn", required=True, min_len=1, max_len=256) or ""
@@ -53,17 +60,20 @@ class StepFunctionsAPI(JsonService):
         if definition is None and role_arn is None and logging_cfg is None and tracing_cfg is None:
             raise AWSError("MissingRequiredParameter", "Either the definition, the role ARN, the "
                            "LoggingConfiguration or the TracingConfiguration must be specified")
-        if params.get("publish"):
-            raise AWSError("ValidationException", "localcloud does not publish state machine versions; update "
-                           "without 'publish'.")
+        publish, description = _publish(params)
         record = self.backend.update_state_machine(arn, definition=definition, role_arn=role_arn,
                                                    logging_configuration=logging_cfg,
                                                    tracing_configuration=tracing_cfg)
-        return {"updateDate": record.update_date, "revisionId": record.revision_id}
+        out: dict[str, Any] = {"updateDate": record.update_date}
+        if record.revision_id is not None:
+            out["revisionId"] = record.revision_id
+        if publish:
+            out["stateMachineVersionArn"] = self.backend.publish(record.arn, None, description).arn
+        return out
 
     def describe_state_machine(self, params: dict[str, Any]) -> dict[str, Any]:
         arn = check.string(params, "stateMachineArn", required=True, min_len=1, max_len=256) or ""
-        return self.backend.state_machine(arn).describe()
+        return self.backend.describe_state_machine(arn)
 
     def delete_state_machine(self, params: dict[str, Any]) -> dict[str, Any]:
         arn = check.string(params, "stateMachineArn", required=True, min_len=1, max_len=256) or ""
@@ -78,29 +88,14 @@ class StepFunctionsAPI(JsonService):
             out["nextToken"] = token
         return out
 
-    def validate_state_machine_definition(self, params: dict[str, Any]) -> dict[str, Any]:
-        definition = check.string(params, "definition", required=True, min_len=1, max_len=1048576) or ""
-        _state_machine_type(params)
-        severity = check.string(params, "severity") or "ERROR"
-        if severity not in ("ERROR", "WARNING"):
-            raise AWSError("ValidationException", f"Value '{severity}' at 'severity' failed to satisfy constraint: "
-                           f"Member must satisfy enum value set: [ERROR, WARNING]")
-        limit = check.integer(params, "maxResults", 0, 100) or 100
-        diagnostics = [_diagnostic(p) for p in self.backend.problems(definition)]
-        return {
-            "result": "FAIL" if diagnostics else "OK",
-            "diagnostics": diagnostics[:limit],
-            "truncated": len(diagnostics) > limit,
-        }
-
     # ------------------------------------------------------------------------------------------- executions
     def start_execution(self, params: dict[str, Any]) -> dict[str, Any]:
         arn = check.string(params, "stateMachineArn", required=True, min_len=1, max_len=256) or ""
         name = check.string(params, "name", min_len=1, max_len=80)
         text = check.string(params, "input", max_len=262144)
         check.string(params, "traceHeader", max_len=256)
-        record = self.backend.start_execution(arn, name, text)
-        return {"executionArn": record.arn, "startDate": record.start_date}
+        execution_arn, start = self.backend.start_execution(arn, name, text)
+        return {"executionArn": execution_arn, "startDate": start}
 
     def describe_execution(self, params: dict[str, Any]) -> dict[str, Any]:
         arn = check.string(params, "executionArn", required=True, min_len=1, max_len=256) or ""
@@ -118,19 +113,26 @@ class StepFunctionsAPI(JsonService):
 
     def list_executions(self, params: dict[str, Any]) -> dict[str, Any]:
         arn = check.string(params, "stateMachineArn", min_len=1, max_len=256)
-        if arn is None:
-            if params.get("mapRunArn"):
-                raise AWSError("ValidationException", "localcloud runs inline Map states only; it has no Map Runs.")
+        map_run = check.string(params, "mapRunArn", min_len=1, max_len=2000)
+        if (arn is None) == (map_run is None):
             raise AWSError("ValidationException", "Must provide a StateMachine ARN or MapRun ARN")
         status = check.string(params, "statusFilter")
         if status is not None and status not in _STATUSES:
             raise AWSError("ValidationException", f"Value '{status}' at 'statusFilter' failed to satisfy "
                            f"constraint: Member must satisfy enum value set: [{', '.join(_STATUSES)}]")
+        redrive = check.string(params, "redriveFilter")
+        if redrive is not None and redrive not in ("REDRIVEN", "NOT_REDRIVEN"):
+            raise AWSError("ValidationException", f"Value '{redrive}' at 'redriveFilter' failed to satisfy "
+                           f"constraint: Member must satisfy enum value set: [REDRIVEN, NOT_REDRIVEN]")
         check.integer(params, "maxResults", 0, 1000)
-        executions = self.backend.list_executions(arn, status)
-        chunk, token = check.page(executions, params, f"executions|{arn}|{status}")
+        if map_run is not None:
+            executions = self.backend.map_run_children(map_run, status)
+        else:
+            executions = self.backend.list_executions(arn or "", status, redrive)
+        scope = f"executions|{arn or map_run}|{status}|{redrive}"
+        chunk, token = check.page(executions, params, scope)
         with self.backend.lock:
-            out: dict[str, Any] = {"executions": [e.list_item() for e in chunk]}
+            out: dict[str, Any] = {"executions": [_listed(e, map_run is not None) for e in chunk]}
         if token:
             out["nextToken"] = token
         return out
@@ -152,16 +154,21 @@ class StepFunctionsAPI(JsonService):
     def describe_state_machine_for_execution(self, params: dict[str, Any]) -> dict[str, Any]:
         arn = check.string(params, "executionArn", required=True, min_len=1, max_len=256) or ""
         execution = self.backend.execution(arn)
-        return {
+        out: dict[str, Any] = {
             "stateMachineArn": execution.state_machine_arn,
             "name": execution.state_machine_name,
             "definition": execution.definition,
             "roleArn": execution.role_arn,
             "updateDate": execution.state_machine_update_date,
-            "revisionId": execution.revision_id,
             "loggingConfiguration": {"level": "OFF", "includeExecutionData": False},
             "tracingConfiguration": {"enabled": False},
         }
+        if execution.revision_id is not None:
+            out["revisionId"] = execution.revision_id
+        if execution.map_run_arn is not None:  # "returned only if the executionArn is a child workflow execution"
+            out["mapRunArn"] = execution.map_run_arn
+            out["label"] = execution.state_machine_name.rsplit("/", 1)[-1]
+        return add_variable_references(out, execution.definition)
 
     # ------------------------------------------------------------------------------------------- task tokens
     def send_task_success(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -211,10 +218,7 @@ class StepFunctionsAPI(JsonService):
 
 def _state_machine_type(params: dict[str, Any]) -> str:
     sm_type = check.string(params, "type") or "STANDARD"
-    if sm_type == "EXPRESS":
-        raise AWSError("StateMachineTypeNotSupported", "localcloud runs STANDARD state machines only; create the "
-                       "state machine with type STANDARD (the default).")
-    if sm_type != "STANDARD":
+    if sm_type not in ("STANDARD", "EXPRESS"):
         raise AWSError("ValidationException", f"Value '{sm_type}' at 'type' failed to satisfy constraint: Member "
                        f"must satisfy enum value set: [STANDARD, EXPRESS]")
     return sm_type
@@ -242,18 +246,22 @@ def _tags(raw: Any) -> dict[str, str]:
     return tags
 
 
-def _diagnostic(problem: str) -> dict[str, Any]:
-    """A ValidateStateMachineDefinition diagnostic for one problem (``/States/X: message``)."""
-    location, _, message = problem.partition(": ")
-    if not location.startswith("/") or not message:
-        location, message = "", problem
-    lowered = problem.lower()
-    code = "INVALID_JSON_DESCRIPTION" if "json" in lowered and ("invalid" in lowered or "parse" in lowered) \
-        else "SCHEMA_VALIDATION_FAILED"
-    out: dict[str, Any] = {"severity": "ERROR", "code": code, "message": message}
-    if location:
-        out["location"] = location
-    return out
+def _publish(params: dict[str, Any]) -> tuple[bool, str | None]:
+    """``publish`` and ``versionDescription`` ("Version description can only be set when publish is true", recorded
+    on AWS: test_sfn_api_versioning.snapshot.json test_create_with_version_description_no_publish)."""
+    publish = check.boolean(params, "publish", False)
+    description = check.string(params, "versionDescription", max_len=256)
+    if description is not None and not publish:
+        raise AWSError("ValidationException", "Version description can only be set when publish is true")
+    return publish, description
+
+
+def _listed(execution: Any, by_map_run: bool) -> dict[str, Any]:
+    """A ListExecutions entry; ``mapRunArn`` "is returned only if mapRunArn was specified" (API reference)."""
+    item = execution.list_item()
+    if not by_map_run:
+        item.pop("mapRunArn", None)
+    return item
 
 
 def _event(event: dict[str, Any], include_data: bool) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Step Functions state and operations: state machines, executions on background threads, task tokens.
 
 The engine (``localcloud.asl``) runs each execution; this backend owns the records, the service integrations and
-the task-token registry. It never sees HTTP.
+the task-token registry. It never sees HTTP. Its parts: versions and aliases (:mod:`.versions`), Map Runs
+(:mod:`.mapruns`), RedriveExecution (:mod:`.redrive`), EXPRESS workflows (:mod:`.express`), TestState
+(:mod:`.teststate`), definitions (:mod:`.definitions`).
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 import uuid
 from datetime import datetime
@@ -18,14 +19,20 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from localcloud import settings
-from localcloud.asl import Execution, InvalidDefinition, StateMachine, TokenRegistry, validate_definition
+from localcloud.asl import Execution, InvalidDefinition, StateMachine
 from localcloud.asl.integrations import ServiceIntegrations
 from localcloud.core import trust
 from localcloud.core.context import ServerContext
-from localcloud.core.jobs import Workers
 from localcloud.errors import AWSError, LocalCloudError
+from localcloud.services.stepfunctions import definitions
 from localcloud.services.stepfunctions import validation as check
+from localcloud.services.stepfunctions.express import NOT_SUPPORTED, ExpressRuns
+from localcloud.services.stepfunctions.mapruns import MapRuns
 from localcloud.services.stepfunctions.models import ExecutionRecord, StateMachineRecord
+from localcloud.services.stepfunctions.redrive import Redrives
+from localcloud.services.stepfunctions.store import utcnow
+from localcloud.services.stepfunctions.teststate import TestStates
+from localcloud.services.stepfunctions.versions import Target, Versions
 
 LOG = logging.getLogger(__name__)
 
@@ -33,76 +40,31 @@ TRUST_ERROR = ("Neither the global service principal states.amazonaws.com, nor t
                "assume the provided role.")
 
 
-def _now() -> datetime:
-    from localcloud.asl.history import now
-
-    return now()
-
-
-class StepFunctionsBackend:
+class StepFunctionsBackend(Versions, MapRuns, Redrives, ExpressRuns, TestStates):
     """All state machines and executions of one localcloud (every region; ARNs carry the region)."""
 
     def __init__(self, ctx: ServerContext, time_scale: float | None = None) -> None:
-        endpoint_url, sessions = ctx.endpoint_url, ctx.sessions
-        self.endpoint_url = endpoint_url
-        #: multiplies every duration of a definition (Wait, retry intervals, timeouts); 1.0 is AWS's clock.
-        #: ``LOCALCLOUD_SFN_TIME_SCALE`` sets it for a whole server (e.g. 0.01 for fast local rehearsals).
+        super().__init__()
+        self.endpoint_url = ctx.endpoint_url
+        #: ``LOCALCLOUD_SFN_TIME_SCALE`` sets it for a whole server (e.g. 0.01 for fast local rehearsals)
         self.time_scale = time_scale if time_scale is not None else _env_time_scale()
         #: authorize every integration call against the state machine role's policies (as AWS does)
         self.enforce_iam = ctx.enforce_iam
-        self.integrations = ServiceIntegrations(endpoint_url, sessions=sessions)
-        self.tokens = TokenRegistry()
-        self.workers = Workers()
-        self._lock = threading.RLock()
-        self.machines: dict[str, StateMachineRecord] = {}
-        self.executions: dict[str, ExecutionRecord] = {}
-        self._executions_of: dict[str, list[str]] = {}
-
-    @property
-    def lock(self) -> threading.RLock:
-        """Held while records change; hold it to read several fields of a record consistently."""
-        return self._lock
+        self.integrations = ServiceIntegrations(ctx.endpoint_url, sessions=ctx.sessions)
 
     # ------------------------------------------------------------------------------------------- definitions
-    def problems(self, definition: str) -> list[str]:
-        """Every reason Step Functions would reject ``definition``: the language's and unknown Task resources."""
-        found = list(validate_definition(definition))
-        try:
-            document = json.loads(definition)
-        except (TypeError, ValueError):
-            return found
-        if isinstance(document, dict):
-            found.extend(self._resource_problems(document, ""))
-        return found
+    def problems(self, definition: str, sm_type: str = "STANDARD") -> list[str]:
+        """Every reason Step Functions would reject ``definition``: the language's, unknown Task resources, and
+        what an EXPRESS machine may not use."""
+        return definitions.problems(definition, self.integrations.check, sm_type)
 
-    def _resource_problems(self, document: dict[str, Any], where: str) -> list[str]:
-        found: list[str] = []
-        states = document.get("States")
-        if not isinstance(states, dict):
-            return found
-        for name, state in states.items():
-            if not isinstance(state, dict):
-                continue
-            here = f"{where}/States/{name}"
-            kind = state.get("Type")
-            resource = state.get("Resource")
-            if kind == "Task" and isinstance(resource, str):
-                problem = self.integrations.check(resource)
-                if problem:
-                    found.append(f"{here}/Resource: {problem}")
-            if kind == "Parallel" and isinstance(state.get("Branches"), list):
-                for i, branch in enumerate(state["Branches"]):
-                    if isinstance(branch, dict):
-                        found.extend(self._resource_problems(branch, f"{here}/Branches[{i}]"))
-            if kind == "Map":
-                for key in ("ItemProcessor", "Iterator"):
-                    if isinstance(state.get(key), dict):
-                        found.extend(self._resource_problems(state[key], f"{here}/{key}"))
-        return found
+    def coded_problems(self, definition: str, sm_type: str = "STANDARD") -> list[tuple[str, str]]:
+        """:meth:`problems` with each problem's diagnostic code (ValidateStateMachineDefinition)."""
+        return definitions.coded_problems(definition, self.integrations.check, sm_type)
 
-    def parse(self, definition: str) -> StateMachine:
+    def parse(self, definition: str, sm_type: str = "STANDARD") -> StateMachine:
         """The parsed machine, or ``InvalidDefinition`` listing every problem."""
-        problems = self.problems(definition)
+        problems = self.problems(definition, sm_type)
         if problems:
             raise AWSError("InvalidDefinition", "Invalid State Machine Definition: '" + "; ".join(problems) + "'")
         try:
@@ -138,9 +100,9 @@ class StepFunctionsBackend:
             if same:
                 return existing
             raise AWSError("StateMachineAlreadyExists", f"State Machine Already Exists: '{arn}'")
-        machine = self.parse(definition)
+        machine = self.parse(definition, sm_type)
         self.check_role(role_arn, region, arn)
-        now = _now()
+        now = utcnow()
         record = StateMachineRecord(
             arn=arn, name=name, definition=definition, role_arn=role_arn, machine=machine, region=region,
             creation_date=now, update_date=now, type=sm_type, tags=dict(tags or {}))
@@ -156,23 +118,29 @@ class StepFunctionsBackend:
         LOG.info("created state machine %s", arn)
         return record
 
-    def state_machine(self, arn: str) -> StateMachineRecord:
-        check.state_machine_arn(arn)
-        with self._lock:
-            record = self.machines.get(arn)
-        if record is None:
-            raise AWSError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
-        return record
+    def describe_state_machine(self, arn: str) -> dict[str, Any]:
+        """DescribeStateMachine of a state machine or of one of its versions."""
+        if (check.state_machine_arn(arn, qualified=True).group("qualifier") or "").isdigit():
+            return self.version(arn).describe()
+        return self.state_machine(arn).describe()
 
     def update_state_machine(self, arn: str, *, definition: str | None, role_arn: str | None,
                              logging_configuration: dict[str, Any] | None,
                              tracing_configuration: dict[str, Any] | None) -> StateMachineRecord:
-        """Replace definition and/or role; running executions keep the revision they started with."""
+        """Replace definition and/or role; running executions keep the revision they started with. An update that
+        changes nothing keeps the revision (recorded on AWS: test_sfn_api_versioning.snapshot.json
+        test_empty_revision_with_publish_and_no_publish_on_creation: no new revisionId)."""
         record = self.state_machine(arn)
-        machine = self.parse(definition) if definition is not None else None
+        machine = self.parse(definition, record.type) if definition is not None else None
         if role_arn is not None:
             self.check_role(role_arn, record.region, arn)
         with self._lock:
+            changed = ((definition is not None and definition != record.definition)
+                       or (role_arn is not None and role_arn != record.role_arn)
+                       or (logging_configuration is not None
+                           and logging_configuration != record.logging_configuration)
+                       or (tracing_configuration is not None
+                           and tracing_configuration != record.tracing_configuration))
             if machine is not None and definition is not None:
                 record.machine, record.definition = machine, definition
             if role_arn is not None:
@@ -181,19 +149,24 @@ class StepFunctionsBackend:
                 record.logging_configuration = logging_configuration
             if tracing_configuration is not None:
                 record.tracing_configuration = tracing_configuration
-            record.update_date = _now()
-            record.revision_id = str(uuid.uuid4())
+            record.update_date = utcnow()
+            if changed:
+                record.revision_id = str(uuid.uuid4())
         return record
 
     def delete_state_machine(self, arn: str) -> None:
-        """Delete the state machine; its running executions are stopped (a missing machine is not an error)."""
+        """Delete the state machine, its versions and aliases; its running executions are stopped (a missing
+        machine is not an error)."""
         check.state_machine_arn(arn)
         with self._lock:
             record = self.machines.pop(arn, None)
-            running = [self.executions[e] for e in self._executions_of.get(arn, [])
-                       if self.executions[e].status == "RUNNING"]
+            mine = [self.executions[e] for e in self._executions_of.get(arn, [])]
+            for execution in mine:
+                execution.machine_deleted = True
         if record is None:
             return
+        self.forget(arn)
+        running = [e for e in mine if e.status == "RUNNING"]
         for execution in running:
             execution.engine.stop("States.Runtime", f"The state machine {arn} was deleted.")
         LOG.info("deleted state machine %s (%d running executions stopped)", arn, len(running))
@@ -204,15 +177,28 @@ class StepFunctionsBackend:
         return sorted(found, key=lambda m: m.name)
 
     # ------------------------------------------------------------------------------------------- executions
-    def start_execution(self, sm_arn: str, name: str | None, input_text: str | None) -> ExecutionRecord:
-        """Start an execution on a worker thread and return at once."""
-        record = self.state_machine(sm_arn)
+    def start_execution(self, sm_arn: str, name: str | None, input_text: str | None) -> tuple[str, datetime]:
+        """Start an execution of a state machine, version or alias on a worker thread; returns (ARN, start)."""
+        target = self.target(sm_arn)
         name = check.name(name) if name is not None else str(uuid.uuid4())
         text = input_text if input_text is not None else "{}"
+        self.start_execution_checks(text)
+        if target.type == "EXPRESS":
+            engine = self.start_express(target, name, text)
+            return engine.env.execution_arn, engine.start_time
+        execution = self._standard(target, name, text)
+        return execution.arn, execution.start_date
+
+    @staticmethod
+    def start_execution_checks(text: str) -> None:
+        """The execution input must be JSON text (InvalidExecutionInput)."""
         try:
             json.loads(text)
         except ValueError as exc:
             raise AWSError("InvalidExecutionInput", f"Invalid State Machine Execution Input: '{exc}'") from None
+
+    def _standard(self, target: Target, name: str, text: str) -> ExecutionRecord:
+        record = target.machine
         arn = f"arn:aws:states:{record.region}:{settings.ACCOUNT_ID}:execution:{record.name}:{name}"
         with self._lock:
             existing = self.executions.get(arn)
@@ -220,46 +206,34 @@ class StepFunctionsBackend:
                 if existing.status == "RUNNING" and existing.input == text:
                     return existing  # StartExecution is idempotent for a running execution, same name and input
                 raise AWSError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
-            start = _now()
-            engine = Execution(record.machine, execution_arn=arn, name=name, input=text,
+            start = utcnow()
+            engine = Execution(target.engine_machine, execution_arn=arn, name=name, input=text,
                                state_machine_arn=record.arn, state_machine_name=record.name,
-                               role_arn=record.role_arn, integrations=self.integrations, tokens=self.tokens,
+                               role_arn=target.role_arn, integrations=self.integrations, tokens=self.tokens,
                                start_time=start, time_scale=self.time_scale)
+            engine.env.host = self
             execution = ExecutionRecord(
                 arn=arn, name=name, state_machine_arn=record.arn, input=text, start_date=start, engine=engine,
-                definition=record.definition, role_arn=record.role_arn, state_machine_name=record.name,
-                state_machine_update_date=record.update_date, revision_id=record.revision_id)
-            self.executions[arn] = execution
-            self._executions_of.setdefault(record.arn, []).append(arn)
+                definition=target.definition, role_arn=target.role_arn, state_machine_name=record.name,
+                state_machine_update_date=record.update_date, revision_id=target.revision_id,
+                version_arn=target.version.arn if target.version else None,
+                alias_arn=target.alias.arn if target.alias else None)
+            self.add_execution(execution, record.arn)
         self.workers.start(f"sfn-{record.name}-{name}"[:60], lambda: self._run(execution))
         return execution
 
     def _run(self, execution: ExecutionRecord) -> None:
         try:
-            result = execution.engine.run()
-        except Exception as exc:  # the engine ends executions itself; this is a last resort
+            execution.engine.run()
+        except Exception:  # the engine ends executions itself; this is a last resort
             LOG.exception("execution %s crashed", execution.arn)
-            status, output, error, cause, stop = "FAILED", None, "States.Runtime", str(exc), _now()
-        else:
-            status, output, error, cause, stop = (result.status, result.output, result.error, result.cause,
-                                                  result.stop_date)
-        with self._lock:
-            execution.status, execution.output = status, output
-            execution.error, execution.cause, execution.stop_date = error, cause, stop
-
-    def execution(self, arn: str) -> ExecutionRecord:
-        check.execution_arn(arn)
-        with self._lock:
-            record = self.executions.get(arn)
-        if record is None:
-            raise AWSError("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
-        return record
+        self.finish(execution)
 
     def describe_execution(self, arn: str) -> dict[str, Any]:
         """DescribeExecution's answer, read consistently while the execution may be ending."""
         record = self.execution(arn)
         with self._lock:
-            return record.describe()
+            return record.describe(utcnow())
 
     def stop_execution(self, arn: str, error: str | None, cause: str | None) -> datetime:
         """Abort a running execution and wait (briefly) until it has ended; returns its stop date."""
@@ -268,23 +242,34 @@ class StepFunctionsBackend:
             record.engine.stop(error, cause)
             for _ in range(100):  # the engine unwinds in milliseconds; never block a request for long
                 with self._lock:
-                    if record.status != "RUNNING":
+                    if self.refresh(record).status != "RUNNING":
                         break
                 time.sleep(0.02)
         with self._lock:
-            return record.stop_date or _now()
+            return record.stop_date or utcnow()
 
-    def list_executions(self, sm_arn: str, status: str | None) -> list[ExecutionRecord]:
-        """Most recent first: running executions by start date, the others by stop date."""
-        self.state_machine(sm_arn)
-        with self._lock:
-            found = [self.executions[a] for a in self._executions_of.get(sm_arn, [])]
-            if status:
-                found = [e for e in found if e.status == status]
-            return sorted(found, key=lambda e: e.stop_date or e.start_date, reverse=True)
+    def list_executions(self, sm_arn: str, status: str | None,
+                        redrive_filter: str | None = None) -> list[ExecutionRecord]:
+        """Most recent first: running executions by start date, the others by stop date. A version or alias ARN
+        lists the executions started through it."""
+        qualifier = check.state_machine_arn(sm_arn, qualified=True).group("qualifier")
+        machine = self.state_machine(sm_arn.rsplit(":", 1)[0] if qualifier else sm_arn)
+        if machine.type == "EXPRESS":
+            raise AWSError("StateMachineTypeNotSupported", NOT_SUPPORTED)
+        found = [self.refresh(e) for e in self.executions_of(machine.arn)]
+        if qualifier:
+            found = [e for e in found if sm_arn in (e.version_arn, e.alias_arn)]
+        if status:
+            found = [e for e in found if e.status == status]
+        if redrive_filter:
+            found = [e for e in found if (e.redrive_count > 0) == (redrive_filter == "REDRIVEN")]
+        return sorted(found, key=lambda e: e.stop_date or e.start_date, reverse=True)
 
     def history(self, arn: str) -> list[dict[str, Any]]:
-        return self.execution(arn).engine.history()
+        record = self.execution(arn)
+        if record.type == "EXPRESS":
+            raise AWSError("InvalidArn", "Invalid Arn: 'Resource type not valid in this context: express'")
+        return record.engine.history()
 
     # ------------------------------------------------------------------------------------------- tags
     def tag_resource(self, arn: str, tags: dict[str, str]) -> None:
@@ -321,6 +306,10 @@ class StepFunctionsBackend:
         """Stop every running execution and join their threads."""
         for execution in self.running():
             execution.engine.stop("States.Runtime", "localcloud is shutting down.")
+        with self._lock:
+            express = list(self.express_runs)
+        for engine in express:
+            engine.stop("States.Runtime", "localcloud is shutting down.")
         self.workers.shutdown(timeout=5.0)
 
 

@@ -164,6 +164,21 @@ def test_a_failing_script_reports_the_toolkits_failure(sm, s3, bucket, role, tra
     assert wait_job(sm, name)["FailureReason"] == "AlgorithmError: my reason"
 
 
+def test_requirements_are_installed_before_the_script_runs(sm, s3, bucket, role, train_data) -> None:
+    # entry_point.install: a program's requirements.txt goes through pip first; a failure is the toolkit's
+    # InstallRequirementsError (an unparsable line fails in pip itself, without an index)
+    ok = _code(s3, bucket, {"train.py": "print('ran')\n", "requirements.txt": "# nothing to add\n"})
+    bad = _code(s3, bucket, {"train.py": "print('ran')\n", "requirements.txt": "!!! not a requirement\n"})
+    names = [unique("script"), unique("script")]
+    for name, source in zip(names, (ok, bad), strict=True):
+        sm.create_training_job(**script_request(name, role, bucket, train_data["channels"], source))
+    assert wait_job(sm, names[0])["TrainingJobStatus"] == "Completed"
+    failed = wait_job(sm, names[1])
+    assert failed["FailureReason"].startswith('AlgorithmError: InstallRequirementsError:\nExitCode 1\n'
+                                              'ErrorMessage ""\nCommand "/miniconda3/bin/python -m pip install -r '
+                                              'requirements.txt"')
+
+
 def test_a_stopped_script_ends_with_its_processes(sm, s3, bucket, role, train_data) -> None:
     name = unique("script")
     source = _code(s3, bucket, {"train.py": "import subprocess, time\nsubprocess.Popen(['sleep', '300'])\n"

@@ -91,8 +91,9 @@ def train(message: dict[str, Any]) -> dict[str, Any]:
     error = None
     if install == "requirements":
         error = _install(env, code_dir, shown, ["-r", "requirements.txt"], "InstallRequirementsError")
-    elif install == "package":
-        error = _install(env, code_dir, shown, ["."], "InstallModuleError")
+    elif install == "package":  # modules.install: "pip install . " and its requirements.txt with it
+        extra = ["-r", "requirements.txt"] if os.path.isfile(os.path.join(code_dir, "requirements.txt")) else []
+        error = _install(env, code_dir, shown, [".", *extra], "InstallModuleError")
     if error is None:
         code = container.run(container.resolve(argv, str(message["scratch"])), env, code_dir)
         if code:

@@ -128,3 +128,28 @@ def test_illegal_tasks(sfn: Any, role: str, resource: str, message: str) -> None
     assert checked["result"] == "FAIL"
     assert checked["diagnostics"][0] == {"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": where,
                                          "location": what}
+
+
+def test_logging_configuration_is_checked(sfn: Any, role: str, aws: Any) -> None:
+    # test_sfn_api_logs.snapshot.json: test_invalid_logging_configuration, test_deleted_log_group,
+    # test_incomplete_logging_configuration, test_logging_configuration[ALL-True]
+    group = unique("/aws/vendedlogs/states/x")
+    aws("logs").create_log_group(logGroupName=group)
+    group_arn = f"arn:aws:logs:us-east-1:123456789012:log-group:{group}:*"
+    kept = {"level": "ALL", "includeExecutionData": True,
+            "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": group_arn}}]}
+    arn = sfn.create_state_machine(name=unique("x"), definition=json.dumps(PASS), roleArn=role, type="EXPRESS",
+                                   loggingConfiguration=kept)["stateMachineArn"]
+    assert sfn.describe_state_machine(stateMachineArn=arn)["loggingConfiguration"] == kept
+    incomplete = sfn.create_state_machine(name=unique("x"), definition=json.dumps(PASS), roleArn=role,
+                                          loggingConfiguration={"destinations": []})["stateMachineArn"]
+    assert sfn.describe_state_machine(stateMachineArn=incomplete)["loggingConfiguration"] == {
+        "destinations": [], "includeExecutionData": False, "level": "OFF"}
+    for config, why in [({"level": "ALL"}, "Must specify exactly one Log Destination."),
+                        ({**kept, "destinations": kept["destinations"] * 2}, "Must specify exactly one Log Destination."),
+                        ({**kept, "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": group_arn + "-gone"}}]},
+                         "Log Destination not found.")]:
+        with pytest.raises(ClientError) as err:
+            sfn.create_state_machine(name=unique("x"), definition=json.dumps(PASS), roleArn=role,
+                                     loggingConfiguration=config)
+        assert _error(err) == ("InvalidLoggingConfiguration", f"Invalid Logging Configuration: {why}")

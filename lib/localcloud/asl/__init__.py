@@ -11,9 +11,12 @@ Modules import only downward (``tests/test_import_cycles.py`` and ``tests/asl/te
 - JSONata: ``jsonata_functions`` (what Step Functions adds) → ``jsonata_eval`` ({% %} fields) →
   ``jsonata_check`` (definition checks) · ``jsonata_lang``
 - ``languages``: QueryLanguage name → implementation
-- states: ``states`` (shared parts, Pass/Succeed/Fail/Wait/Choice) → ``task`` · ``concurrent`` (Parallel, Map)
-- definitions: ``checker`` (the walk) → ``querychecks`` (languages, Assign) → ``checks`` (one per state type) →
+- states: ``states`` (shared parts, Pass/Succeed/Fail/Wait/Choice) → ``task`` · ``concurrent`` (Parallel, Map) ·
+  ``distributed`` (the Distributed Map: ``mapruns``, ``itemreader``, ``resultwriter``)
+- definitions: ``checker`` (the walk) → ``querychecks`` (languages, Assign) → ``checks`` (one per state type,
+  ``distributed_checks``) →
   ``parse`` (validate, build the tree) · ``references`` (the variables each state reads)
+- ``redrive`` (the journal a redrive resumes from) · ``teststate`` (one state, run once, inspected)
 - ``engine``: StateMachine and Execution, the public face
 """
 

@@ -24,7 +24,7 @@ from localcloud.asl.integrations import ServiceIntegrations
 from localcloud.core import trust
 from localcloud.core.context import ServerContext
 from localcloud.errors import AWSError, LocalCloudError
-from localcloud.services.stepfunctions import definitions
+from localcloud.services.stepfunctions import definitions, logconfig
 from localcloud.services.stepfunctions import validation as check
 from localcloud.services.stepfunctions.express import NOT_SUPPORTED, ExpressRuns
 from localcloud.services.stepfunctions.mapruns import MapRuns
@@ -91,6 +91,8 @@ class StepFunctionsBackend(Versions, MapRuns, Redrives, ExpressRuns, TestStates)
                              tags: dict[str, str] | None = None) -> StateMachineRecord:
         """Create a state machine; the same name with the same definition/type/config is idempotent (AWS)."""
         arn = f"arn:aws:states:{region}:{settings.ACCOUNT_ID}:stateMachine:{name}"
+        if logging_configuration is not None:
+            logging_configuration = logconfig.normalise(logging_configuration, self.endpoint_url, region)
         with self._lock:
             existing = self.machines.get(arn)
         if existing is not None:
@@ -131,6 +133,8 @@ class StepFunctionsBackend(Versions, MapRuns, Redrives, ExpressRuns, TestStates)
         changes nothing keeps the revision (recorded on AWS: test_sfn_api_versioning.snapshot.json
         test_empty_revision_with_publish_and_no_publish_on_creation: no new revisionId)."""
         record = self.state_machine(arn)
+        if logging_configuration is not None:
+            logging_configuration = logconfig.normalise(logging_configuration, self.endpoint_url, record.region)
         machine = self.parse(definition, record.type) if definition is not None else None
         if role_arn is not None:
             self.check_role(role_arn, record.region, arn)

@@ -43,6 +43,7 @@ class Redrives(Store):
             record.redrive_date = utcnow()
             record.status, record.stop_date = "RUNNING", None
             record.output = record.error = record.cause = None
+            record.engine.env.time_scale = self.time_scale  # the server's clock now (LOCALCLOUD_SFN_TIME_SCALE)
             record.engine.redrive(record.redrive_count)
             if client_token is not None:
                 remembered.append((client_token, time.monotonic(), record.redrive_date))

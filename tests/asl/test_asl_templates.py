@@ -60,6 +60,8 @@ def test_template(case_id: str, case: dict[str, Any]) -> None:
         assert expected["cause_contains"] in (result.cause or ""), result.cause
     if "events" in expected:
         assert types == expected["events"]
+    if "previous" in expected:
+        assert [e["previousEventId"] for e in history] == expected["previous"], types
     if "events_include" in expected:
         assert _is_subsequence(expected["events_include"], types), types
     for event_type, count in expected.get("event_counts", {}).items():

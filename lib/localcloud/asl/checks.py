@@ -223,8 +223,15 @@ def _map_processor(checker: Checker, where: str, state: dict[str, Any]) -> None:
                 checker.add(f"{where}/ItemProcessor/ProcessorConfig", 'Mode must be "INLINE" or "DISTRIBUTED"')
         check_distributed(checker, where, state, mode)
     if has_iterator:
-        checker.sub_block(f"{where}/Iterator", state["Iterator"], {"StartAt", "States", "Comment"})
-        check_distributed(checker, where, state, None)
+        # the older Iterator takes a ProcessorConfig too, and runs as it says (recorded on AWS: localstack snapshot
+        # v2/scenarios/test_base_scenarios.snapshot.json, test_map_state_legacy_config_inline/_distributed)
+        iterator = state["Iterator"]
+        checker.sub_block(f"{where}/Iterator", iterator, {"StartAt", "States", "Comment", "ProcessorConfig"})
+        config = iterator.get("ProcessorConfig") if isinstance(iterator, dict) else None
+        mode = config.get("Mode") if isinstance(config, dict) else None
+        if config is not None and (not isinstance(config, dict) or mode not in (None, "INLINE", "DISTRIBUTED")):
+            checker.add(f"{where}/Iterator/ProcessorConfig", 'Mode must be "INLINE" or "DISTRIBUTED"')
+        check_distributed(checker, where, state, mode)
 
 
 #: state type → its check, in the order the "unknown state type" problem lists them

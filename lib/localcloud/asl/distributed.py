@@ -50,7 +50,7 @@ class DistributedMapState(RetryingState):
     def __init__(self, name: str, raw: dict[str, Any], language: QueryLanguage, processor: Program) -> None:
         super().__init__(name, raw, language)
         self.processor = processor
-        processor_raw = raw.get("ItemProcessor") or {}
+        processor_raw = raw.get("ItemProcessor") or raw.get("Iterator") or {}
         self.processor_document = {k: v for k, v in processor_raw.items() if k != "ProcessorConfig"}
         self.execution_type: str = (processor_raw.get("ProcessorConfig") or {}).get("ExecutionType", "STANDARD")
         self.label: str = raw.get("Label", name)

@@ -39,9 +39,10 @@ def check_distributed(checker: Checker, where: str, state: dict[str, Any], mode:
                                f'is "DISTRIBUTED"')
     if not distributed:
         return
-    config = (state.get("ItemProcessor") or {}).get("ProcessorConfig") or {}
+    block = "ItemProcessor" if "ItemProcessor" in state else "Iterator"  # the older Iterator works alike
+    config = (state.get(block) or {}).get("ProcessorConfig") or {}
     if config.get("ExecutionType") not in ("STANDARD", "EXPRESS"):
-        checker.add(f"{where}/ItemProcessor/ProcessorConfig",
+        checker.add(f"{where}/{block}/ProcessorConfig",
                     'a Distributed Map needs "ExecutionType": "STANDARD" or "EXPRESS"')
     if "Label" in state:
         _label(checker, f"{where}/Label", state["Label"])

@@ -188,20 +188,25 @@ class Environment:
                 self.cond.wait(limit if limit is not None else 1.0)
 
     # -- the context object ----------------------------------------------------------------------------------
-    def context(self, state_name: str, entered: datetime, retry_count: int = 0,
+    def context(self, state_name: str, entered: datetime, retry_count: int | None = 0,
                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The context object (``$$``) for a state."""
+        """The context object (``$$``) for a state, its members in the order AWS writes them (recorded on AWS:
+        localstack snapshot v2/context_object/test_context_object.snapshot.json, test_input_path[$$]);
+        ``retry_count`` None: a state without ``State.RetryCount``."""
+        state: dict[str, Any] = {"Name": state_name, "EnteredTime": iso(entered)}
+        if retry_count is not None:
+            state["RetryCount"] = retry_count
         ctx: dict[str, Any] = {
             "Execution": {
                 "Id": self.execution_arn,
                 "Input": self.input_value,
+                "StartTime": iso(self.start_time),
                 "Name": self.name,
                 "RoleArn": self.role_arn,
-                "StartTime": iso(self.start_time),
                 "RedriveCount": self.redrive_count,
             },
-            "State": {"EnteredTime": iso(entered), "Name": state_name, "RetryCount": retry_count},
             "StateMachine": {"Id": self.state_machine_arn, "Name": self.state_machine_name},
+            "State": state,
         }
         if extra:
             ctx.update(extra)
@@ -221,6 +226,8 @@ class Frame:
         self.path: str | None = None
         #: the workflow variables this path sees: its own scope inside those of the enclosing paths
         self.scope = Scope(parent.scope if parent is not None else None)
+        #: the type of the state this path is in, when a failing sibling would abort it there (Task, Wait, ...)
+        self.active: str | None = None
 
     @property
     def cancelled(self) -> bool:

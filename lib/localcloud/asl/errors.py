@@ -49,6 +49,15 @@ class EvaluationError(Exception):
         self.cause = cause
 
 
+class PathMissing(EvaluationError):
+    """A ``*Path`` field whose path selects nothing in the state input; ``path`` is the field's path, so a state
+    can word the error as Step Functions does for that field (Wait, Fail)."""
+
+    def __init__(self, error: str, cause: str, path: str) -> None:
+        super().__init__(error, cause)
+        self.path = path
+
+
 class TaskFailed(StatesError):
     """Raised by an integration when the work it started failed (``error`` e.g. ``SageMaker.AmazonSageMakerException``)."""
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from localcloud.asl import intrinsics
 from localcloud.asl.choice import evaluate_rule
-from localcloud.asl.errors import EvaluationError, StatesErrorName
+from localcloud.asl.errors import EvaluationError, PathMissing, StatesErrorName
 from localcloud.asl.intrinsics import is_intrinsic
-from localcloud.asl.paths import PathNotFound, apply_result_path, bracketed
+from localcloud.asl.paths import PathNotFound, apply_result_path
 from localcloud.asl.query import ABSENT, StateView, variables_of
 from localcloud.asl.templates import render_template
 from localcloud.asl.values import to_json
@@ -92,10 +92,10 @@ class JSONPath:
             return intrinsics.evaluate(path, visit.input, _context(visit))
         try:
             return select(path, visit.input, _context(visit))
-        except PathNotFound:
-            raise EvaluationError(StatesErrorName.RUNTIME,
-                                  f"Invalid path '{path}' : No results for path: {bracketed(path)} "
-                                  f"(referenced by {label or self.expression_field(field)})") from None
+        except PathNotFound as exc:
+            # as AWS words TimeoutSecondsPath/HeartbeatSecondsPath (recorded on AWS: localstack snapshot
+            # v2/scenarios/test_base_scenarios.snapshot.json, test_invalid_jsonpath); Wait and Fail reword it
+            raise PathMissing(StatesErrorName.RUNTIME, f"Invalid path '{path}' : {exc.reason}", path) from None
 
     def matches(self, visit: StateView, rule: dict[str, Any], data: Any, where: str = "") -> bool:
         return evaluate_rule(rule, data, _context(visit))

@@ -94,8 +94,9 @@ def _build_state(name: str, raw: dict[str, Any], inherited: str) -> State:
     if kind == "Parallel":
         return ParallelState(name, raw, lang, [build_program(b, inherited) for b in raw["Branches"]])
     if kind == "Map":
-        processor = build_program(raw.get("ItemProcessor") or raw["Iterator"], inherited)
-        if ((raw.get("ItemProcessor") or {}).get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED":
+        block = raw.get("ItemProcessor") or raw["Iterator"]  # the older Iterator may say its mode too
+        processor = build_program(block, inherited)
+        if (block.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED":
             return DistributedMapState(name, raw, lang, processor)
         return MapState(name, raw, lang, processor)
     return _SIMPLE[kind](name, raw, lang)

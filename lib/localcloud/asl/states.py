@@ -14,17 +14,30 @@ from datetime import datetime
 from typing import Any
 
 from localcloud.asl.env import Frame
-from localcloud.asl.errors import EvaluationError, ExecutionInterrupted, StatesError, StatesErrorName
+from localcloud.asl.errors import (
+    EvaluationError,
+    ExecutionInterrupted,
+    PathMissing,
+    StatesError,
+    StatesErrorName,
+)
 from localcloud.asl.history import now
 from localcloud.asl.query import ABSENT, QueryLanguage
 from localcloud.asl.retry import Catcher, Retrier, RetryPolicy, find_catcher
-from localcloud.asl.values import parse_timestamp, to_json
+from localcloud.asl.values import as_number, parse_timestamp, to_json
 from localcloud.asl.variables import Scope, VariableError, assigned_details
 
 LOG = logging.getLogger(__name__)
 
 #: "Maximum execution history size: 25,000 events" (Step Functions service quotas)
 MAX_HISTORY_EVENTS = 25000
+#: the payload size quota of Step Functions (256 KiB of UTF-8): a state's output above it fails the state
+MAX_PAYLOAD_BYTES = 262144
+#: a Wait of 2^31 seconds or more fails (recorded on AWS: localstack snapshot v2/base/test_wait.snapshot.json,
+#: test_timestamp_too_far_in_future_boundary: 24855 days ahead waits, 24856 days fails)
+MAX_WAIT_SECONDS = 2**31 - 1
+#: the states a path can be aborted in (``<Type>StateAborted``) when a sibling branch or iteration fails
+ABORTABLE = frozenset({"Task", "Wait", "Map", "Parallel"})
 
 
 @dataclass
@@ -53,6 +66,12 @@ def io_details(value: Any) -> dict[str, Any]:
     return {"truncated": False}
 
 
+def data_limit_cause(what: str) -> str:
+    """The cause of States.DataLimitExceeded: ``what`` is the state's name, or for a task its resource
+    (recorded on AWS: localstack snapshot v2/error_handling/test_states_errors.snapshot.json)."""
+    return f"The state/task '{what}' returned a result with a size exceeding the maximum number of bytes service limit."
+
+
 class State:
     """Fields and flow shared by every state type."""
 
@@ -69,13 +88,20 @@ class State:
         entered = frame.record(f"{self.type}StateEntered", {
             "name": self.name, "input": to_json(state_input), "inputDetails": io_details(state_input)})
         visit = Visit(self, frame, state_input, entered, now())
+        frame.active = self.type if self.type in ABORTABLE else None
         try:
             output, next_state = self.run(visit)
             assigned = visit.store()
         except EvaluationError as exc:
             raise visit.located(exc) from None
+        text = to_json(output)
+        if len(text.encode()) > MAX_PAYLOAD_BYTES:
+            # the state fails without an exit event (recorded on AWS: localstack snapshot
+            # v2/error_handling/test_states_errors.snapshot.json, test_start_large_input)
+            raise StatesError(StatesErrorName.DATA_LIMIT_EXCEEDED, data_limit_cause(self.name))
+        frame.active = None
         frame.record(f"{self.type}StateExited", {
-            "name": self.name, "output": to_json(output), "outputDetails": io_details(output), **assigned})
+            "name": self.name, "output": text, "outputDetails": io_details(output), **assigned})
         return output, next_state
 
     def run(self, visit: Visit) -> tuple[Any, str | None]:
@@ -100,6 +126,8 @@ class Visit:
         self.retry_count = 0
         #: the variables the state assigns, stored when it exits (:meth:`store`)
         self.assigned: dict[str, Any] | None = None
+        #: an attempt got as far as ``<Type>StateStarted`` (Map, Parallel): its final failure is recorded
+        self.started = False
 
     @property
     def raw(self) -> dict[str, Any]:
@@ -107,8 +135,11 @@ class Visit:
         return self.state.raw
 
     def context(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The context object (``$$``) of this visit."""
-        return self.frame.env.context(self.state.name, self.entered, self.retry_count, extra)
+        """The context object (``$$``) of this visit: ``State.RetryCount`` only in a state that retries (recorded
+        on AWS: localstack snapshots v2/context_object/test_context_object.snapshot.json, a Pass state's
+        ``{"Name", "EnteredTime"}``, and v2/scenarios/test_base_scenarios.snapshot.json, a Task's with RetryCount)."""
+        retries = self.retry_count if isinstance(self.state, RetryingState) else None
+        return self.frame.env.context(self.state.name, self.entered, retries, extra)
 
     @property
     def variables(self) -> Scope:
@@ -157,7 +188,14 @@ class FailState(State):
 
     def _field(self, visit: Visit, name: str) -> str | None:
         label = self.lang.expression_field(name)
-        value = self.lang.expression(visit, name, f"the field '{label}'")
+        try:
+            value = self.lang.expression(visit, name, f"the field '{label}'")
+        except PathMissing as exc:
+            # recorded on AWS: localstack snapshot v2/scenarios/test_base_scenarios.snapshot.json,
+            # test_invalid_jsonpath (INVALID_JSONPATH_IN_ERRORPATH, INVALID_JSONPATH_IN_CAUSEPATH)
+            source = visit.context() if exc.path.startswith("$$") else visit.input
+            raise EvaluationError(exc.error, f"The JSONPath '{exc.path}' specified for the field '{label}' could not "
+                                             f"be found in the input '{to_json(source)}'") from None
         if value is ABSENT:
             return self.raw.get(name)
         if not isinstance(value, str):
@@ -182,29 +220,49 @@ class WaitState(State):
     def run(self, visit: Visit) -> tuple[Any, str | None]:
         data = self.lang.state_input(visit)
         seconds = self._seconds(visit)
+        if seconds > MAX_WAIT_SECONDS:
+            raise EvaluationError(StatesErrorName.RUNTIME, "Wait state delay is too long.")
         if seconds > 0 and visit.frame.sleep(seconds):
             raise ExecutionInterrupted()
         return self.finish(visit, data)
 
+    def _given(self, visit: Visit, field: str) -> Any:
+        """SecondsPath / TimestampPath's value (ABSENT when not given so); a path that selects nothing fails as
+        AWS words it (recorded on AWS: localstack snapshot v2/logs/test_logs.snapshot.json, wait_seconds_path)."""
+        try:
+            return self.lang.expression(visit, field)
+        except PathMissing as exc:
+            raise EvaluationError(exc.error, f"The {self.lang.expression_field(field)} parameter does not reference "
+                                             f"an input value: {exc.path}") from None
+
+    def _bad(self, field: str, problem: str, value: Any) -> EvaluationError:
+        """``The SecondsPath parameter cannot be parsed as a long value: $.x == 1.5`` (recorded on AWS: localstack
+        snapshots v2/base/test_wait.snapshot.json, test_base_wait_seconds_path, and
+        v2/scenarios/test_base_scenarios.snapshot.json, test_wait_timestamp_path)."""
+        label = self.lang.expression_field(field)
+        shown = value if isinstance(value, str) else to_json(value)
+        return EvaluationError(StatesErrorName.RUNTIME,
+                               f"The {label} parameter {problem}: {self.raw.get(label)} == {shown}")
+
     def _seconds(self, visit: Visit) -> float:
         """How long to wait from now, in definition seconds (negative: the timestamp is past)."""
-        raw, lang = self.raw, self.lang
-        value = lang.expression(visit, "Seconds")
-        if value is ABSENT and "Seconds" in raw:
+        raw = self.raw
+        given = self._given(visit, "Seconds")
+        if given is ABSENT and "Seconds" in raw:
             return float(raw["Seconds"])
-        if value is not ABSENT:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise EvaluationError(StatesErrorName.RUNTIME,
-                                      f"The {lang.expression_field('Seconds')} parameter does not reference a "
-                                      f"valid integer value: {to_json(value)}")
+        if given is not ABSENT:
+            value = as_number(given, integer=True)  # "parsed as a long": text that is a whole number reads as one
+            if value is None:
+                raise self._bad("Seconds", "cannot be parsed as a long value", given)
+            if value < 0:
+                raise self._bad("Seconds", "references a negative value", given)
             return float(value)
-        stamp = lang.expression(visit, "Timestamp")
+        stamp = self._given(visit, "Timestamp")
         stamp = raw.get("Timestamp") if stamp is ABSENT else stamp
         when = parse_timestamp(stamp)
         if when is None:
-            raise EvaluationError(StatesErrorName.RUNTIME,
-                                  f"The {lang.expression_field('Timestamp')} parameter does not reference a valid "
-                                  f"ISO-8601 extended offset date-time format string: {to_json(stamp)}")
+            raise self._bad("Timestamp", "does not reference a valid ISO-8601 extended offset date-time format "
+                                         "string", stamp)
         return (when - now()).total_seconds()
 
 
@@ -240,6 +298,10 @@ class RetryingState(State):
         """Produce the raw result (the state's arguments evaluated inside); raise StatesError on failure."""
         raise NotImplementedError
 
+    def failed(self, visit: Visit) -> None:
+        """The state failed for good (no retry left), before a Catcher takes over: record what AWS records once
+        then (Map, Parallel: ``<Type>StateFailed``)."""
+
     def run(self, visit: Visit) -> tuple[Any, str | None]:
         policy = RetryPolicy(self.retriers)
         while True:
@@ -256,6 +318,7 @@ class RetryingState(State):
                         raise ExecutionInterrupted() from None
                     visit.retry_count = policy.total
                     continue
+                self.failed(visit)
                 catcher = find_catcher(self.catchers, failure.error)
                 if catcher is None:
                     raise

@@ -37,3 +37,19 @@ def parse_timestamp(value: Any) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
+
+
+_INTEGER_TEXT = re.compile(r"^[+-]?\d+$")
+_DECIMAL_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def as_number(value: Any, *, integer: bool) -> int | float | None:
+    """A number a ``*Path`` field selected, read as Step Functions reads it: a JSON number, or text that parses as
+    one (a MaxConcurrencyPath naming a variable that holds ``"1"`` runs with 1; recorded on AWS: localstack snapshot
+    v2/assign/test_assign_reference_variables.snapshot.json, MAP_STATE_REFERENCE_IN_MAX_CONCURRENCY_PATH); None when
+    it is not one (``integer``: a whole number is needed)."""
+    if is_int(value) or (not integer and is_number(value)):
+        return value
+    if isinstance(value, str) and (_INTEGER_TEXT if integer else _DECIMAL_TEXT).match(value):
+        return int(value) if integer else float(value)
+    return None

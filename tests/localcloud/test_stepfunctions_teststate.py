@@ -189,3 +189,61 @@ def test_a_given_context_object(sfn: Any) -> None:
     answer = _test(sfn, state, context=json.dumps(context))
     assert answer["output"] == {"id": "arn:aws:states:::execution:MyStateMachine:execution-name-12345",
                                 "name": "MyTaskState"}
+
+
+def test_a_mocked_map_and_its_failure_count(sfn: Any) -> None:
+    # test_state_configuration.snapshot.json test_state_machine_with_state_error[DEBUG] (inspection of a JSONPath
+    # Map), test_map_state_failure_count[DEBUG-BASE_MAP_STATE_CATCH] (the threshold exceeded, caught)
+    map_state = {"Type": "Map", "ItemsPath": "$.Values", "ToleratedFailureCount": 1,
+                 "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                 "Catch": [{"ErrorEquals": ["States.ExceedToleratedFailureThreshold"], "Next": "HandleThreshold"}],
+                 "End": True}
+    values = {"Values": ["first", "second", "third"]}
+    below = _test(sfn, map_state, values, inspectionLevel="DEBUG", mock={"result": "[1, 1, 1]"},
+                  stateConfiguration={"mapIterationFailureCount": 1})
+    assert below["status"] == "SUCCEEDED" and below["output"] == [1, 1, 1]
+    assert below["inspectionData"] == {"input": values, "afterInputPath": values,
+                                       "afterItemsPath": ["first", "second", "third"], "maxConcurrency": 0,
+                                       "toleratedFailureCount": 1}
+    above = _test(sfn, map_state, values, inspectionLevel="DEBUG", mock={"result": "[0, 0, 1]"},
+                  stateConfiguration={"mapIterationFailureCount": 2})
+    assert (above["status"], above["error"], above["nextState"]) == (
+        "CAUGHT_ERROR", "States.ExceedToleratedFailureThreshold", "HandleThreshold")
+    assert above["cause"] == "The specified tolerated failure threshold was exceeded"
+    assert above["inspectionData"]["errorDetails"] == {"catchIndex": 0}
+
+
+@pytest.mark.parametrize(("state", "mock", "configuration", "message"), [
+    ({"Type": "Map", "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "End": True},
+     {"result": "{}"}, {}, "Mocked result must be an array."),
+    ({"Type": "Parallel", "Branches": [{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}],
+      "End": True}, {"result": "[1, 2]"}, {},
+     "Mocked result must contain the same number of items as number of Parallel branches."),
+    ({"Type": "Map", "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}, "End": True},
+     {"result": "[1]"}, {"mapIterationFailureCount": 2},
+     "Map iteration failure count must be less than or equal to the number of Map iterations"),
+    (TASK, None, {"mapIterationFailureCount": 1},
+     "TestState does not support MapIterationFailureCount when a mock is not specified."),
+])
+def test_mocked_map_and_parallel_results_are_checked(sfn: Any, state: dict[str, Any], mock: Any,
+                                                     configuration: dict[str, Any], message: str) -> None:
+    # test_state_mock_validation.snapshot.json
+    params: dict[str, Any] = {"stateConfiguration": configuration, "roleArn": "arn:aws:iam::123456789012:role/x"}
+    if mock is not None:
+        params["mock"] = mock
+    with pytest.raises(ClientError) as err:
+        _test(sfn, state, **params)
+    assert _error(err) == ("ValidationException", message)
+
+
+def test_a_mocked_parallel(sfn: Any) -> None:
+    # test_test_state_mock_scenarios.snapshot.json test_io_parallel_state_mock_success[DEBUG]
+    state = {"Type": "Parallel", "InputPath": "$.parallelInput", "ResultPath": "$.parallelResult", "End": True,
+             "Branches": [{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}},
+                          {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": True}}}]}
+    data = {"parallelInput": {"data": "input_value"}}
+    result = [{"branch1": "result"}, {"branch2": "result"}]
+    answer = _test(sfn, state, data, inspectionLevel="DEBUG", mock={"result": json.dumps(result)})
+    assert answer["output"] == {**data, "parallelResult": result}
+    assert answer["inspectionData"] == {"input": data, "afterResultSelector": result,
+                                        "afterResultPath": {**data, "parallelResult": result}}

@@ -22,9 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from localcloud.asl.concurrent import MapState, ParallelState
+from localcloud.asl.distributed import DistributedMapState
 from localcloud.asl.env import Environment, Frame
-from localcloud.asl.errors import EvaluationError, ExecutionInterrupted, StatesError
+from localcloud.asl.errors import EvaluationError, ExecutionInterrupted, StatesError, StatesErrorName
 from localcloud.asl.history import History, now
+from localcloud.asl.query import ABSENT
 from localcloud.asl.retry import UNCATCHABLE, error_matches, find_catcher
 from localcloud.asl.states import ChoiceState, FailState, PassState, RetryingState, State, Visit
 from localcloud.asl.values import to_json
@@ -38,6 +41,8 @@ class Mock:
 
     result: Any = None
     error: tuple[str, str] | None = None
+    #: stateConfiguration.mapIterationFailureCount: how many of a mocked Map's iterations failed
+    failures: int = 0
 
 
 @dataclass
@@ -113,7 +118,7 @@ class _TestEnvironment(Environment):
 
     given_context: dict[str, Any] | None = None
 
-    def context(self, state_name: str, entered: datetime, retry_count: int = 0,
+    def context(self, state_name: str, entered: datetime, retry_count: int | None = 0,
                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
         ctx = super().context(state_name, entered, retry_count, extra)
         if self.given_context is not None:
@@ -163,7 +168,45 @@ def _once(state: State, visit: Visit, mock: Mock | None) -> tuple[Any, str | Non
         return state.run(visit)
     if mock is None:
         return state.finish(visit, state.attempt(visit))
+    if isinstance(state, MapState | DistributedMapState | ParallelState):
+        return _mocked_concurrent(state, visit, mock)
     state.lang.state_input(visit, arguments=True)
+    if mock.error is not None:
+        raise StatesError(*mock.error)
+    return state.finish(visit, mock.result)
+
+
+def _limit(state: State, visit: Visit, field: str) -> Any:
+    value = state.lang.expression(visit, field)
+    return state.raw.get(field) if value is ABSENT else value
+
+
+def _mocked_concurrent(state: State, visit: Visit, mock: Mock) -> tuple[Any, str | None]:
+    """A Map or Parallel state whose result is mocked: the limits a Map would run under, then the mock; a Map's
+    ``mapIterationFailureCount`` beyond ToleratedFailureCount/Percentage fails it as the threshold does (recorded on
+    AWS: test_state_configuration.snapshot.json test_map_state_failure_count; without a tolerated threshold the
+    count changes nothing there)."""
+    steps = state.lang.steps  # type: ignore[attr-defined]
+    if isinstance(state, ParallelState):
+        state.lang.state_input(visit)
+        steps.pop("afterInputPath", None)
+    else:
+        data = state.lang.state_input(visit)
+        if state.lang.name != "JSONata":
+            steps["afterItemsPath"] = state.lang.items(visit, data) if "ItemReader" not in state.raw else data
+        else:
+            steps.pop("afterInputPath", None)
+        steps["maxConcurrency"] = int(_limit(state, visit, "MaxConcurrency") or 0)
+        count = _limit(state, visit, "ToleratedFailureCount")
+        percentage = _limit(state, visit, "ToleratedFailurePercentage")
+        for key, value in (("toleratedFailureCount", count), ("toleratedFailurePercentage", percentage)):
+            if value is not None:
+                steps[key] = value
+        total = len(mock.result) if isinstance(mock.result, list) else 0
+        if mock.error is None and ((count is not None and mock.failures > count) or (
+                percentage is not None and total and mock.failures * 100.0 / total > percentage)):
+            raise StatesError(StatesErrorName.EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                              "The specified tolerated failure threshold was exceeded")
     if mock.error is not None:
         raise StatesError(*mock.error)
     return state.finish(visit, mock.result)
@@ -178,6 +221,13 @@ def _steps(state: State, steps: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in steps.items() if k != "result"}
     if isinstance(state, ChoiceState | FailState) or state.type in ("Succeed", "Wait"):
         return {k: v for k, v in steps.items() if k in ("input", "afterInputPath")}
+    if isinstance(state, ParallelState):  # recorded: test_test_state_mock_scenarios test_io_parallel_state_mock_success
+        return {k: v for k, v in steps.items() if k in ("input", "afterResultSelector", "afterResultPath",
+                                                        "errorDetails")}
+    if isinstance(state, MapState | DistributedMapState):
+        return {k: v for k, v in steps.items() if k in ("input", "afterInputPath", "afterItemsPath", "errorDetails",
+                                                        "maxConcurrency", "toleratedFailureCount",
+                                                        "toleratedFailurePercentage")}
     return dict(steps)
 
 

@@ -76,8 +76,14 @@ def _check_context(context: dict[str, Any], state: dict[str, Any]) -> None:
                   "'.waitForTaskToken' service integration pattern")
 
 
-def _mock(raw: dict[str, Any] | None, kind: str, reveal: bool) -> Mock | None:
+def _mock(raw: dict[str, Any] | None, state: dict[str, Any], reveal: bool,
+          configuration: dict[str, Any]) -> Mock | None:
+    kind = str(state.get("Type"))
+    failures = configuration.get("mapIterationFailureCount")
     if raw is None:
+        if failures is not None:
+            raise AWSError("ValidationException", "TestState does not support MapIterationFailureCount when a mock is "
+                           "not specified.")
         return None
     if "result" in raw and "errorOutput" in raw:
         raise AWSError("ValidationException", "A test mock should have only one of the following fields: [result, "
@@ -88,11 +94,28 @@ def _mock(raw: dict[str, Any] | None, kind: str, reveal: bool) -> Mock | None:
         raise AWSError("ValidationException", f"State type '{kind}' is not supported when a mock is specified")
     if "errorOutput" in raw:
         error = raw["errorOutput"] or {}
-        return Mock(error=(str(error.get("error", "")), str(error.get("cause", ""))))
+        return Mock(error=(str(error.get("error", "")), str(error.get("cause", ""))), failures=int(failures or 0))
     try:
-        return Mock(result=json.loads(str(raw.get("result"))))
+        result = json.loads(str(raw.get("result")))
     except ValueError:
         raise AWSError("ValidationException", "Mocked result must be valid JSON") from None
+    _check_concurrent_result(state, result, int(failures or 0))
+    return Mock(result=result, failures=int(failures or 0))
+
+
+def _check_concurrent_result(state: dict[str, Any], result: Any, failures: int) -> None:
+    """What a mocked Map or Parallel result must be (recorded on AWS: test_state_mock_validation.snapshot.json)."""
+    kind = state.get("Type")
+    if kind == "Map" and "ResultWriter" in state and not isinstance(result, dict):
+        raise AWSError("ValidationException", "Mocked result must be a JSON object.")
+    if kind in ("Map", "Parallel") and "ResultWriter" not in state and not isinstance(result, list):
+        raise AWSError("ValidationException", "Mocked result must be an array.")
+    if kind == "Parallel" and len(result) != len(state.get("Branches") or []):
+        raise AWSError("ValidationException", "Mocked result must contain the same number of items as number of "
+                       "Parallel branches.")
+    if kind == "Map" and isinstance(result, list) and failures > len(result):
+        raise AWSError("ValidationException", "Map iteration failure count must be less than or equal to the number "
+                       "of Map iterations")
 
 
 class TestStates(Store):
@@ -103,7 +126,9 @@ class TestStates(Store):
         document, name = _machine(params["definition"], params.get("stateName"))
         state_raw = document["States"][name]
         kind = state_raw.get("Type") if isinstance(state_raw, dict) else None
-        mock = _mock(params.get("mock"), str(kind), bool(params.get("revealSecrets")))
+        configuration = params.get("stateConfiguration") or {}
+        mock = _mock(params.get("mock"), state_raw if isinstance(state_raw, dict) else {},
+                     bool(params.get("revealSecrets")), configuration)
         if kind in ("Map", "Parallel") and mock is None:
             raise AWSError("InvalidDefinition", "TestState API does not support Map or Parallel states. Supported "
                            "state types include: [Task, Wait, Pass, Succeed, Fail, Choice]")
@@ -128,7 +153,7 @@ class TestStates(Store):
                           role_arn=params.get("roleArn"), state_machine_arn=f"{prefix}:stateMachine:{sm_name}",
                           integrations=self.integrations, tokens=self.tokens, time_scale=self.time_scale,
                           context=context)
-        retry_count = int((params.get("stateConfiguration") or {}).get("retrierRetryCount") or 0)
+        retry_count = int(configuration.get("retrierRetryCount") or 0)
         outcome = run_state(machine.program.states[name], env, data, mock=mock, retry_count=retry_count)
         return outcome.response(params.get("inspectionLevel") or "INFO")
 

@@ -1,67 +1,85 @@
-"""AWS Glue 5.0 (PySpark 3.5) job: turn customer-churn data into SageMaker XGBoost train/validation CSVs.
+"""AWS Glue 5.0 (PySpark 3.5) job: check new data, then turn it into SageMaker XGBoost train/validation CSVs.
 
 Arguments (``--NAME value``):
   JOB_NAME, S3_SOURCE (file or folder), S3_DEST (prefix the keys are appended to), TRAIN_KEY, VAL_KEY;
-  optional INPUT_FORMAT ``raw`` (default) or ``prepared``, TRAIN_FRACTION (default 0.7), SEED (default 42).
+  optional INPUT_FORMAT ``raw`` (default) or ``prepared``, TRAIN_FRACTION (default 0.7), SEED (default 42),
+  SCHEMA (JSON, see etl_features.py; default the churn schema), BASELINE (the S3 prefix holding the
+  ``features.json`` and ``profile.json`` of the model in production, or ``none``), CHECKS (JSON limits, see
+  data_checks.py). ``etl_features.py`` and ``data_checks.py`` come with the job (``--extra-py-files``).
 
-``raw`` input is the header CSV of the raw churn schema. ``Phone`` and the four ``Charge`` columns (charges are
-minutes x a fixed rate) are dropped; ``State``, ``Area Code``, ``Int'l Plan`` and ``VMail Plan`` are one-hot encoded
-over fixed value lists, so the feature columns never depend on which values a batch holds; ``Churn?`` becomes 0/1.
-``prepared`` input is already numeric: no header, label 0/1 first. Both are validated, split at random into
-train/validation and written as headerless CSV, label first (the SageMaker built-in XGBoost contract), one file
-each and no ``_SUCCESS`` marker. The feature names go to ``S3_DEST + "features.json"``. Bad input fails the job with
-a message naming the problem.
+``raw`` input is a header CSV: the schema says which column is the label, which to drop, which are ids and which
+are categorical (one-hot encoded); every other column is numeric, written as it is read (an empty cell stays empty:
+XGBoost reads it as missing). ``prepared`` input is already numeric: no header, label first. Before anything is
+written the data is checked (missing and invalid values, the label's shares, drift from the production model's
+data): a failed check writes ``data_report.json`` and fails the job with ``DataCheckFailed: ...`` naming each failed
+check. Then the rows are split at random into train/validation and written as headerless CSV, label first (the
+SageMaker built-in XGBoost contract), one file each and no ``_SUCCESS`` marker, with ``features.json`` (the feature
+plan and row counts), ``profile.json`` (what a later run's drift check compares with) and ``data_report.json``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from awsglue.context import GlueContext
 from awsglue.job import Job
 from awsglue.utils import getResolvedOptions
 from pyspark.context import SparkContext
-from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-LABEL = "Churn?"
-LABEL_VALUES = {"True.": 1, "True": 1, "False.": 0, "False": 0}
-NUMERIC = (
-    "Account Length", "VMail Message", "Day Mins", "Day Calls", "Eve Mins", "Eve Calls",
-    "Night Mins", "Night Calls", "Intl Mins", "Intl Calls", "CustServ Calls",
-)  # fmt: skip
-STATES = (
-    "AK", "AL", "AR", "AZ", "CA", "CO", "CT", "DC", "DE", "FL", "GA", "HI", "IA", "ID", "IL", "IN", "KS",
-    "KY", "LA", "MA", "MD", "ME", "MI", "MN", "MO", "MS", "MT", "NC", "ND", "NE", "NH", "NJ", "NM", "NV",
-    "NY", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VA", "VT", "WA", "WI", "WV", "WY",
-)  # fmt: skip
-CATEGORICAL = {
-    "State": STATES,
-    "Area Code": ("408", "415", "510"),
-    "Int'l Plan": ("no", "yes"),
-    "VMail Plan": ("no", "yes"),
-}
-RAW_FEATURES = [*NUMERIC, *(f"{col}_{value}" for col, values in CATEGORICAL.items() for value in values)]
-CORRUPT = "_corrupt_record"
-EXAMPLES = 5
-CSV_OPTIONS = {"ignoreLeadingWhiteSpace": True, "ignoreTrailingWhiteSpace": True}
+from data_checks import (
+    DEFAULT_LIMITS,
+    MESSAGE_CHECKS,
+    DataCheckFailed,
+    Report,
+    categorical_profile,
+    category_counts,
+    decile_edges,
+    drift_checks,
+    is_invalid_number,
+    is_missing,
+    label_checks,
+    measure,
+    number,
+    numeric_profile,
+    quoted,
+    value_list,
+)
+from etl_features import Plan, Schema, SchemaError, one_hot_name, plan_features
+from etl_io import (
+    InputDataError,
+    check_shape,
+    load_baseline,
+    probe_columns,
+    read_strings,
+    shorten,
+    write_manifest,
+)
+
+#: the feature names of prepared data as wide as the churn features (else feature_1, feature_2, ...)
+CHURN_WIDTH = 69
 
 LOG = logging.getLogger(__name__)
 
-#: A validation rule: (what is wrong, a column true on the offending rows, the column it is about).
-Rule = tuple[str, Column, str]
-#: Validated input: (the rows to split, the feature names, the function turning split rows into output rows).
-Validated = tuple[DataFrame, list[str], Callable[[DataFrame], DataFrame]]
 
+@dataclass
+class Input:
+    """Checked-to-be-readable input: its string rows, the plan and the label's encoding."""
 
-class InputDataError(ValueError):
-    """The source data does not have the shape this job needs; the message says what and where."""
+    data: DataFrame
+    columns: list[str]
+    plan: Plan
+    label: Column
+    categories: dict[str, dict[str | None, int]]
+    #: a label text's class (binary 1/0, multiclass index; regression: 0 for any number), None when unknown
+    class_of: Callable[[str | None], int | None]
+    label_problem: str
+    hint: str = ""
 
 
 def option(argv: list[str], name: str, default: str) -> str:
@@ -71,208 +89,222 @@ def option(argv: list[str], name: str, default: str) -> str:
     return default
 
 
-def _rows(n: int) -> str:
-    return f"{n} row" if n == 1 else f"{n} rows"
+def label_column(plan: Plan, name: str) -> Column:
+    """The label as the model trains on it (0/1, a class index, a number); null where it cannot be read."""
+    schema = plan.schema
+    if schema.task == "binary":
+        col = F.col(quoted(name))
+        return F.when(col.isin(*schema.positive), 1).when(col.isin(*schema.negative), 0)
+    if schema.task == "multiclass":
+        out = F.lit(None).cast("int")
+        for index, value in reversed(list(enumerate(plan.classes))):
+            out = F.when(F.col(quoted(name)) == value, F.lit(index)).otherwise(out)
+        return out
+    value = number(name)
+    return F.when(~F.isnan(value) & (F.abs(value) != float("inf")), value)
 
 
-def _shorten(text: str, limit: int = 80) -> str:
-    """``text``, or its start and its length when it is longer than ``limit`` (a huge field stays readable)."""
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
-
-
-def _quote(value: object) -> str:
-    return "<empty>" if value is None else repr(_shorten(str(value)))
-
-
-def _row_text(columns: list[str]) -> Column:
-    return F.concat_ws(",", *[F.coalesce(F.col(c), F.lit("")) for c in columns])
-
-
-def probe_columns(spark: SparkSession, path: str, header: bool) -> list[str]:
-    """The column names (``header``) or ``_c0``, ``_c1``... of the first line; fails on an empty input."""
-    # With column pruning the CSV parser checks the field count of the selected columns only, so ragged rows
-    # would go unnoticed by queries that do not read every column.
-    spark.conf.set("spark.sql.csv.parser.columnPruning.enabled", "false")
-    try:
-        columns = spark.read.csv(path, header=header, inferSchema=False, **CSV_OPTIONS).columns
-    except AnalysisException as exc:
-        if exc.getErrorClass() != "UNABLE_TO_INFER_SCHEMA":
-            raise
-        raise InputDataError(
-            f"the input {path} holds no data files (an empty folder?): expected CSV data"
-        ) from None
-    if not columns:
-        raise InputDataError(
-            f"the input {path} is empty: expected CSV data" + (" with a header" if header else "")
-        )
-    return columns
-
-
-def read_strings(spark: SparkSession, path: str, header: bool, columns: list[str]) -> DataFrame:
-    """Every column as a string, plus ``_corrupt_record`` set on rows whose field count differs from the first."""
-    schema = T.StructType([T.StructField(c, T.StringType()) for c in columns])
-    schema.add(T.StructField(CORRUPT, T.StringType()))
-    return spark.read.csv(
-        path,
-        header=header,
-        schema=schema,
-        mode="PERMISSIVE",
-        columnNameOfCorruptRecord=CORRUPT,
-        **CSV_OPTIONS,
-    )
-
-
-def _number(col: str) -> Column:
-    """The column as a double, null where it is not a number (``try_cast``: also right under ANSI mode)."""
-    return F.expr(f"try_cast(`{col.replace('`', '``')}` AS DOUBLE)")
-
-
-def _bad_number(col: str) -> Column:
-    value = _number(col)
-    return value.isNull() | F.isnan(value) | (F.abs(value) == float("inf"))
-
-
-def _label(col: str) -> Column:
-    """``True.``/``True`` -> 1, ``False.``/``False`` -> 0, anything else -> null."""
-    ones = [v for v, label in LABEL_VALUES.items() if label == 1]
-    zeros = [v for v, label in LABEL_VALUES.items() if label == 0]
-    return F.when(F.col(col).isin(*ones), 1).when(F.col(col).isin(*zeros), 0)
-
-
-def check(df: DataFrame, path: str, data_columns: list[str], rules: list[Rule]) -> int:
-    """Fail on ragged rows or on any rule's bad rows (one aggregation pass); return the number of data rows.
-
-    Examples of bad rows (the most frequent bad values and one whole row) are fetched only when there are some.
-    """
-    aggs = [F.count(F.lit(1)).alias("rows"), F.count(F.col(CORRUPT)).alias("ragged")]
-    aggs += [F.sum(bad.cast("long")).alias(f"bad{i}") for i, (_, bad, _) in enumerate(rules)]
-    counts = df.agg(*aggs).first()
-    assert counts is not None
-    if counts["rows"] == 0:
-        raise InputDataError(f"the input {path} has no data rows (a header line only?): nothing to train on")
-    if counts["ragged"]:
-        example = df.filter(F.col(CORRUPT).isNotNull()).select(CORRUPT, data_columns[0]).first()
-        assert example is not None
-        raise InputDataError(
-            f"the input {path} has {_rows(counts['ragged'])} whose number of fields differs from the "
-            f"{len(data_columns)} columns of the first line (ragged rows), e.g. {_shorten(example[CORRUPT], 300)!r}; fix or remove those rows"
-        )
-    for i, (problem, bad, col) in enumerate(rules):
-        n_bad = counts[f"bad{i}"]
-        if not n_bad:
-            continue
-        rows = df.filter(bad)
-        values = rows.groupBy(F.col(col).alias("value")).count().orderBy(F.desc("count"), "value")
-        seen = ", ".join(
-            f"{_quote(r['value'])} ({_rows(r['count'])})" for r in values.limit(EXAMPLES).collect()
-        )
-        example = rows.select(_row_text(data_columns).alias("row")).first()
-        assert example is not None
-        raise InputDataError(
-            f"column {col!r} has {_rows(n_bad)} with {problem}: {seen}; example row: {_shorten(example['row'], 300)!r}"
-        )
-    return int(counts["rows"])
-
-
-def validate_raw(spark: SparkSession, path: str) -> Validated:
-    """Validate the raw churn CSV; keep the columns the features are made of (``encode_raw`` makes them)."""
+def raw_input(spark: SparkSession, path: str, schema: Schema, baseline: dict | None) -> Input:
     columns = probe_columns(spark, path, header=True)
-    needed = [LABEL, *NUMERIC, *CATEGORICAL]
-    missing = [c for c in needed if c not in columns]
-    if missing:
-        raise InputDataError(
-            f"the input {path} lacks the column(s) {', '.join(map(repr, missing))} of the raw churn schema "
-            f"(its header has {', '.join(map(repr, columns))}); for headerless numeric data use "
-            "--INPUT_FORMAT prepared"
-        )
     df = read_strings(spark, path, True, columns)
-    rules: list[Rule] = [
-        (f"an unknown label value (expected one of {', '.join(LABEL_VALUES)})", _label(LABEL).isNull(), LABEL)
-    ]
-    rules += [("a missing or non-numeric value", _bad_number(col), col) for col in NUMERIC]
-    for col, values in CATEGORICAL.items():
-        unknown = F.coalesce(~F.col(col).isin(*values), F.lit(True))
-        rules.append((f"an unknown value (expected one of {', '.join(values)})", unknown, col))
-    rows = check(df, path, columns, rules)
-    LOG.info("raw input %s: %d valid rows", path, rows)
-    return df.select(*needed), list(RAW_FEATURES), encode_raw
+    check_shape(df, path, columns)
+    counted = [*schema.categorical, *([schema.label] if schema.task != "regression" else [])]
+    counted = [c for c in dict.fromkeys(counted) if c in columns]
+    categories = category_counts(df, counted)
+    seen = {c: [v for v in counts if v is not None] for c, counts in categories.items()}
+    try:
+        plan = plan_features(schema, columns, seen, baseline)
+    except SchemaError as exc:
+        raise InputDataError(f"{exc}; for headerless numeric data use --INPUT_FORMAT prepared") from None
+    return Input(df, columns, plan, label_column(plan, schema.label), categories, _class_of(plan),
+                 f"an unknown label value (expected {_expected(plan)})")
 
 
-def encode_raw(df: DataFrame) -> DataFrame:
-    """Label 0/1 first, the numeric columns as they are, then the one-hot columns of ``RAW_FEATURES``."""
-    out = [_label(LABEL).alias(LABEL), *[F.col(c) for c in NUMERIC]]
-    for col, values in CATEGORICAL.items():
-        out += [F.when(F.col(col) == v, 1).otherwise(0).alias(f"{col}_{v}") for v in values]
-    return df.select(*out)
+def _class_of(plan: Plan) -> Callable[[str | None], int | None]:
+    schema = plan.schema
+    if schema.task == "binary":
+        return lambda v: 1 if v in schema.positive else 0 if v in schema.negative else None
+    if schema.task == "multiclass":
+        return lambda v: plan.classes.index(v) if v in plan.classes else None
+    return lambda v: 0 if _finite(v) is not None else None
 
 
-def validate_prepared(spark: SparkSession, path: str) -> Validated:
-    """Validate prepared numeric CSV (no header, label 0/1 first); the rows stay as they are."""
+def _expected(plan: Plan) -> str:
+    schema = plan.schema
+    if schema.task == "binary":
+        return "one of " + ", ".join([*schema.positive, *schema.negative])
+    if schema.task == "multiclass":
+        return "one of the classes " + ", ".join(plan.classes)
+    return "a number"
+
+
+def _finite(value: str | None) -> float | None:
+    try:
+        number_ = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return number_ if number_ is not None and number_ == number_ and abs(number_) != float("inf") else None
+
+
+def prepared_input(spark: SparkSession, path: str, schema: Schema) -> Input:
+    """Numeric CSV with no header, label first; the label's encoding is already done (0/1, class index, value)."""
     width = len(probe_columns(spark, path, header=False))
     if width < 2:
-        raise InputDataError(
-            f"the input {path} has a single column: prepared data needs the label and features"
-        )
-    n_features = width - 1
-    features = RAW_FEATURES if n_features == len(RAW_FEATURES) else [f"feature_{i}" for i in range(1, width)]
-    columns = [LABEL, *features]
+        raise InputDataError(f"the input {path} has a single column: prepared data needs the label and features")
+    churn = Schema.parse("")
+    churn_plan = plan_features(churn, [churn.label, *churn.numeric, *churn.categorical], {}, None)
+    features = churn_plan.features if width - 1 == CHURN_WIDTH else [f"feature_{i}" for i in range(1, width)]
+    columns = [schema.label, *features]
     df = read_strings(spark, path, False, columns)
-    hint = " (prepared data has no header; use --INPUT_FORMAT raw for the raw churn schema)"
-    label = _number(LABEL)
-    rules: list[Rule] = [
-        ("a label other than 0 or 1" + hint, F.coalesce(~label.isin(0.0, 1.0), F.lit(True)), LABEL)
-    ]
-    rules += [("a missing or non-numeric value" + hint, _bad_number(col), col) for col in features]
-    rows = check(df, path, columns, rules)
-    LOG.info("prepared input %s: %d valid rows of %d features", path, rows, n_features)
-    return df.select(*columns), list(features), encode_prepared
+    check_shape(df, path, columns)
+    plan = Plan(Schema(schema.label, schema.task, ("1",), ("0",), schema.classes), list(features), {}, [],
+                list(features))
+    label = number(schema.label)
+    if schema.task == "binary":
+        label = F.when(label.isin(0.0, 1.0), label.cast("int"))
+    elif schema.task == "multiclass":
+        label = F.when((label >= 0) & (label == F.floor(label)), label.cast("int"))
+    categories = category_counts(df, [schema.label]) if schema.task != "regression" else {}
+    hint = " (prepared data has no header; use --INPUT_FORMAT raw for data with a header)"
+    if schema.task == "binary":
+        class_of, problem = (lambda v: {0.0: 0, 1.0: 1}.get(_finite(v))), "a label other than 0 or 1" + hint
+    elif schema.task == "multiclass":
+        class_of = _class_index
+        problem = "a label that is not a class index (0, 1, 2, ...)" + hint
+    else:
+        class_of, problem = (lambda v: 0 if _finite(v) is not None else None), "a label that is not a number" + hint
+    return Input(df, columns, plan, label, categories, class_of, problem, hint)
 
 
-def encode_prepared(df: DataFrame) -> DataFrame:
-    """The label as 0/1 (``1.0`` becomes ``1``), the features as they are."""
-    label, *features = df.columns
-    return df.select(_number(label).cast("int").alias(label), *features)
+def _class_index(value: str | None) -> int | None:
+    number_ = _finite(value)
+    return int(number_) if number_ is not None and number_ >= 0 and number_ == int(number_) else None
 
 
-def _count_lines(spark: SparkSession, path: str) -> int:
-    return spark.read.text(path).count()
+def encode(source: Input) -> DataFrame:
+    """Label first, then every feature of the plan: numbers as written (empty when missing or unreadable),
+    one-hot 0/1 for a categorical value."""
+    plan, out = source.plan, [source.label.alias(source.plan.schema.label)]
+    for feature in plan.features:
+        column, value = plan.source(feature)
+        if value is None:
+            valid = ~is_missing(column) & ~is_invalid_number(column)
+            out.append(F.when(valid, F.col(quoted(column))).alias(feature))
+        else:
+            out.append(F.when(F.col(quoted(column)) == value, 1).otherwise(0).alias(one_hot_name(column, value)))
+    return source.data.select(*out)
 
 
-def write_manifest(path: str, manifest: dict[str, object]) -> None:
-    """Write ``manifest`` as JSON to an ``s3://``/``s3a://`` URI (boto3) or a local path."""
-    body = json.dumps(manifest, indent=2) + "\n"
-    if path.startswith(("s3://", "s3a://")):
-        import boto3
+def _numeric_examples(source: Input, column: str, bad: Column) -> str:
+    """The most frequent offending values of ``column`` and one whole offending row (only on failure)."""
+    rows = source.data.filter(bad)
+    values = rows.groupBy(F.col(quoted(column)).alias("value")).count().collect()
+    listed = value_list({r["value"] if r["value"] is None or r["value"].strip() else None: int(r["count"])
+                         for r in values})
+    text = F.concat_ws(",", *[F.coalesce(F.col(quoted(c)), F.lit("")) for c in source.columns])
+    example = rows.select(text.alias("row")).first()
+    return listed + (f"; example row: {shorten(example['row'])!r}" if example is not None else "")
 
-        bucket, _, key = path.split("://", 1)[1].partition("/")
-        boto3.client("s3").put_object(
-            Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json"
-        )
-        return
-    local = path.removeprefix("file://")
-    os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
-    with open(local, "w", encoding="utf-8") as fh:
-        fh.write(body)
+
+def run_checks(source: Input, limits: dict[str, float], baseline: dict | None, baseline_uri: str | None
+               ) -> tuple[Report, dict]:
+    """Measure the data, check it against ``limits`` (and the production model's profile), and profile it."""
+    plan = source.plan
+    edges = decile_edges(source.data, plan.numeric)
+    bins = {"own": edges}
+    if baseline and baseline.get("profile"):
+        bins["baseline"] = {c: p["edges"] for c, p in baseline["profile"].get("numeric", {}).items()
+                            if c in plan.numeric}
+    measured = measure(source.data, plan.numeric, source.label, plan.schema.task, bins)
+    report = Report(measured["rows"], limits, baseline_uri)
+    label_checks(report, plan.schema.label, plan.schema.task, source.categories.get(plan.schema.label, {}),
+                 measured["label_unknown"], source.class_of, source.label_problem, plan.classes)
+    offending: dict[int, tuple[str, Column]] = {}  # check -> what its offending rows are (numeric columns)
+    for column in plan.numeric:
+        counts = measured["numeric"][column]
+        for kind, limit, problem, bad in (
+            ("missing", "max_missing_share", "a missing value", is_missing(column)),
+            ("invalid", "max_invalid_share", "a non-numeric value", is_invalid_number(column)),
+        ):
+            entry = report.share(kind, column, counts[kind], limit, problem + source.hint, "")
+            if not entry["passed"]:
+                offending[id(entry)] = (column, bad)
+    for column, values in plan.vocab.items():
+        counts = source.categories.get(column, {})
+        unseen = {v for v in counts if v is not None and v not in values}
+        report.share("missing", column, counts.get(None, 0), "max_missing_share", "a missing value",
+                     value_list(counts, {None}))
+        report.share("invalid", column, sum(counts[v] for v in unseen), "max_invalid_share",
+                     f"a value the model does not know (expected one of {', '.join(values[:10])}"
+                     f"{', ...' if len(values) > 10 else ''})", value_list(counts, unseen))
+    if baseline and baseline.get("profile"):
+        drift_checks(report, baseline["profile"], measured, source.categories)
+    for entry in report.failed[:MESSAGE_CHECKS]:  # examples cost a pass each: only for the checks the error names
+        if id(entry) in offending:
+            entry["message"] += ": " + _numeric_examples(source, *offending[id(entry)])
+    return report, profile(source, measured, edges)
+
+
+def profile(source: Input, measured: dict, edges: dict[str, list[float]]) -> dict:
+    """What a later run's drift check compares with (``profile.json``)."""
+    rows, plan = measured["rows"], source.plan
+    label: dict[str, object] = {"unknown_share": measured["label_unknown"] / rows}
+    if plan.schema.task == "regression":
+        label.update(mean=measured.get("label_mean"), std=measured.get("label_std"))
+    else:
+        label["shares"] = categorical_profile(source.categories.get(plan.schema.label, {}), rows)["shares"]
+    numeric = {c: numeric_profile(edges[c], measured["numeric"][c]["bins"]["own"], measured["numeric"][c]["missing"],
+                                  measured["numeric"][c]["invalid"], rows) for c in plan.numeric}
+    categorical = {c: categorical_profile(source.categories.get(c, {}), rows) for c in plan.vocab}
+    return {"rows": rows, "label": label, "numeric": numeric, "categorical": categorical}
+
+
+@dataclass
+class Arguments:
+    job_name: str
+    source: str
+    dest: str
+    train_key: str
+    val_key: str
+    input_format: str
+    fraction: float
+    seed: int
+    schema: Schema
+    baseline: str
+    limits: dict[str, float]
+
+
+def parse_arguments(argv: list[str]) -> Arguments:
+    """The job's arguments, checked before any Spark work."""
+    args = getResolvedOptions(argv, ["JOB_NAME", "S3_SOURCE", "S3_DEST", "TRAIN_KEY", "VAL_KEY"])
+    input_format = option(argv, "INPUT_FORMAT", "raw").strip().lower()
+    fraction_text, seed_text = option(argv, "TRAIN_FRACTION", "0.7"), option(argv, "SEED", "42")
+    try:
+        fraction, seed = float(fraction_text), int(seed_text)
+    except ValueError:
+        raise InputDataError(f"--TRAIN_FRACTION {fraction_text!r} / --SEED {seed_text!r}: expected a number in "
+                             "(0, 1) and an integer") from None
+    if not 0.0 < fraction < 1.0:
+        raise InputDataError(f"--TRAIN_FRACTION must lie strictly between 0 and 1, got {fraction}")
+    if input_format not in ("raw", "prepared"):
+        raise InputDataError(f"--INPUT_FORMAT must be 'raw' or 'prepared', got {input_format!r}")
+    try:
+        schema = Schema.parse(option(argv, "SCHEMA", ""))
+        overrides = json.loads(option(argv, "CHECKS", "{}") or "{}")
+    except (SchemaError, json.JSONDecodeError) as exc:
+        raise InputDataError(str(exc)) from None
+    unknown = set(overrides) - set(DEFAULT_LIMITS)
+    if unknown:
+        raise InputDataError(f"--CHECKS has unknown limit(s) {sorted(unknown)}; known: {', '.join(DEFAULT_LIMITS)}")
+    return Arguments(args["JOB_NAME"], args["S3_SOURCE"], args["S3_DEST"], args["TRAIN_KEY"], args["VAL_KEY"],
+                     input_format, fraction, seed, schema, option(argv, "BASELINE", "none"),
+                     {**DEFAULT_LIMITS, **{k: float(v) for k, v in overrides.items()}})
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     """Run the job; return the manifest written next to the outputs."""
     argv = list(sys.argv if argv is None else argv)
-    args = getResolvedOptions(argv, ["JOB_NAME", "S3_SOURCE", "S3_DEST", "TRAIN_KEY", "VAL_KEY"])
-    input_format = option(argv, "INPUT_FORMAT", "raw").strip().lower()
-    fraction_text = option(argv, "TRAIN_FRACTION", "0.7")
-    seed_text = option(argv, "SEED", "42")
-    try:
-        fraction, seed = float(fraction_text), int(seed_text)
-    except ValueError:
-        raise InputDataError(
-            f"--TRAIN_FRACTION {fraction_text!r} / --SEED {seed_text!r}: expected a number in (0, 1) and an integer"
-        ) from None
-    if not 0.0 < fraction < 1.0:
-        raise InputDataError(f"--TRAIN_FRACTION must lie strictly between 0 and 1, got {fraction}")
-    if input_format not in ("raw", "prepared"):
-        raise InputDataError(f"--INPUT_FORMAT must be 'raw' or 'prepared', got {input_format!r}")
-
+    args = parse_arguments(argv)
     sc = SparkContext.getOrCreate()
     # No _SUCCESS marker in the outputs: they are SageMaker training channels, and the built-in XGBoost container
     # sniffs the CSV delimiter from the first file it lists there; an empty marker listed first fails the job
@@ -282,28 +314,34 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     glue_context = GlueContext(sc)
     spark = glue_context.spark_session
     job = Job(glue_context)
-    job.init(args["JOB_NAME"], args)
+    job.init(args.job_name, {"JOB_NAME": args.job_name})
 
-    source, dest = args["S3_SOURCE"], args["S3_DEST"]
-    validate = validate_raw if input_format == "raw" else validate_prepared
-    data, features, encode = validate(spark, source)
-    # Split the narrow validated rows, then encode: randomSplit sorts each partition by every column first.
-    train, validation = data.randomSplit([fraction, 1.0 - fraction], seed)
-    outputs = {"train": dest + args["TRAIN_KEY"], "validation": dest + args["VAL_KEY"]}
-    for name, part in (("train", train), ("validation", validation)):
-        encode(part).coalesce(1).write.mode("overwrite").csv(outputs[name], header=False)
+    baseline = load_baseline(args.baseline)
+    source = (raw_input(spark, args.source, args.schema, baseline) if args.input_format == "raw"
+              else prepared_input(spark, args.source, args.schema))
+    report, data_profile = run_checks(source, args.limits, baseline, None if baseline is None else args.baseline)
+    plan = source.plan
+    if report.failed:
+        # the report goes next to where the outputs would have gone; nothing else is written
+        write_manifest(args.dest + "data_report.json", report.to_json())
+        raise DataCheckFailed(report.message(args.dest + "data_report.json"))
+    # Split the narrow string rows, then encode: randomSplit sorts each partition by every column first.
+    data = source.data.select(*[quoted(c) for c in (plan.schema.label, *plan.numeric, *plan.vocab)])
+    outputs = {"train": args.dest + args.train_key, "validation": args.dest + args.val_key}
+    for name, part in zip(outputs, data.randomSplit([args.fraction, 1.0 - args.fraction], args.seed), strict=True):
+        encode(Input(part, source.columns, source.plan, source.label, source.categories, source.class_of,
+                     source.label_problem)).coalesce(1).write.mode("overwrite").csv(outputs[name], header=False)
     manifest: dict[str, object] = {
-        "label": LABEL,
-        "features": features,
-        "input_format": input_format,
-        "train_rows": _count_lines(spark, outputs["train"]),
-        "validation_rows": _count_lines(spark, outputs["validation"]),
+        **source.plan.to_manifest(), "input_format": args.input_format,
+        "train_rows": spark.read.text(outputs["train"]).count(),
+        "validation_rows": spark.read.text(outputs["validation"]).count(),
     }
-    write_manifest(dest + "features.json", manifest)
+    write_manifest(args.dest + "features.json", manifest)
+    write_manifest(args.dest + "profile.json", data_profile)
+    write_manifest(args.dest + "data_report.json", report.to_json())
     glue_context.get_logger().info(
-        f"{args['JOB_NAME']}: {manifest['train_rows']} train and {manifest['validation_rows']} validation rows, "
-        f"{len(features)} features, written under {dest}"
-    )
+        f"{args.job_name}: {manifest['train_rows']} train and {manifest['validation_rows']} validation rows, "
+        f"{len(source.plan.features)} features, written under {args.dest}")
     job.commit()
     return manifest
 

@@ -82,15 +82,16 @@ print(f"{len(split.holdout_lines)} rows held back     -> {holdout_uri}")
 # %% [markdown]
 # ## Upload the job code
 #
-# The Glue script as it is, the Lambda handler zipped (deterministically: same source, same zip).
+# The Glue script and its modules (the feature plan, the data checks, reading and writing) as they are; the Lambda
+# handler zipped (deterministically: same source, same zip).
 
 # %%
-from retrain.resources import lambda_zip, upload_file
+from retrain.resources import lambda_zip, upload_etl_code
 
 code_dir = params.resolve("code")
-script_uri = upload_file(s3, code_dir / "glue_etl.py", bucket, layout.script_key)
+script_uri, module_uris = upload_etl_code(s3, code_dir, layout)
 lambda_zip_uri = upload_bytes(s3, lambda_zip(code_dir / "query_training_status.py"), bucket, layout.lambda_key)
-print(script_uri)
+print(script_uri, *module_uris, sep="\n")
 print(lambda_zip_uri)
 
 # %% [markdown]
@@ -104,7 +105,7 @@ import json
 
 from retrain.resources import ensure_glue_job, glue_job_spec
 
-glue_spec = glue_job_spec(params, roles["glue"], script_uri)
+glue_spec = glue_job_spec(params, roles["glue"], script_uri, module_uris)
 print(json.dumps(glue_spec, indent=2))
 glue_action = ensure_glue_job(cloud.client("glue"), params.glue_job_name, glue_spec, tags=params.tags,
                               account=state["account"])

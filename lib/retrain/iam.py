@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from retrain.config import PROJECT_TAG, Params
 from retrain.errors import CloudError
 from retrain.ownership import OwnershipError
+from retrain.resources import ETL_MODULES
 
 LOG = logging.getLogger(__name__)
 
@@ -190,13 +191,15 @@ def glue_policy(scope: Scope) -> dict[str, Any]:
     It cannot overwrite its own code or delete the raw data. Spark writes a split through a ``_temporary`` folder
     under it and replaces what was there (overwrite mode), hence read, write and delete on the split prefixes.
     """
-    outputs = [scope.object_arn("train/*"), scope.object_arn("validation/*"), scope.object_arn("features.json")]
+    outputs = [scope.object_arn("train/*"), scope.object_arn("validation/*"),
+               *[scope.object_arn(name) for name in ("features.json", "profile.json", "data_report.json")]]
     return {"Version": VERSION, "Statement": [
         # Hadoop's S3 file systems look at the output folder's parents before writing (list under the project)
         {"Sid": "ListProjectPrefix", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": scope.bucket_arn,
          "Condition": {"StringLike": {"s3:prefix": [f"{scope.project}/*", scope.project]}}},
         {"Sid": "ReadDataAndScript", "Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": [scope.object_arn("data/*"), scope.object_arn("code/glue_etl.py")]},
+         "Resource": [scope.object_arn("data/*"), scope.object_arn("code/glue_etl.py"),
+                      *[scope.object_arn(f"code/{name}") for name in ETL_MODULES]]},
         {"Sid": "WriteOnlyTheOutputs", "Effect": "Allow",
          "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": outputs},
         _logs(scope, "/aws-glue/*"),

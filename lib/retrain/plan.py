@@ -100,9 +100,12 @@ def build(params: Params, account: str = EXAMPLE_ACCOUNT) -> Plan:
         create_bucket["CreateBucketConfiguration"] = {"LocationConstraint": params.region}
     requests.append(("s3", "CreateBucket", create_bucket))
     requests += [("s3", "PutObject", {"Bucket": bucket, "Key": key, "Body": b"..."})
-                 for key in (layout.data_key, layout.holdout_key, layout.script_key, layout.lambda_key)]
+                 for key in (layout.data_key, layout.holdout_key, layout.script_key, *layout.module_keys,
+                             layout.lambda_key)]
+    modules = [f"s3://{bucket}/{key}" for key in layout.module_keys]
     requests.append(("glue", "CreateJob", {"Name": params.glue_job_name, "Tags": params.tags,
-                                           **glue_job_spec(params, arns["glue"], f"s3://{bucket}/{layout.script_key}")}))
+                                           **glue_job_spec(params, arns["glue"], f"s3://{bucket}/{layout.script_key}",
+                                                           modules)}))
     requests.append(("lambda", "CreateFunction", {
         "FunctionName": params.lambda_function_name, "Runtime": LAMBDA_RUNTIME, "Role": arns["lambda"],
         "Handler": LAMBDA_HANDLER, "Code": {"S3Bucket": bucket, "S3Key": layout.lambda_key}, "Timeout": 30,

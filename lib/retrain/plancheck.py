@@ -15,6 +15,7 @@ from localcloud.iam import Need, evaluate, needs_of, source_context, trusts
 from retrain.config import PROJECT_TAG
 from retrain.iam import SERVICE_PRINCIPALS, SYNC_TRAINING_RULE
 from retrain.plan import INTEGRATIONS, PLACEHOLDER, SYNC_NEEDS, Plan
+from retrain.resources import ETL_MODULES
 from retrain.workflow import lint
 
 _SESSION = botocore.session.get_session()
@@ -136,9 +137,10 @@ def data_needs(plan: Plan) -> dict[str, list[Any]]:
         "glue": [Need("s3:ListBucket", listing, {"s3:prefix": f"{p}/"}),
                  Need("s3:ListBucket", listing, {"s3:prefix": f"{p}/train/"}),
                  Need("s3:GetObject", obj + "data/customer-churn.csv"), Need("s3:GetObject", obj + "code/glue_etl.py"),
+                 *[Need("s3:GetObject", obj + f"code/{name}") for name in ETL_MODULES],
                  *[Need(f"s3:{a}", obj + key) for a in ("PutObject", "DeleteObject", "GetObject")
-                   for key in ("train/part-00000.csv", "validation/part-00000.csv", "features.json",
-                               "train/_temporary/0/part-00000.csv")]],
+                   for key in ("train/part-00000.csv", "validation/part-00000.csv", "features.json", "profile.json",
+                               "data_report.json", "train/_temporary/0/part-00000.csv")]],
         "sagemaker": [Need("s3:ListBucket", listing, {"s3:prefix": f"{p}/train/"}),
                       Need("s3:ListBucket", listing, {"s3:prefix": f"{p}/validation/"}),
                       Need("s3:GetObject", obj + "train/part-00000.csv"),

@@ -38,6 +38,9 @@ def bucket_name(project: str, account: str, region: str) -> str:
     return name
 
 
+#: the Glue job's own modules (code/), shipped with the script through --extra-py-files
+ETL_MODULES = ("etl_features.py", "etl_io.py", "data_checks.py")
+
 @dataclass(frozen=True)
 class Layout:
     """Where things live in the bucket (all under ``<project>/``)."""
@@ -67,6 +70,11 @@ class Layout:
     @property
     def script_key(self) -> str:
         return self.key("code/glue_etl.py")
+
+    @property
+    def module_keys(self) -> list[str]:
+        """The Glue job's own modules, shipped beside its script (``--extra-py-files``)."""
+        return [self.key(f"code/{name}") for name in ETL_MODULES]
 
     @property
     def lambda_key(self) -> str:
@@ -158,6 +166,13 @@ def split_holdout(path: Path, input_format: str, rows: int, seed: int) -> DataSp
     return DataSplit(header=header, training_lines=training, holdout_lines=holdout)
 
 
+def upload_etl_code(s3: Any, code_dir: Path, layout: Layout) -> tuple[str, list[str]]:
+    """Upload the Glue script and its modules as they are; ``(script URI, module URIs)``."""
+    script = upload_file(s3, code_dir / "glue_etl.py", layout.bucket, layout.script_key)
+    modules = [upload_file(s3, code_dir / key.rsplit("/", 1)[1], layout.bucket, key) for key in layout.module_keys]
+    return script, modules
+
+
 def upload_bytes(s3: Any, data: bytes, bucket: str, key: str) -> str:
     """Put ``data`` at ``s3://bucket/key`` and return that URI."""
     s3.put_object(Bucket=bucket, Key=key, Body=data)
@@ -181,8 +196,12 @@ def lambda_zip(source: Path) -> bytes:
 
 # -- Glue -----------------------------------------------------------------------------------------------------
 
-def glue_job_spec(params: Params, role_arn: str, script_uri: str) -> dict[str, Any]:
-    """The CreateJob/UpdateJob fields of the ETL job (Glue 5.0, Spark, ``G.1X`` workers)."""
+def glue_job_spec(params: Params, role_arn: str, script_uri: str, module_uris: list[str]) -> dict[str, Any]:
+    """The CreateJob/UpdateJob fields of the ETL job (Glue 5.0, Spark, ``G.1X`` workers).
+
+    ``module_uris`` are the job's own modules: ``--extra-py-files`` takes a comma-separated list of S3 paths of
+    Python files, put on the path of the script ("Using job parameters in AWS Glue jobs", Glue developer guide).
+    """
     return {
         "Role": role_arn,
         "Description": "Splits the churn data into headerless label-first train/validation CSV for XGBoost.",
@@ -192,7 +211,7 @@ def glue_job_spec(params: Params, role_arn: str, script_uri: str) -> dict[str, A
         "ExecutionProperty": {"MaxConcurrentRuns": 1},
         "JobRunQueuingEnabled": True,
         "Command": {"Name": "glueetl", "ScriptLocation": script_uri, "PythonVersion": "3"},
-        "DefaultArguments": {"--job-language": "python"},
+        "DefaultArguments": {"--job-language": "python", "--extra-py-files": ",".join(module_uris)},
         "GlueVersion": GLUE_VERSION,
         "WorkerType": params.glue_worker_type,
         "NumberOfWorkers": params.glue_number_of_workers,

@@ -22,12 +22,15 @@ SHIM = Path(localcloud.__file__).resolve().parent / "services" / "glue" / "shim"
 
 @pytest.fixture(scope="session")
 def awsglue_shim() -> Iterator[Path]:
-    """Put the ``awsglue`` shim first on ``sys.path``, as localcloud's Glue service does for a job run."""
+    """Put the ``awsglue`` shim first on ``sys.path``, as localcloud's Glue service does for a job run, and the job's
+    own modules (``--extra-py-files``: etl_features, etl_io, data_checks) after it."""
+    sys.path.insert(0, str(CODE))
     sys.path.insert(0, str(SHIM))
     try:
         yield SHIM
     finally:
         sys.path.remove(str(SHIM))
+        sys.path.remove(str(CODE))
 
 
 @pytest.fixture
@@ -38,7 +41,11 @@ def code_module(awsglue_shim: Path) -> Callable[[str], ModuleType]:
         spec = importlib.util.spec_from_file_location(f"jobcode_{name}", CODE / f"{name}.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            sys.modules.pop(spec.name, None)
         return module
 
     return load

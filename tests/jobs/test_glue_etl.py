@@ -65,9 +65,15 @@ def test_raw_input_is_encoded_split_and_described(tmp_path: Path, run_etl: Calla
     validation = output_lines(tmp_path / "out" / "validation")
     manifest = json.loads((tmp_path / "out" / "features.json").read_text())
     assert manifest == {
-        "label": "Churn?", "features": FEATURES, "input_format": "raw",
+        "label": "Churn?", "task": "binary", "features": FEATURES, "numeric": NUMERIC, "categorical": ONE_HOT,
+        "label_values": {"True.": 1, "True": 1, "False.": 0, "False": 0}, "input_format": "raw",
         "train_rows": len(train), "validation_rows": len(validation),
     }  # fmt: skip
+    report = json.loads((tmp_path / "out" / "data_report.json").read_text())
+    assert report["passed"] is True and report["rows"] == 300 and report["baseline"] is None
+    profile = json.loads((tmp_path / "out" / "profile.json").read_text())
+    assert profile["rows"] == 300 and set(profile["numeric"]) == set(NUMERIC) and set(profile["categorical"]) == set(ONE_HOT)
+    assert sum(profile["numeric"]["Day Mins"]["shares"]) == pytest.approx(1.0)
     assert len(FEATURES) == 69
     rows = [line.split(",") for line in train + validation]
     assert all(len(r) == len(FEATURES) + 1 for r in rows)
@@ -147,43 +153,57 @@ SAMPLE = generate(60, 21)
 PREPARED = encode(SAMPLE)
 HEADER = ",".join(COLUMNS)
 
-BAD_INPUTS: dict[str, tuple[str, list[str], list[str]]] = {
-    # name: (input format, file lines, substrings the error message must hold)
-    "missing column": ("raw", _raw_text(SAMPLE.drop(columns="Day Mins")), ["'Day Mins'", "lacks"]),
+#: the shape of the input is wrong: InputDataError before any check, nothing written
+SHAPE = "InputDataError"
+#: a data check failed: DataCheckFailed, data_report.json written (and nothing else)
+CHECK = "DataCheckFailed"
+
+BAD_INPUTS: dict[str, tuple[str, list[str], list[str], str]] = {
+    # name: (input format, file lines, substrings the error message must hold, the error)
+    "missing column": ("raw", _raw_text(SAMPLE.drop(columns="Day Mins")), ["'Day Mins'", "lacks"], SHAPE),
     "unknown label": (
         "raw",
         _raw_text(_set(SAMPLE, [3, 8, 9], "Churn?", "Maybe")),
-        ["'Churn?'", "'Maybe' (3 rows)"],
+        ["column 'Churn?' has 3 rows with an unknown label value", "'Maybe' (3 rows)"],
+        CHECK,
     ),
-    "empty file": ("raw", [], ["is empty"]),
-    "header only": ("raw", [HEADER], ["no data rows"]),
+    "empty file": ("raw", [], ["is empty"], SHAPE),
+    "header only": ("raw", [HEADER], ["no data rows"], SHAPE),
     "non-numeric raw": (
         "raw",
         _raw_text(_set(SAMPLE, [7], "Day Calls", "abc")),
-        ["'Day Calls'", "'abc' (1 row)", SAMPLE.loc[7, "Phone"]],
+        ["'Day Calls' has 1 row with a non-numeric value", "'abc' (1 row)", SAMPLE.loc[7, "Phone"]],
+        CHECK,
     ),
     "empty raw value": (
         "raw",
         _raw_text(_set(SAMPLE, [2], "Eve Mins", "")),
-        ["'Eve Mins'", "<empty> (1 row)"],
+        ["'Eve Mins' has 1 row with a missing value", "<empty> (1 row)"],
+        CHECK,
     ),
-    "unknown state": ("raw", _raw_text(_set(SAMPLE, [0, 1], "State", "ZZ")), ["'State'", "'ZZ' (2 rows)"]),
+    "unknown state": (
+        "raw", _raw_text(_set(SAMPLE, [0, 1], "State", "ZZ")),
+        ["'State' has 2 rows with a value the model does not know", "'ZZ' (2 rows)"], CHECK,
+    ),
     "ragged raw": (
         "raw",
         [line if i != 5 else line.rsplit(",", 1)[0] for i, line in enumerate(_raw_text(SAMPLE))],
         ["1 row whose number of fields differs", "21 columns"],
+        SHAPE,
     ),
     "prepared label": (
         "prepared",
         ["2" + PREPARED[0][1:], *PREPARED[1:]],
-        ["'Churn?'", "other than 0 or 1", "'2'"],
+        ["'Churn?'", "other than 0 or 1", "'2' (1 row)"],
+        CHECK,
     ),
     "ragged prepared": (
         "prepared",
         [*PREPARED[:10], PREPARED[10] + ",1", *PREPARED[11:]],
         ["1 row whose number of fields differs"],
+        SHAPE,
     ),
-    "raw given as prepared": ("prepared", _raw_text(SAMPLE), ["'Churn?'", "--INPUT_FORMAT raw"]),
+    "raw given as prepared": ("prepared", _raw_text(SAMPLE), ["'Churn?'", "--INPUT_FORMAT raw"], CHECK),
 }
 
 
@@ -192,17 +212,23 @@ BAD_INPUTS: dict[str, tuple[str, list[str], list[str]]] = {
 def test_bad_input_fails_the_job_with_a_message_naming_the_problem(
     case: str, tmp_path: Path, run_etl: Callable[..., None]
 ) -> None:
-    input_format, lines, expected = BAD_INPUTS[case]
+    input_format, lines, expected, error = BAD_INPUTS[case]
     source = tmp_path / "input.csv"
     source.write_text("".join(f"{line}\n" for line in lines))
     with pytest.raises(ValueError) as caught:
         run_etl(*job_args(source, tmp_path / "out", "--INPUT_FORMAT", input_format))
 
-    assert type(caught.value).__name__ == "InputDataError"
+    assert type(caught.value).__name__ == error
     message = str(caught.value)
     for text in expected:
         assert text in message, f"{text!r} not in {message!r}"
-    assert not (tmp_path / "out").exists(), "nothing is written when the input is bad"
+    if error == SHAPE:
+        assert not (tmp_path / "out").exists(), "nothing is written when the input is bad"
+    else:  # the report, and nothing a training job could read
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["data_report.json"]
+        report = json.loads((tmp_path / "out" / "data_report.json").read_text())
+        assert report["passed"] is False and any(c["message"] in message for c in report["checks"] if not c["passed"])
+        assert f"report: {tmp_path / 'out'}/data_report.json" in message
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ import pytest
 from rel_helpers import ANSWER_WITHIN_S, FINAL_GLUE, ROOT, churn_csv, set_field, unique, wait_for
 
 from retrain.config import load_params
-from retrain.resources import Layout, glue_job_spec
+from retrain.resources import Layout, glue_job_spec, upload_etl_code
 from retrain.workflow import glue_arguments
 
 pytestmark = pytest.mark.slow  # one Spark start (the warm worker), then a few seconds per case
@@ -36,6 +36,8 @@ def _ragged(text: str, row: int) -> str:
 GOOD = churn_csv(rows=80, seed=11)
 HEADER = GOOD.splitlines()[0] + "\n"
 
+#: the input's shape is wrong (nothing written) or a data check failed (only data_report.json written)
+SHAPE, CHECK = "InputDataError", "DataCheckFailed"
 # name -> (input_format, file content, words the error message must hold)
 CASES: dict[str, tuple[str, str, list[str]]] = {
     "empty file": ("raw", "", ["is empty"]),
@@ -45,9 +47,10 @@ CASES: dict[str, tuple[str, str, list[str]]] = {
                              ["column 'Churn?'", "unknown label value", "'Maybe.' (1 row)"]),
     "non-numeric values": ("raw", set_field(set_field(GOOD, 3, "Day Mins", "lots"), 9, "Day Mins", "n/a"),
                            ["column 'Day Mins'", "2 rows", "non-numeric", "'lots'"]),
-    "unknown category": ("raw", set_field(GOOD, 2, "State", "ZZ"), ["column 'State'", "'ZZ' (1 row)"]),
+    "unknown category": ("raw", set_field(GOOD, 2, "State", "ZZ"),
+                         ["column 'State'", "does not know", "'ZZ' (1 row)"]),
     "ragged row": ("raw", _ragged(GOOD, 7), ["1 row", "ragged", "surplus"]),
-    "huge field": ("raw", set_field(GOOD, 4, "State", "X" * 2_000_000), ["column 'State'", "unknown value"]),
+    "huge field": ("raw", set_field(GOOD, 4, "State", "X" * 2_000_000), ["column 'State'", "does not know"]),
     "raw data read as prepared": ("prepared", GOOD, ["column 'Churn?'", "label other than 0 or 1",
                                                      "use --INPUT_FORMAT raw"]),
 }
@@ -57,10 +60,8 @@ CASES: dict[str, tuple[str, str, list[str]]] = {
 def etl(rel: dict[str, Any]) -> dict[str, Any]:
     """The project's ETL job (its script and definition) in the session's bucket."""
     params = load_params(ROOT / "params" / "local.yaml", {"project_name": unique("reldata")})
-    script = f"s3://{rel['bucket']}/{params.project_name}/code/glue_etl.py"
-    rel["s3"].put_object(Bucket=rel["bucket"], Key=script.split("/", 3)[3],
-                         Body=(ROOT / "code" / "glue_etl.py").read_bytes())
-    rel["glue"].create_job(Name=params.glue_job_name, **glue_job_spec(params, rel["roles"]["glue"], script))
+    script, modules = upload_etl_code(rel["s3"], ROOT / "code", Layout(rel["bucket"], params.project_name))
+    rel["glue"].create_job(Name=params.glue_job_name, **glue_job_spec(params, rel["roles"]["glue"], script, modules))
     return {"params": params}
 
 
@@ -93,9 +94,11 @@ def test_bad_data_fails_the_etl_naming_the_problem(rel: dict[str, Any], etl: dic
     took = time.monotonic() - began
     assert run["JobRunState"] == "FAILED"
     message = run["ErrorMessage"]
-    assert "InputDataError" in message
+    checked = "DataCheckFailed:" in message
+    assert checked or "InputDataError:" in message, message[:MAX_MESSAGE]
     for word in words:
         assert word in message, message[:MAX_MESSAGE]
     assert len(message) <= MAX_MESSAGE, f"the message is {len(message)} characters long: {message[:300]}..."
-    assert run["left"] == ["data/customer-churn.csv"], "a failed ETL left a split behind"
+    # nothing a training job could read: at most the data check's report
+    assert run["left"] == ["data/customer-churn.csv", *(["data_report.json"] if checked else [])], run["left"]
     assert took < ANSWER_WITHIN_S, f"answered after {took:.0f} s"

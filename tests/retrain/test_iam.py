@@ -107,13 +107,15 @@ def _allowed(kind: str, scope: Scope, action: str, resource: str, **context: str
 
 def test_data_roles_write_only_their_outputs(scope: Scope) -> None:
     obj = f"arn:aws:s3:::{scope.bucket}/retrain-churn/"
-    # the ETL job reads the raw data and its script, writes only the splits and features.json
-    for key in ("data/customer-churn.csv", "code/glue_etl.py"):
+    # the ETL job reads the raw data, its script and modules, writes only the splits and its reports
+    for key in ("data/customer-churn.csv", "code/glue_etl.py", "code/data_checks.py", "code/etl_features.py"):
         assert _allowed("glue", scope, "s3:GetObject", obj + key)
-    for key in ("train/part-0.csv", "validation/part-0.csv", "features.json", "train/_temporary/0/x"):
+    for key in ("train/part-0.csv", "validation/part-0.csv", "features.json", "profile.json", "data_report.json",
+                "train/_temporary/0/x"):
         assert _allowed("glue", scope, "s3:PutObject", obj + key) and _allowed("glue", scope, "s3:DeleteObject",
                                                                               obj + key)
-    assert not _allowed("glue", scope, "s3:PutObject", obj + "code/glue_etl.py")  # cannot overwrite its code
+    for key in ("code/glue_etl.py", "code/data_checks.py"):
+        assert not _allowed("glue", scope, "s3:PutObject", obj + key)  # cannot overwrite its code
     assert not _allowed("glue", scope, "s3:DeleteObject", obj + "data/customer-churn.csv")  # nor delete the data
     assert not _allowed("glue", scope, "s3:PutObject", obj + "output/x/model.tar.gz")
     # training reads the splits, writes only under the model output prefix; hosting reads the artifact back

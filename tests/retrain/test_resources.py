@@ -121,8 +121,9 @@ def test_glue_job_is_create_or_update(aws: Any) -> None:
     ensure_bucket(s3, "res-test-bucket", "us-east-1")
     script = upload_bytes(s3, b"print('etl')", "res-test-bucket", Layout("res-test-bucket", "res-test").script_key)
     glue = aws("glue")
-    spec = glue_job_spec(params, "arn:aws:iam::123456789012:role/g", script)
+    spec = glue_job_spec(params, "arn:aws:iam::123456789012:role/g", script, ["s3://b/m1.py", "s3://b/m2.py"])
     assert spec["GlueVersion"] == "5.0" and spec["WorkerType"] == "G.1X" and spec["NumberOfWorkers"] == 2
+    assert spec["DefaultArguments"]["--extra-py-files"] == "s3://b/m1.py,s3://b/m2.py"
     assert spec["Command"] == {"Name": "glueetl", "ScriptLocation": script, "PythonVersion": "3"}
     assert spec["JobRunQueuingEnabled"] is True and spec["ExecutionProperty"] == {"MaxConcurrentRuns": 1}
     assert ensure_glue_job(glue, params.glue_job_name, spec, tags=params.tags, account=ACCOUNT) == "created"
@@ -139,7 +140,7 @@ def test_a_same_named_job_or_function_without_the_projects_tag_is_refused(aws: A
     s3, glue = aws("s3"), aws("glue")
     ensure_bucket(s3, "someone-bucket", "us-east-1")
     script = upload_bytes(s3, b"print('etl')", "someone-bucket", "someone/code/glue_etl.py")
-    spec = glue_job_spec(params, "arn:aws:iam::123456789012:role/g", script)
+    spec = glue_job_spec(params, "arn:aws:iam::123456789012:role/g", script, [])
     glue.create_job(Name=params.glue_job_name, **spec)  # made by hand: no tag
     with pytest.raises(OwnershipError) as err:
         ensure_glue_job(glue, params.glue_job_name, spec, tags=params.tags, account=ACCOUNT)

@@ -255,13 +255,20 @@ class Runner:
     @staticmethod
     def _ending(outcome: Outcome, staging: Staging, log_path: Path, timeout: int,
                 scale: float) -> tuple[str, str | None]:
-        """The state and ErrorMessage a run ends with after ``outcome`` (a success syncs the outputs back first)."""
+        """The state and ErrorMessage a run ends with after ``outcome`` (the outputs are synced back first when the
+        script ended, with success or an exception)."""
         if outcome.kind == "ok":
             began = time.monotonic()
             counts = staging.sync_back()
             _note(log_path, f"synced outputs to S3 in {time.monotonic() - began:.2f} s: {json.dumps(counts)}")
             return "SUCCEEDED", None
         if outcome.kind == "error":
+            # what the script wrote before it failed stays, as on S3 (a Glue job writes to S3 as it goes)
+            try:
+                counts = staging.sync_back()
+                _note(log_path, f"synced what the failed run wrote to S3: {json.dumps(counts)}")
+            except StagingError as exc:
+                _note(log_path, f"could not sync what the failed run wrote to S3: {exc}")
             message = outcome.error
             if not outcome.detail.get("spark_ok", True):
                 message += ("; the Spark driver (JVM) died during the run (killed, out of memory or crashed), so "

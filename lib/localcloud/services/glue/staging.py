@@ -2,8 +2,9 @@
 
 Local Spark cannot read S3, so before a run every S3 object or prefix an argument names is downloaded into a
 mirror folder (``<run>/s3/<bucket>/<key>``) and the argument is rewritten to the local path, trailing slash kept
-(scripts concatenate ``S3_DEST + TRAIN_KEY``). Nested arguments share one download. After a successful run each
-staged prefix is synced back so S3 mirrors what the script left: new and changed files are uploaded, objects the
+(scripts concatenate ``S3_DEST + TRAIN_KEY``). Nested arguments share one download. After the script ends — with
+success or with an exception, since a job writing to S3 leaves what it wrote either way — each staged prefix is
+synced back so S3 mirrors what the script left: new and changed files are uploaded, objects the
 script removed (Spark's ``overwrite`` does that) are deleted, Spark's hidden ``.crc`` checksum files are skipped and
 ``_SUCCESS`` markers are kept, as a Glue job writing to S3 would leave them.
 """

@@ -97,3 +97,44 @@ def test_an_unmodified_estimator_trains_and_streams_its_logs(cloud: Any, aws: An
     bucket, key = model_data.removeprefix("s3://").split("/", 1)
     assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
     assert os.path.exists(tmp_path / "lc" / str(cloud.port) / "sagemaker-config.yaml")
+
+
+class _Clock:
+    """The SDK's clock with its waits shortened: each sleep moves it on 15 s (the SDK describes the job only when
+    30 s passed since its last DescribeTrainingJob) while really sleeping a little."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._real = time
+        self.offset = 0.0
+
+    def time(self) -> float:
+        return self._real.time() + self.offset
+
+    def sleep(self, seconds: float) -> None:
+        self.offset += 15.0
+        self._real.sleep(0.1)
+
+
+def test_fit_logs_follow_a_running_job_to_its_end(cloud: Any, aws: Any, s3: Any, bucket: str, role: str,
+                                                  monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    import boto3
+    import sagemaker.session
+    from test_sagemaker_support import channel, put, synthetic, to_csv, training_request
+
+    put(s3, bucket, "tail/train/data.csv", to_csv(synthetic(3000, seed=2, features=10)))
+    name = unique("tail")
+    hps = {"num_round": "300", "objective": "binary:logistic", "max_depth": "8", "eta": "0.01"}
+    aws("sagemaker").create_training_job(**training_request(
+        name, role, bucket, [channel("train", f"s3://{bucket}/tail/train")], hps))
+    monkeypatch.setattr(sagemaker.session, "time", _Clock())
+    boto = boto3.session.Session(region_name="us-east-1")
+    session = sagemaker.session.Session(boto_session=boto, sagemaker_client=aws("sagemaker"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", cloud.endpoint_url)  # the SDK builds its own logs client
+    assert session.describe_training_job(name)["TrainingJobStatus"] == "InProgress"
+    session.logs_for_job(name, wait=True, poll=1)  # what Estimator.fit(logs=True) waits with
+    assert session.describe_training_job(name)["TrainingJobStatus"] == "Completed"
+    out = capsys.readouterr().out
+    assert "Train matrix has 3000 rows and 10 columns" in out
+    assert "[299]#011train-logloss:" in out  # the last round: the tail reached the end of the stream

@@ -196,3 +196,19 @@ def test_a_distributed_map_run_is_redriven_with_its_parent(sfn: Any, role: str, 
     assert len(again) == 2  # the failed child was redriven, not replaced
     child = sfn.describe_execution(executionArn=failed_child["executionArn"])
     assert child["status"] == "SUCCEEDED" and child["redriveCount"] == 1
+
+
+def test_a_redrive_runs_the_definition_the_execution_started_with(sfn: Any, role: str, bucket: str, aws: Any) -> None:
+    # "Redriven executions use the same state machine definition and execution ARN as the original execution
+    # attempt" (RedriveExecution, API reference): an update of the machine meanwhile changes nothing for it
+    key = f"late-{uuid.uuid4().hex[:6]}"
+    definition = {"StartAt": "Read", "States": {"Read": _read(key, End=True)}}
+    execution = _failed_run(sfn, role, definition, bucket)
+    machine = sfn.describe_execution(executionArn=execution)["stateMachineArn"]
+    sfn.update_state_machine(stateMachineArn=machine, definition=json.dumps(
+        {"StartAt": "Other", "States": {"Other": {"Type": "Pass", "Result": "new", "End": True}}}))
+    aws("s3").put_object(Bucket=bucket, Key=key, Body=b"1234")
+    sfn.redrive_execution(executionArn=execution)
+    done = wait_done(sfn, execution)
+    assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"size": 4}
+    assert json.loads(sfn.describe_state_machine_for_execution(executionArn=execution)["definition"]) == definition

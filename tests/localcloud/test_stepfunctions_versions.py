@@ -64,6 +64,9 @@ def test_update_publish_list_and_stale_revision(sfn: Any, role: str) -> None:
     listed = sfn.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]
     assert [v["stateMachineVersionArn"] for v in listed] == [f"{arn}:2", f"{arn}:1"]  # newest first
     assert sfn.describe_state_machine(stateMachineArn=f"{arn}:2")["revisionId"] == second["revisionId"]
+    with pytest.raises(ClientError) as err:  # test_update_state_machine invalid_arn_1: a version is not updated
+        sfn.update_state_machine(stateMachineArn=f"{arn}:2", definition=_definition("R9"))
+    assert _error(err) == ("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}:2'")
     sfn.update_state_machine(stateMachineArn=arn, definition=_definition("R3"))
     with pytest.raises(ClientError) as err:
         sfn.publish_state_machine_version(stateMachineArn=arn, revisionId=second["revisionId"])

@@ -53,8 +53,10 @@ class Store:
         return self._lock
 
     def state_machine(self, arn: str) -> StateMachineRecord:
-        """The state machine an unqualified ARN names (StateMachineDoesNotExist when there is none)."""
-        check.state_machine_arn(arn)
+        """The state machine an unqualified ARN names (StateMachineDoesNotExist when there is none, a version's or
+        alias's ARN included: recorded on AWS, test_sfn_api_versioning.snapshot.json test_update_state_machine
+        ``invalid_arn_1``)."""
+        check.state_machine_arn(arn, qualified=True)
         with self._lock:
             record = self.machines.get(arn)
         if record is None:

@@ -42,6 +42,8 @@ LOG = logging.getLogger(__name__)
 #: a local machine runs them through this many workers)
 LOCAL_WORKERS = 40
 THRESHOLD_CAUSE = "The specified tolerated failure threshold was exceeded"
+#: the longest an EXPRESS child workflow runs
+EXPRESS_SECONDS = 300
 
 
 class DistributedMapState(RetryingState):
@@ -264,6 +266,8 @@ class _Dispatch:
             child = env.spawn(state.processor, state.processor_document, execution_arn=arn, name=name,
                               input_text=to_json(self.inputs[index]), state_machine_arn=run.state_machine_arn,
                               state_machine_name=machine, execution_type=state.execution_type)
+            if state.execution_type == "EXPRESS":  # "Maximum execution duration: 5 minutes" (Express quotas)
+                child.env.restart(min(child.machine.timeout_seconds or EXPRESS_SECONDS, EXPRESS_SECONDS))
             runner = child.run
             if env.host is not None:
                 env.host.child_started(run, child)

@@ -179,6 +179,18 @@ def test_requirements_are_installed_before_the_script_runs(sm, s3, bucket, role,
                                               'requirements.txt"')
 
 
+def test_a_shell_program_runs_as_a_command(sm, s3, bucket, role, train_data) -> None:
+    # _entry_point_type: a *.sh program is a command, run as /bin/sh -c "./train.sh <args>" from /opt/ml/code
+    script = '#!/bin/sh\nls /opt/ml/input/data/train > "$SM_MODEL_DIR/listing.txt"\necho "$@" >> /opt/ml/model/listing.txt\n'
+    name = unique("script")
+    source = _code(s3, bucket, {"train.sh": script})
+    sm.create_training_job(**script_request(name, role, bucket, train_data["channels"], source, {"depth": "2"},
+                                            program="train.sh"))
+    job = wait_job(sm, name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert _members(s3, job["ModelArtifacts"]["S3ModelArtifacts"]) == {"listing.txt": b"part-0.csv\n--depth 2\n"}
+
+
 def test_a_stopped_script_ends_with_its_processes(sm, s3, bucket, role, train_data) -> None:
     name = unique("script")
     source = _code(s3, bucket, {"train.py": "import subprocess, time\nsubprocess.Popen(['sleep', '300'])\n"

@@ -46,6 +46,17 @@ def _write(path: str, text: str, only_new: bool = False) -> None:
         handle.write(text)
 
 
+def _rewrite(path: str) -> None:
+    """A shell program's ``/opt/ml`` paths as the job folder's."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(pathmap.in_text(text))
+    except (OSError, UnicodeDecodeError):
+        pass  # not a text file: it runs as it is
+
+
 def _install(env: dict[str, str], code_dir: str, shown: str, args: list[str], kind: str) -> str | None:
     """``pip install`` of the code's requirements or package into the job's packages; the failure text."""
     command = [shown, "-m", "pip", "install", *args]
@@ -57,6 +68,8 @@ def _command(code_dir: str, program: str, args: list[str], shown: str) -> tuple[
     """(command to run, command as the toolkit shows it, install step) for the entry point's type."""
     listed = os.listdir(code_dir) if os.path.isdir(code_dir) else []
     if program.endswith(".sh") or (not program.endswith(".py") and "setup.py" not in listed):
+        if os.path.isfile(os.path.join(code_dir, program)):
+            os.chmod(os.path.join(code_dir, program), 511)  # entry_point.install makes a command executable
         text = f'"./{program} {" ".join(shlex.quote(a) for a in args)}"'
         return ["/bin/sh", "-c", text.strip('"')], ["/bin/sh", "-c", text], None
     if "setup.py" in listed:
@@ -88,6 +101,9 @@ def train(message: dict[str, Any]) -> dict[str, Any]:
     shown = str(message.get("python_name") or "python")
     argv, displayed, install = _command(code_dir, str(program), toolkit.to_cmd_args(env_doc["hyperparameters"]),
                                         shown)
+    if argv[0] == "/bin/sh":  # a shell program has no path mapping: its text and variables get the real paths
+        env = {k: pathmap.in_text(v) for k, v in env.items()}
+        _rewrite(os.path.join(code_dir, str(program)))
     error = None
     if install == "requirements":
         error = _install(env, code_dir, shown, ["-r", "requirements.txt"], "InstallRequirementsError")

@@ -52,9 +52,19 @@ def script_mode(request: dict[str, Any]) -> bool:
 
 def extract(data: bytes, uri: str, folder: Path) -> None:
     """Unpack the user's ``sourcedir.tar.gz`` (regular files and folders only, no path escapes)."""
+    root = folder.resolve()
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            tar.extractall(folder, filter="data")
+            for member in tar.getmembers():
+                target = (root / member.name.removeprefix("./")).resolve()
+                if target != root and root not in target.parents:
+                    continue
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                elif member.isfile() and (handle := tar.extractfile(member)) is not None:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(handle.read())
+                    target.chmod(0o755 if member.mode & 0o111 else 0o644)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise JobFailed(f"ClientError: The source code at {uri} is not a tar.gz archive: {exc}") from None
 

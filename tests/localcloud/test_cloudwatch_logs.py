@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from test_lambda import HANDLER, TRUST_LAMBDA, make_zip
 from test_sagemaker_support import channel, put, synthetic, to_csv, training_request, unique, wait_job
 
@@ -27,6 +28,13 @@ from localcloud.core.logs import LogShipper, _batches, syslog_escape
 def events(logs: Any, group: str, stream: str) -> list[str]:
     out = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)
     return [e["message"] for e in out["events"]]
+
+
+def _events_so_far(logs: Any, group: str, stream: str) -> list[str]:
+    try:
+        return events(logs, group, stream)
+    except ClientError:  # not created yet
+        return []
 
 
 def streams(logs: Any, group: str, prefix: str = "") -> list[str]:
@@ -54,7 +62,8 @@ def test_shipper_creates_the_group_and_stream_and_follows_a_file(cloud: Any, aws
     path = tmp_path / "out.log"
     path.write_text("line 1\nline 2\npart")
     follower = shipper.follow("us-east-1", group, stream, path)
-    assert shipper.flush()
+    # followed lines arrive while the file is still being written
+    assert _eventually(lambda: "line 2" in _events_so_far(logs, group, stream), limit=5)
     with open(path, "a") as out:
         out.write("ial line\nlast without newline")
     shipper.unfollow(follower)

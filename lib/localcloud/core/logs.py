@@ -113,6 +113,7 @@ class LogShipper:
             self._stream(region, group, stream)
             self._followers.append(follower)
             self._start()
+            self._cond.notify_all()
         return follower
 
     def unfollow(self, follower: Follower) -> None:
@@ -157,7 +158,10 @@ class LogShipper:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._closed or self._queued > self._sent, self.interval)
+                # idle without followers: sleep until something is queued or followed (no wake-ups for nothing)
+                following = len(self._followers)
+                self._cond.wait_for(lambda n=following: self._closed or self._queued > self._sent
+                                    or len(self._followers) != n, self.interval if following else None)
                 if self._closed and self._queued <= self._sent:
                     self._thread = None
                     self._cond.notify_all()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from sfn_helpers import ensure_role, unique
+from sfn_helpers import ensure_role, unique, wait_for
 
 PASS = {"StartAt": "State_1", "States": {"State_1": {"Type": "Pass", "Result": {"Arg1": "argument1"}, "End": True}}}
 FAIL = {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Boom", "Cause": "it broke"}}}
@@ -153,3 +153,41 @@ def test_logging_configuration_is_checked(sfn: Any, role: str, aws: Any) -> None
             sfn.create_state_machine(name=unique("x"), definition=json.dumps(PASS), roleArn=role,
                                      loggingConfiguration=config)
         assert _error(err) == ("InvalidLoggingConfiguration", f"Invalid Logging Configuration: {why}")
+
+
+def _logged(aws: Any, group: str, count: int) -> list[dict[str, Any]]:
+    logs = aws("logs")
+
+    def events() -> list[dict[str, Any]]:
+        found = []
+        for stream in logs.describe_log_streams(logGroupName=group)["logStreams"]:
+            found += [json.loads(e["message"]) for e in logs.get_log_events(
+                logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True)["events"]]
+        return found if len(found) >= count else []
+
+    return wait_for(events)
+
+
+def test_executions_are_logged_as_configured(sfn: Any, role: str, aws: Any) -> None:
+    # test_logs.snapshot.json test_base[pass_result.json5_ALL_False], test_partial_log_levels[raise_failure.json5_
+    # ERROR_True]
+    group = unique("/aws/vendedlogs/states/logged")
+    aws("logs").create_log_group(logGroupName=group)
+    destination = [{"cloudWatchLogsLogGroup": {"logGroupArn": f"arn:aws:logs:us-east-1:123456789012:log-group:{group}:*"}}]
+    arn = sfn.create_state_machine(name=unique("x"), definition=json.dumps(PASS), roleArn=role, type="EXPRESS",
+                                   loggingConfiguration={"level": "ALL", "includeExecutionData": False,
+                                                         "destinations": destination})["stateMachineArn"]
+    answer = sfn.start_sync_execution(stateMachineArn=arn, input="{}")
+    logged = _logged(aws, group, 4)
+    assert [(e["id"], e["type"], e["previous_event_id"], e["details"]) for e in logged] == [
+        ("1", "ExecutionStarted", "0", {"roleArn": role}), ("2", "PassStateEntered", "0", {"name": "State_1"}),
+        ("3", "PassStateExited", "2", {"name": "State_1"}), ("4", "ExecutionSucceeded", "3", {})]
+    assert all(e["execution_arn"] == answer["executionArn"] and e["redrive_count"] == "0" for e in logged)
+    errors = unique("/aws/vendedlogs/states/errors")
+    aws("logs").create_log_group(logGroupName=errors)
+    failing = sfn.create_state_machine(
+        name=unique("x"), definition=json.dumps(FAIL), roleArn=role, loggingConfiguration={
+            "level": "ERROR", "includeExecutionData": True, "destinations": [{"cloudWatchLogsLogGroup": {
+                "logGroupArn": f"arn:aws:logs:us-east-1:123456789012:log-group:{errors}:*"}}]})["stateMachineArn"]
+    sfn.start_execution(stateMachineArn=failing, input="{}")
+    assert [e["type"] for e in _logged(aws, errors, 2)] == ["FailStateEntered", "ExecutionFailed"]

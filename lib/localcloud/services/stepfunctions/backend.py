@@ -24,7 +24,7 @@ from localcloud.asl.integrations import ServiceIntegrations
 from localcloud.core import trust
 from localcloud.core.context import ServerContext
 from localcloud.errors import AWSError, LocalCloudError
-from localcloud.services.stepfunctions import definitions, logconfig
+from localcloud.services.stepfunctions import definitions, executionlogs, logconfig
 from localcloud.services.stepfunctions import validation as check
 from localcloud.services.stepfunctions.express import NOT_SUPPORTED, ExpressRuns
 from localcloud.services.stepfunctions.mapruns import MapRuns
@@ -214,7 +214,8 @@ class StepFunctionsBackend(Versions, MapRuns, Redrives, ExpressRuns, TestStates)
             engine = Execution(target.engine_machine, execution_arn=arn, name=name, input=text,
                                state_machine_arn=record.arn, state_machine_name=record.name,
                                role_arn=target.role_arn, integrations=self.integrations, tokens=self.tokens,
-                               start_time=start, time_scale=self.time_scale)
+                               start_time=start, time_scale=self.time_scale,
+                               on_event=executionlogs.listener(target.logging, self.endpoint_url, arn, record.name))
             engine.env.host = self
             execution = ExecutionRecord(
                 arn=arn, name=name, state_machine_arn=record.arn, input=text, start_date=start, engine=engine,

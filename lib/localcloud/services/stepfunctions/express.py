@@ -20,6 +20,7 @@ from typing import Any
 from localcloud import settings
 from localcloud.asl import Execution
 from localcloud.errors import AWSError
+from localcloud.services.stepfunctions import executionlogs
 from localcloud.services.stepfunctions.store import Store
 from localcloud.services.stepfunctions.versions import Target
 
@@ -40,7 +41,8 @@ class ExpressRuns(Store):
                f"{uuid.uuid4()}")
         engine = Execution(target.engine_machine, execution_arn=arn, name=name, input=text,
                            state_machine_arn=machine.arn, state_machine_name=machine.name, role_arn=target.role_arn,
-                           integrations=self.integrations, tokens=self.tokens, time_scale=self.time_scale)
+                           integrations=self.integrations, tokens=self.tokens, time_scale=self.time_scale,
+                           on_event=executionlogs.listener(target.logging, self.endpoint_url, arn, machine.name))
         limit = min(target.engine_machine.timeout_seconds or EXPRESS_SECONDS, EXPRESS_SECONDS)
         engine.env.restart(limit)
         engine.env.host = self  # type: ignore[assignment]

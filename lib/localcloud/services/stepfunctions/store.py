@@ -46,6 +46,8 @@ class Store:
         #: multiplies every duration of a definition (Wait, retry intervals, timeouts); 1.0 is AWS's clock
         self.time_scale = 1.0
         self.integrations: Any = None
+        #: the server's endpoint (services are called back over HTTP)
+        self.endpoint_url = ""
 
     @property
     def lock(self) -> threading.RLock:

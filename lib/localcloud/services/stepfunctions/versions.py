@@ -35,6 +35,7 @@ class Target:
         self.engine_machine = source.machine
         self.revision_id: str | None = source.revision_id
         self.type: str = source.type
+        self.logging: dict[str, Any] = source.logging_configuration
 
 
 class Versions(Store):

@@ -97,6 +97,19 @@ def test_lambda_invoke_output_shape(sfn: Any, role: str, functions: dict[str, st
     assert output["SdkHttpMetadata"]["HttpStatusCode"] == 200
     assert set(output["SdkHttpMetadata"]) == {"AllHttpHeaders", "HttpHeaders", "HttpStatusCode"}
     assert output["SdkResponseMetadata"]["RequestId"]
+    # the header set and spelling AWS answers with (recorded on AWS: localstack snapshot
+    # tests/aws/services/stepfunctions/v2/services/test_lambda_task_service.snapshot.json, TaskSucceeded output)
+    headers = output["SdkHttpMetadata"]["HttpHeaders"]
+    assert list(headers) == ["Connection", "Content-Length", "Content-Type", "Date", "X-Amz-Executed-Version",
+                             "x-amzn-Remapped-Content-Length", "x-amzn-RequestId", "X-Amzn-Trace-Id"]
+    assert list(output["SdkHttpMetadata"]["AllHttpHeaders"]) == [
+        "X-Amz-Executed-Version", "x-amzn-Remapped-Content-Length", "Connection", "x-amzn-RequestId",
+        "Content-Length", "Date", "X-Amzn-Trace-Id", "Content-Type"]
+    assert headers["Connection"] == "keep-alive" and headers["x-amzn-Remapped-Content-Length"] == "0"
+    assert headers["Content-Type"] == "application/json" and headers["X-Amz-Executed-Version"] == "$LATEST"
+    assert headers["x-amzn-RequestId"] == output["SdkResponseMetadata"]["RequestId"]
+    assert headers["Content-Length"] == str(len(json.dumps(output["Payload"])))
+    assert headers["X-Amzn-Trace-Id"].startswith("Root=1-")
     scheduled = [e for e in described["history"] if e["type"] == "TaskScheduled"][0]["taskScheduledEventDetails"]
     assert (scheduled["resourceType"], scheduled["resource"]) == ("lambda", "invoke")
     assert json.loads(scheduled["parameters"]) == {"FunctionName": functions["echo"],
@@ -138,7 +151,11 @@ def test_missing_function_is_a_lambda_service_error(sfn: Any, role: str) -> None
     missing = "arn:aws:lambda:us-east-1:123456789012:function:" + unique("sfn-missing")
     described = run(sfn, role, {"StartAt": "Call", "States": {"Call": _invoke_state(missing, {}, End=True)}})
     assert (described["status"], described["error"]) == ("FAILED", "Lambda.ResourceNotFoundException")
-    assert "(Service: AWSLambda; Status Code: 404; Error Code: ResourceNotFoundException" in described["cause"]
+    # recorded on AWS: localstack snapshot tests/aws/services/stepfunctions/v2/error_handling/
+    # test_task_service_lambda.snapshot.json, test_no_such_function (the unqualified name gets :$LATEST)
+    request_id = described["cause"].rsplit("Request ID: ", 1)[1].split(";")[0]
+    assert described["cause"] == (f"Function not found: {missing}:$LATEST (Service: AWSLambda; Status Code: 404; "
+                                  f"Error Code: ResourceNotFoundException; Request ID: {request_id}; Proxy: null)")
 
 
 def test_invoke_wait_for_task_token(sfn: Any, role: str, functions: dict[str, str]) -> None:

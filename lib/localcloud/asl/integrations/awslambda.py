@@ -26,6 +26,12 @@ from localcloud.asl.integrations.base import (
 LOG = logging.getLogger(__name__)
 
 ERRORS = ErrorNaming(prefix="Lambda", base="AWSLambdaException", sdk_service="AWSLambda")
+#: the headers of Invoke's answer as a lambda:invoke result shows them: AWS's spelling, ``AllHttpHeaders`` in the
+#: SDK's order, ``HttpHeaders`` sorted regardless of case (recorded on AWS: localstack snapshot
+#: tests/aws/services/stepfunctions/v2/services/test_lambda_task_service.snapshot.json, TaskSucceeded output)
+INVOKE_HEADERS = ("X-Amz-Executed-Version", "x-amzn-Remapped-Content-Length", "Connection", "x-amzn-RequestId",
+                  "Content-Length", "Date", "X-Amzn-Trace-Id", "Content-Type", "X-Amz-Function-Error",
+                  "X-Amz-Log-Result")
 #: the parameters the optimized lambda:invoke integration takes (LogType works too, though undocumented)
 INVOKE_FIELDS = {"FunctionName", "Payload", "InvocationType", "Qualifier", "ClientContext", "LogType"}
 
@@ -80,6 +86,23 @@ def _invoke(call: Call, params: dict[str, Any]) -> tuple[dict[str, Any], Any, An
     return response, operation, payload
 
 
+def http_metadata(response: dict[str, Any]) -> dict[str, Any]:
+    """``SdkHttpMetadata`` and ``SdkResponseMetadata`` of an Invoke answer, from its real headers with AWS's names
+    (the server's own ``Server`` header is not one of them; AWS keeps the connection alive and says so)."""
+    meta = response.get("ResponseMetadata", {})
+    got = {str(k).lower(): str(v) for k, v in meta.get("HTTPHeaders", {}).items()}
+    got.setdefault("connection", "keep-alive")
+    headers = {name: got[name.lower()] for name in INVOKE_HEADERS if name.lower() in got}
+    return {
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": {k: [v] for k, v in headers.items()},
+            "HttpHeaders": dict(sorted(headers.items(), key=lambda item: item[0].lower())),
+            "HttpStatusCode": meta.get("HTTPStatusCode", 200),
+        },
+        "SdkResponseMetadata": {"RequestId": meta.get("RequestId", "")},
+    }
+
+
 def invoke(call: Call) -> Any:
     """``lambda:invoke`` and ``lambda:invoke.waitForTaskToken``."""
     if not isinstance(call.parameters, dict):
@@ -89,6 +112,7 @@ def invoke(call: Call) -> Any:
     response["Payload"] = b""  # rendered below from the parsed value
     out = request_response(response, operation)
     out.pop("FunctionError", None)
+    out.update(http_metadata(response))
     out["Payload"] = payload
     return dict(sorted(out.items()))
 

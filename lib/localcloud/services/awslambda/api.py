@@ -152,12 +152,19 @@ class LambdaAPI(Service):
 
     @staticmethod
     def _invoked(outcome: InvokeOutcome, log_type: str | None) -> AWSResponse:
-        """``RequestResponse`` → 200 with the result, ``Event`` → 202, ``DryRun`` → 204."""
+        """``RequestResponse`` → 200 with the result, ``Event`` → 202, ``DryRun`` → 204.
+
+        A result carries the headers AWS sends with it (recorded on AWS: localstack snapshot
+        tests/aws/services/stepfunctions/v2/services/test_lambda_task_service.snapshot.json, the SdkHttpMetadata of
+        a lambda:invoke task: X-Amz-Executed-Version, x-amzn-Remapped-Content-Length, X-Amzn-Trace-Id, ...)."""
         headers = {"x-amzn-RequestId": outcome.request_id}
         result = outcome.result
         if result is None:
             return AWSResponse(status=202 if outcome.invocation_type == "Event" else 204, headers=headers)
         headers["X-Amz-Executed-Version"] = outcome.executed_version
+        headers["x-amzn-Remapped-Content-Length"] = "0"
+        if outcome.trace_id:
+            headers["X-Amzn-Trace-Id"] = outcome.trace_id
         if result.function_error:
             headers["X-Amz-Function-Error"] = result.function_error
         if log_type == "Tail":

@@ -41,6 +41,7 @@ class InvokeOutcome:
     request_id: str
     result: InvocationResult | None = None
     executed_version: str = LATEST
+    trace_id: str = ""
 
 
 class LambdaBackend:
@@ -57,14 +58,20 @@ class LambdaBackend:
         self.workers.start("lambda-reaper", self._reap_loop)
 
     # lookup ----------------------------------------------------------------------------------------------------
-    def _find(self, value: str, region: str, qualifier: str | None = None) -> tuple[LambdaFunction, str]:
-        """The function and the ARN it was invoked by (qualified when a qualifier was given)."""
+    def _find(self, value: str, region: str, qualifier: str | None = None, *,
+              invoking: bool = False) -> tuple[LambdaFunction, str]:
+        """The function and the ARN it was invoked by (qualified when a qualifier was given).
+
+        An unknown function is named unqualified, except by Invoke, which names the ``$LATEST`` it would have run
+        (recorded on AWS: localstack snapshots tests/aws/services/lambda_/test_lambda_api.snapshot.json,
+        test_ops_on_nonexisting_fn, and test_lambda.snapshot.json, test_invoke_exceptions of 24-11-2025)."""
         name, qual = checks.parse_name(value, region, qualifier)
         with self._lock:
             fn = self._functions.get((region, name))
         unqualified = f"arn:aws:lambda:{region}:{settings.ACCOUNT_ID}:function:{name}"
         if fn is None or (qual is not None and qual != LATEST):
-            target = f"{unqualified}:{qual}" if qual else unqualified
+            shown = qual or (LATEST if invoking else None)
+            target = f"{unqualified}:{shown}" if shown else unqualified
             raise AWSError("ResourceNotFoundException", f"Function not found: {target}", 404)
         return fn, (f"{unqualified}:{qual}" if qual else unqualified)
 
@@ -303,7 +310,7 @@ class LambdaBackend:
         """Invoke: ``RequestResponse`` runs the handler and returns its result, ``Event`` queues the invocation,
         ``DryRun`` only checks the request."""
         checks.check_invocation_type(invocation_type)
-        fn, invoked_arn = self._find(value, region, qualifier)
+        fn, invoked_arn = self._find(value, region, qualifier, invoking=True)
         limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
         if len(payload) > limit:
             raise AWSError("RequestTooLargeException",
@@ -324,7 +331,7 @@ class LambdaBackend:
             self.events["accepted"] += 1
             self.workers.start(f"lambda-event-{request_id}", lambda: self._run_event(fn, invocation))
             return InvokeOutcome(invocation_type, request_id)
-        return InvokeOutcome(invocation_type, request_id, self._invoke(fn, invocation))
+        return InvokeOutcome(invocation_type, request_id, self._invoke(fn, invocation), trace_id=invocation.trace_id)
 
     def _invoke(self, fn: LambdaFunction, invocation: Invocation) -> InvocationResult:
         """Run on the function's current generation (a change while waiting moves the call to the new one)."""

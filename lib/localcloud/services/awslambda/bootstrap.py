@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import sys
+import sysconfig
 import time
 import traceback
 from typing import Any
@@ -92,10 +93,37 @@ def make_error(message: str, error_type: str, trace: list[str] | None, request_i
             "stackTrace": trace or []}
 
 
+def _aws_paths() -> list[tuple[str, str]]:
+    """(this machine's folder, the folder AWS's runtime has there), most specific first: the function's code is in
+    /var/task and the runtime's Python in /var/lang/lib/python3.x, as stack traces on AWS show them (Lambda
+    developer guide, "AWS Lambda function errors in Python"; recorded on AWS: localstack snapshot
+    tests/aws/services/lambda_/test_lambda.snapshot.json, test_lambda_handler_error, test_lambda_runtime_error)."""
+    version = os.environ.get("AWS_EXECUTION_ENV", "").rpartition("python")[2] or sysconfig.get_python_version()
+    lang = f"/var/lang/lib/python{version}"
+    pairs = [(os.environ.get("LAMBDA_TASK_ROOT", ""), "/var/task")]
+    paths = sysconfig.get_paths()
+    pairs += [(paths["purelib"], f"{lang}/site-packages"), (paths["platlib"], f"{lang}/site-packages"),
+              (paths["stdlib"], lang)]
+    out: list[tuple[str, str]] = []
+    for local, aws in pairs:
+        for folder in {local, os.path.realpath(local)} if local else ():
+            out.append((folder.rstrip("/") + "/", aws + "/"))
+    return sorted(out, key=lambda pair: -len(pair[0]))
+
+
+def shown_path(filename: str) -> str:
+    """A source file's path as AWS's runtime would show it."""
+    for local, aws in _aws_paths():
+        if filename.startswith(local):
+            return aws + filename[len(local):]
+    return filename
+
+
 def _fault_result(exc: BaseException, request_id: str | None) -> dict[str, Any]:
-    frames = [(f.filename, f.lineno, f.name, f.line) for f in traceback.extract_tb(exc.__traceback__)]
+    frames = [(shown_path(f.filename), f.lineno, f.name, f.line) for f in traceback.extract_tb(exc.__traceback__)]
+    here = shown_path(__file__)
     for i, frame in enumerate(frames):  # drop this runtime's own frames, as AWS's runtime does
-        if frame[0] != __file__:
+        if frame[0] != here:
             frames = frames[i:]
             break
     else:
@@ -130,7 +158,7 @@ def load_handler(spec: str) -> Any:
     except ImportError as exc:
         raise FaultError("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}") from None
     except SyntaxError as exc:
-        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
+        trace = [f'  File "{shown_path(exc.filename or "")}" Line {exc.lineno}\n    {exc.text}']
         raise FaultError("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}",
                          trace) from None
     try:

@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +56,20 @@ class FunctionSpec:
     session: RoleSession | None = None
 
 
+def trace_header() -> str:
+    """A new X-Ray trace header (X-Ray developer guide, "Tracing header": ``Root=1-<8 hex: epoch seconds>-<24 hex>``,
+    ``Parent=<16 hex>``, ``Sampled=0|1``): ``_X_AMZN_TRACE_ID`` in the handler and ``X-Amzn-Trace-Id`` in Invoke's
+    answer."""
+    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+
+
 @dataclass
 class Invocation:
     request_id: str
     payload: bytes
     invoked_arn: str
     client_context: Any = None
+    trace_id: str = field(default_factory=trace_header)
 
 
 def platform_error(error_type: str, message: str) -> bytes:
@@ -147,7 +155,7 @@ class Environment:
         message = {"op": "invoke", "id": invocation.request_id, "arn": invocation.invoked_arn,
                    "deadline_ms": int(time.time() * 1000) + self.spec.timeout * 1000,
                    "client_context": invocation.client_context,
-                   "trace_id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0"}
+                   "trace_id": invocation.trace_id}
         answer, out = self.child.call(message, invocation.payload, timeout=self.spec.timeout)
         self._note_memory(answer)
         return answer, out

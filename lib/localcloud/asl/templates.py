@@ -14,23 +14,36 @@ from localcloud.asl import intrinsics
 from localcloud.asl.errors import EvaluationError, StatesErrorName
 from localcloud.asl.intrinsics import is_intrinsic
 from localcloud.asl.paths import PathNotFound
-from localcloud.asl.values import to_json
+from localcloud.asl.values import java_hash_order, to_json
 from localcloud.asl.varpaths import path_problem, select  # a ".$" value may read a variable ($name)
 
 LOG = logging.getLogger(__name__)
 
 
 def render_template(template: Any, data: Any, context: Any) -> Any:
-    """Evaluate a payload template against ``data`` (``$``) and ``context`` (``$$``)."""
+    """Evaluate a payload template against ``data`` (``$``) and ``context`` (``$$``).
+
+    The result's fields come in the order AWS writes them: the plain fields as the template has them, then the
+    ``.$`` fields in the order of a Java HashMap of their names (recorded on AWS: localstack snapshots
+    v2/base/test_base.snapshot.json, test_query_context_object_values, 13 fields; v2/scenarios/
+    test_base_scenarios.snapshot.json, test_map_state_item_selector; test_retry_interval_features_max_attempts_zero,
+    ``{"FunctionName.$", "Payload"}`` written as ``{"Payload", "FunctionName"}``)."""
     if isinstance(template, dict):
-        return {_name(key, value): _field(key, value, data, context) for key, value in template.items()}
+        plain = [key for key, value in template.items() if not _is_expression(key, value)]
+        named = {_name(key, value): key for key, value in template.items() if _is_expression(key, value)}
+        keys = plain + [named[name] for name in java_hash_order(list(named))]
+        return {_name(key, template[key]): _field(key, template[key], data, context) for key in keys}
     if isinstance(template, list):
         return [render_template(item, data, context) for item in template]
     return copy.deepcopy(template)
 
 
+def _is_expression(key: str, value: Any) -> bool:
+    return key.endswith(".$") and isinstance(value, str)
+
+
 def _name(key: str, value: Any) -> str:
-    return key[:-2] if key.endswith(".$") and isinstance(value, str) else key
+    return key[:-2] if _is_expression(key, value) else key
 
 
 def _field(key: str, value: Any, data: Any, context: Any) -> Any:

@@ -53,3 +53,23 @@ def as_number(value: Any, *, integer: bool) -> int | float | None:
     if isinstance(value, str) and (_INTEGER_TEXT if integer else _DECIMAL_TEXT).match(value):
         return int(value) if integer else float(value)
     return None
+
+
+def java_hash_order(keys: list[str]) -> list[str]:
+    """The order in which a ``java.util.HashMap`` (16 buckets to start, load factor 0.75) holding ``keys`` iterates
+    them: by bucket of ``String.hashCode()`` (its high half folded in), then in insertion order within a bucket."""
+    capacity = 16
+    while len(keys) > capacity * 0.75:
+        capacity *= 2
+    buckets: dict[int, list[str]] = {}
+    for key in keys:
+        code = 0
+        for unit in _utf16_units(key):  # String.hashCode: s[0]*31^(n-1) + ... over UTF-16 code units, as int
+            code = (31 * code + unit) & 0xFFFFFFFF
+        buckets.setdefault((code ^ (code >> 16)) & (capacity - 1), []).append(key)
+    return [key for index in sorted(buckets) for key in buckets[index]]
+
+
+def _utf16_units(text: str) -> list[int]:
+    data = text.encode("utf-16-be")
+    return [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]

@@ -176,7 +176,7 @@ def plan_features(schema: Schema, columns: list[str], seen: dict[str, list[str]]
     missing = [c for c in needed if c not in columns]
     if missing:
         origin = " (the model in production was trained on them)" if baseline else ""
-        raise SchemaError(f"the input lacks the column(s) {', '.join(map(repr, missing))}{origin}; its header has "
+        raise SchemaError(f"lacks the column(s) {', '.join(map(repr, missing))}{origin}; its header has "
                           f"{', '.join(map(repr, columns))}")
     skip = schema.not_features() | set(schema.categorical)
     numeric = [c for c in (baseline or {}).get("numeric", []) if c in columns]

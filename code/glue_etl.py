@@ -115,7 +115,8 @@ def raw_input(spark: SparkSession, path: str, schema: Schema, baseline: dict | N
     try:
         plan = plan_features(schema, columns, seen, baseline)
     except SchemaError as exc:
-        raise InputDataError(f"{exc}; for headerless numeric data use --INPUT_FORMAT prepared") from None
+        raise InputDataError(f"the input {path} {exc}; for headerless numeric data use --INPUT_FORMAT prepared"
+                             ) from None
     return Input(df, columns, plan, label_column(plan, schema.label), categories, _class_of(plan),
                  f"an unknown label value (expected {_expected(plan)})")
 

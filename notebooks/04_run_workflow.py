@@ -167,8 +167,8 @@ from retrain.deploy import features_matrix, read_bytes, read_json, smoke_test, w
 smoke = None
 if report.deployed and params.holdout_rows:
     wait_in_service(sm, params.endpoint_name, poll=1 if params.target == "local" else 15)
-    features = read_json(cloud.client("s3"), layout.features_uri)["features"]
-    X, y = features_matrix(read_bytes(cloud.client("s3"), state["holdout_uri"]), params.input_format, features)
+    manifest = read_json(cloud.client("s3"), layout.features_uri)
+    X, y = features_matrix(read_bytes(cloud.client("s3"), state["holdout_uri"]), manifest)
     smoke = smoke_test(cloud.client("sagemaker-runtime"), params.endpoint_name, X, y)
     state.update(endpoint={"name": params.endpoint_name, "action": report.endpoint_action,
                            "smoke_test": smoke.to_summary()})
@@ -183,15 +183,8 @@ else:
 from IPython.display import display
 
 from retrain.deploy import feature_importance, model_booster
-from retrain.reports import (
-    confusion_alt,
-    confusion_matrix,
-    plot_confusion,
-    plot_roc,
-    roc_alt,
-    roc_curve,
-    show_figure,
-)
+from retrain.evaluation import confusion_matrix, roc_curve
+from retrain.reports import confusion_alt, plot_confusion, plot_roc, roc_alt, show_figure
 
 if smoke is not None:
     cm = confusion_matrix(smoke.labels, smoke.scores)

@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from botocore.exceptions import ClientError
 
 from retrain.errors import CloudError
+from retrain.evaluation import EvaluationError, encode_rows
 
 LOG = logging.getLogger(__name__)
 
-LABEL = "Churn?"
-LABEL_VALUES = {"True.": 1, "True": 1, "False.": 0, "False": 0, "1": 1, "0": 0}
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -43,35 +41,13 @@ def read_bytes(s3: Any, uri: str) -> bytes:
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def features_matrix(data: bytes, input_format: str, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``(X, y)`` for rows in the data file's own format, encoded like the ETL job (``features.json`` order).
-
-    Raw rows: numeric columns by name, one-hot columns ``<column>_<value>``, label ``Churn?`` -> 0/1.
-    Prepared rows: already numeric, label first.
-    """
-    if input_format == "prepared":
-        frame = pd.read_csv(io.BytesIO(data), header=None)
-        values = frame.to_numpy(dtype=float)
-        if values.shape[1] != len(features) + 1:
-            raise CloudError(f"held-back rows have {values.shape[1] - 1} features but the model has {len(features)}.")
-        return values[:, 1:], values[:, 0].astype(int)
-    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
-    frame.columns = [c.strip() for c in frame.columns]
-    columns = list(frame.columns)
-    out = np.zeros((len(frame), len(features)), dtype=float)
-    for j, name in enumerate(features):
-        if name in frame.columns:
-            out[:, j] = pd.to_numeric(frame[name].str.strip(), errors="raise").to_numpy(dtype=float)
-            continue
-        source = next((c for c in sorted(columns, key=len, reverse=True) if name.startswith(c + "_")), None)
-        if source is None:
-            raise CloudError(f"feature {name!r} of features.json matches no column of the held-back rows.")
-        value = name[len(source) + 1:]
-        out[:, j] = (frame[source].str.strip() == value).to_numpy(dtype=float)
-    labels = frame[LABEL].str.strip().map(LABEL_VALUES)
-    if labels.isna().any():
-        raise CloudError(f"held-back rows have unknown {LABEL} values: {sorted(set(frame[LABEL][labels.isna()]))}")
-    return out, labels.to_numpy(dtype=int)
+def features_matrix(data: bytes, manifest: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)`` for held-back rows, encoded for the model of ``manifest`` (its ``features.json``) as the ETL job
+    encoded its training rows (:func:`retrain.evaluation.encode_rows`)."""
+    try:
+        return encode_rows(data, manifest)
+    except EvaluationError as exc:
+        raise CloudError(str(exc)) from exc
 
 
 def to_csv_payload(rows: np.ndarray) -> str:

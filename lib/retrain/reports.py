@@ -28,35 +28,6 @@ _REMOTE = re.compile(
 )
 
 
-# -- metrics --------------------------------------------------------------------------------------------------
-
-def confusion_matrix(labels: np.ndarray, scores: np.ndarray, cutoff: float = 0.5) -> np.ndarray:
-    """2x2 counts ``[[TN, FP], [FN, TP]]`` (rows: truth 0/1, columns: predicted 0/1)."""
-    labels = np.asarray(labels, dtype=int)
-    predicted = (np.asarray(scores) > cutoff).astype(int)
-    cm = np.zeros((2, 2), dtype=int)
-    for t, p in zip(labels, predicted, strict=True):
-        cm[t, p] += 1
-    return cm
-
-
-def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """``(fpr, tpr, auc)``: the ROC curve over every distinct score, and the area under it (trapezoids)."""
-    labels = np.asarray(labels, dtype=int)
-    scores = np.asarray(scores, dtype=float)
-    positives, negatives = int(labels.sum()), int((1 - labels).sum())
-    if positives == 0 or negatives == 0:
-        return np.array([0.0, 1.0]), np.array([0.0, 1.0]), float("nan")
-    order = np.argsort(-scores, kind="mergesort")
-    s, y = scores[order], labels[order]
-    distinct = np.r_[np.where(np.diff(s))[0], len(s) - 1]
-    tps = np.cumsum(y)[distinct]
-    fps = (distinct + 1) - tps
-    tpr = np.r_[0.0, tps / positives]
-    fpr = np.r_[0.0, fps / negatives]
-    return fpr, tpr, float(np.trapezoid(tpr, fpr))
-
-
 # -- plots ----------------------------------------------------------------------------------------------------
 
 def _pyplot() -> Any:

@@ -50,6 +50,7 @@ def _wait(predicate: Any, limit: float = 300.0) -> Any:
 def seed(cloud: Any, aws: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Roles, bucket with raw churn data and the Glue script, the Glue job and the Lambda function."""
     from retrain.data import generate, write_csv
+    from retrain.resources import ETL_MODULES
 
     iam, s3 = aws("iam"), aws("s3")
     bucket = "seed-workflow-e2e"
@@ -58,11 +59,14 @@ def seed(cloud: Any, aws: Any, tmp_path_factory: pytest.TempPathFactory) -> dict
     write_csv(generate(1000, 42), data)
     s3.upload_file(str(data), bucket, "raw/customer-churn.csv")
     s3.upload_file(str(REPO / "code" / "glue_etl.py"), bucket, "code/glue_etl.py")
+    for module in ETL_MODULES:  # the ETL's own modules, shipped with --extra-py-files
+        s3.upload_file(str(REPO / "code" / module), bucket, f"code/{module}")
 
     glue_role = _role(iam, "seed-e2e-glue", "glue")
     aws("glue").create_job(
         Name="seed-e2e-etl", Role=glue_role, GlueVersion="5.0", WorkerType="G.1X", NumberOfWorkers=2,
-        Command={"Name": "glueetl", "ScriptLocation": f"s3://{bucket}/code/glue_etl.py", "PythonVersion": "3"})
+        Command={"Name": "glueetl", "ScriptLocation": f"s3://{bucket}/code/glue_etl.py", "PythonVersion": "3"},
+        DefaultArguments={"--extra-py-files": ",".join(f"s3://{bucket}/code/{m}" for m in ETL_MODULES)})
 
     lambda_role = _role(iam, "seed-e2e-lambda", "lambda")
     archive = io.BytesIO()

@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localcloud import LocalCloud
+from retrain.resources import ETL_MODULES
 
 ROOT = Path(__file__).resolve().parents[2]
 ETL = ROOT / "code" / "glue_etl.py"
@@ -94,6 +95,8 @@ def env(aws: Any) -> dict[str, Any]:
                       "pyshell.py": PYSHELL, "jvm_dies.py": JVM_DIES,
                       "state.py": STATE}.items():
         s3.put_object(Bucket=bucket, Key=f"code/{key}", Body=text.encode())
+    for module in ETL_MODULES:  # the project's ETL imports its own modules (--extra-py-files)
+        s3.put_object(Bucket=bucket, Key=f"code/{module}", Body=(ROOT / "code" / module).read_bytes())
     return {"bucket": bucket, "role": arn, "s3": s3, "generate": generate, "write_csv": write_csv}
 
 
@@ -115,6 +118,9 @@ def workers(cloud: Any) -> list[dict[str, Any]]:
 
 def new_job(glue: Any, env: dict[str, Any], script: str, command: str = "glueetl", **extra: Any) -> str:
     name = f"{script.split('.')[0]}-{uuid.uuid4().hex[:8]}"
+    if script == "etl.py":
+        modules = ",".join(f"s3://{env['bucket']}/code/{m}" for m in ETL_MODULES)
+        extra["DefaultArguments"] = {"--extra-py-files": modules, **extra.get("DefaultArguments", {})}
     glue.create_job(Name=name, Role=env["role"], GlueVersion="5.0",
                     Command={"Name": command, "ScriptLocation": f"s3://{env['bucket']}/code/{script}"},
                     **({"WorkerType": "G.1X", "NumberOfWorkers": 2} if command == "glueetl" else {}), **extra)

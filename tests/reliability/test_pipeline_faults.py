@@ -107,8 +107,7 @@ def _rows(pipe: Pipeline, out: Path) -> np.ndarray:
     layout = Layout(state["bucket"], pipe.project)
     s3 = pipe.client("s3")
     holdout = s3.get_object(Bucket=layout.bucket, Key=layout.holdout_key)["Body"].read()
-    features = read_json(s3, layout.features_uri)["features"]
-    return features_matrix(holdout, "raw", features)[0][:50]
+    return features_matrix(holdout, read_json(s3, layout.features_uri))[0][:50]
 
 
 def _scores(pipe: Pipeline, rows: np.ndarray) -> np.ndarray:

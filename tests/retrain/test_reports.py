@@ -11,10 +11,10 @@ import nbformat
 import numpy as np
 import pytest
 
+from retrain.evaluation import confusion_matrix, roc_curve
 from retrain.reports import (
     EventsTable,
     confusion_alt,
-    confusion_matrix,
     importance_alt,
     notebook_to_html,
     offline_exporter,
@@ -24,7 +24,6 @@ from retrain.reports import (
     remote_references,
     render_index,
     roc_alt,
-    roc_curve,
     save_figure,
     show_figure,
     write_index,

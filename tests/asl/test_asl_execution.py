@@ -94,6 +94,22 @@ def test_stop_aborts_a_waiting_task_and_closes_its_token() -> None:
     assert execution.result.status == "ABORTED"
 
 
+def test_stop_during_a_wait_is_recorded_as_aws_records_it() -> None:
+    """Recorded on AWS: localstack snapshot tests/aws/services/stepfunctions/v2/test_sfn_api.snapshot.json,
+    test_stop_execution: ExecutionStarted, WaitStateEntered, then ExecutionAborted (no details) after no event."""
+    definition = {"StartAt": "State_1", "States": {"State_1": {"Type": "Wait", "Seconds": 60, "End": True}}}
+    execution = make_execution(definition)
+    thread, box = _run_in_thread(execution)
+    _wait_for_event(execution, "WaitStateEntered")
+    execution.stop()
+    thread.join(10)
+    assert box["result"].status == "ABORTED"
+    history = execution.history()
+    assert [(e["type"], e["previousEventId"]) for e in history] == [
+        ("ExecutionStarted", 0), ("WaitStateEntered", 0), ("ExecutionAborted", 0)]
+    assert history[-1]["executionAbortedEventDetails"] == {}
+
+
 def test_stop_cancels_a_running_integration() -> None:
     definition = {"StartAt": "Slow", "States": {"Slow": {
         "Type": "Task", "Resource": "arn:aws:states:::test:sleep", "Parameters": {"Seconds": 60}, "End": True}}}

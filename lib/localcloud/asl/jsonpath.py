@@ -22,7 +22,6 @@ from localcloud.asl.intrinsics import is_intrinsic
 from localcloud.asl.paths import PathNotFound, apply_result_path
 from localcloud.asl.query import ABSENT, StateView, variables_of
 from localcloud.asl.templates import render_template
-from localcloud.asl.values import to_json
 from localcloud.asl.varpaths import Context, apply_input_path, select
 
 LOG = logging.getLogger(__name__)
@@ -69,9 +68,11 @@ class JSONPath:
         path = visit.raw.get("ItemsPath", "$")
         items = apply_input_path(path, data, _context(visit))
         if not isinstance(items, list):
-            raise EvaluationError(StatesErrorName.RUNTIME,
-                                  f"Invalid path '{path}' : The ItemsPath value must point to a JSON "
-                                  f"array, but it selects {to_json(items)}")
+            # a context path is named as read inside the context object (recorded on AWS: localstack snapshot
+            # v2/test_state/test_state_context_object.snapshot.json, test_state_map_context_object: ItemsPath "$$"
+            # gives 'Reference path "$" must point to array.')
+            shown = path[1:] if path.startswith("$$") else path
+            raise EvaluationError(StatesErrorName.RUNTIME, f'Reference path "{shown}" must point to array.')
         return items
 
     def item_input(self, visit: StateView, data: Any, item: Any, extra: dict[str, Any]) -> Any:

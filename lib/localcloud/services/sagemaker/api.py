@@ -12,7 +12,7 @@ LOG = logging.getLogger(__name__)
 
 
 class SageMakerAPI(JsonService):
-    """Training, processing and transform jobs, models, endpoint configs and endpoints."""
+    """Training, tuning, processing and transform jobs, models, endpoint configs and endpoints."""
 
     signing_names = ("sagemaker",)
     target_prefixes = ("SageMaker",)
@@ -36,6 +36,22 @@ class SageMakerAPI(JsonService):
 
     def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.backend.list_training_jobs(params)
+
+    # hyperparameter tuning jobs
+    def create_hyper_parameter_tuning_job(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:
+        return self.backend.tuning.create(params, request.region)
+
+    def describe_hyper_parameter_tuning_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.tuning.describe(params)
+
+    def stop_hyper_parameter_tuning_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.tuning.stop(params)
+
+    def list_hyper_parameter_tuning_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.tuning.list(params)
+
+    def list_training_jobs_for_hyper_parameter_tuning_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.backend.tuning.list_trials(params)
 
     # processing jobs
     def create_processing_job(self, params: dict[str, Any], request: AWSRequest) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from localcloud.services.sagemaker.tagging import Tags, check
 from localcloud.services.sagemaker.training import TrainingRunner
 from localcloud.services.sagemaker.transform import TransformJobs
 from localcloud.services.sagemaker.transform_run import TransformRunner
+from localcloud.services.sagemaker.tuning import TuningJobs
 from localcloud.services.sagemaker.validation import (
     MODEL_NAME_PATTERN,
     ROLE_PATTERN,
@@ -70,6 +71,7 @@ class SageMakerBackend:
         self.processing = ProcessingJobs(ProcessingRunner(ctx, self.lock, self._s3), self.lock, self.tags,
                                          self._check_role)
         self.transforms = TransformJobs(TransformRunner(ctx, self.lock, self._s3), self.lock, self.tags, self._model)
+        self.tuning = TuningJobs(self, self.tags, self._check_role, self.runner.workdir)
 
     def _s3(self, region: str, role_arn: str | None = None) -> Any:
         """An S3 client; with ``role_arn``, acting as that role (SageMaker moves a job's or model's data with the
@@ -78,6 +80,7 @@ class SageMakerBackend:
         return client(self.ctx.endpoint_url, "s3", region, session)
 
     def shutdown(self) -> None:
+        self.tuning.shutdown()
         self.runner.shutdown()
         self.processing.runner.shutdown()
         self.transforms.runner.shutdown()
@@ -118,7 +121,8 @@ class SageMakerBackend:
         return arn("sagemaker", region, f"{kind}/{name.lower()}")
 
     # ------------------------------------------------------------------------------------------------ training
-    def create_training_job(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+    def create_training_job(self, params: dict[str, Any], region: str,
+                            tuning_job_arn: str | None = None) -> dict[str, Any]:
         check(params.get("Tags") or [])
         name = check_name(params, "TrainingJobName")
         role = need(params, "RoleArn")
@@ -147,7 +151,7 @@ class SageMakerBackend:
             raise taken
         self._check_role(role, "roleArn", region, job_arn)  # a call to IAM: outside the lock
         request = {k: v for k, v in params.items() if k != "TrainingJobName"}
-        job = TrainingJob(name=name, arn=job_arn, region=region, request=request)
+        job = TrainingJob(name=name, arn=job_arn, region=region, request=request, tuning_job_arn=tuning_job_arn)
         with self.lock:
             if key in self.training_jobs:
                 raise taken

@@ -59,6 +59,7 @@ class TrainingJob:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     model_artifacts: str | None = None
     stop_requested: bool = False
+    tuning_job_arn: str | None = None  # the hyperparameter tuning job that launched it
 
     def __post_init__(self) -> None:
         self.request.setdefault("StoppingCondition", {"MaxRuntimeInSeconds": DEFAULT_MAX_RUNTIME})
@@ -99,6 +100,8 @@ class TrainingJob:
         }
         if self.model_artifacts:
             out["ModelArtifacts"] = {"S3ModelArtifacts": self.model_artifacts}
+        if self.tuning_job_arn:
+            out["TuningJobArn"] = self.tuning_job_arn
         for key in TRAINING_ECHO:
             if key in self.request:
                 out[key] = self.request[key]

@@ -33,6 +33,7 @@ from test_sagemaker_support import (
     wait_for,
 )
 
+from localcloud.core.permissions import needs_of
 from localcloud.services.sagemaker.tuning_run import TuningRunner
 from localcloud.services.sagemaker.tuning_search import Observation, strategy
 from localcloud.services.sagemaker.tuning_space import parse
@@ -43,16 +44,17 @@ RANGES = {"IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "2", "Max
                                          "ScalingType": "Logarithmic"}]}
 NAME = re.compile(r"^(?P<tuning>.+)-(?P<index>\d{3})-[0-9a-f]{8}$")
 
-# prints its loss once an epoch: "good" improves quickly, "bad" stays high and is slow about it
+# prints its loss once an epoch: "good" improves quickly, "bad" stays high and is slow about it, any other
+# quality ends at 0.5
 EPOCHS = """
 import argparse, os, time
 parser = argparse.ArgumentParser()
 parser.add_argument("--quality")
 args, _ = parser.parse_known_args()
-losses = [1.0, 0.8, 0.6, 0.4] if args.quality == "good" else [5.0] * 40
+losses = {"good": [1.0, 0.8, 0.6, 0.4], "bad": [5.0] * 40}.get(args.quality, [0.9, 0.5])
 for epoch, loss in enumerate(losses):
     print(f"epoch={epoch} loss={loss}", flush=True)
-    if args.quality != "good":
+    if args.quality == "bad":
         time.sleep(0.25)
 open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w").write(str(losses[-1]))
 """
@@ -186,6 +188,25 @@ def test_at_most_one_training_job_per_core_runs_at_once() -> None:
     assert TuningRunner(host, None, cores=2).slots(job) == 2  # type: ignore[arg-type]
     job.parallel = 1
     assert TuningRunner(host, None, cores=8).slots(job) == 1  # type: ignore[arg-type]
+
+
+def test_the_permissions_a_tuning_request_needs() -> None:
+    """Service Authorization Reference: the four calls act on hyper-parameter-tuning-job*; creating one also
+    needs iam:PassRole for the training jobs' roles and sagemaker:AddTags for its tags."""
+    first, second = "arn:aws:iam::123456789012:role/a", "arn:aws:iam::123456789012:role/b"
+    needs = needs_of("sagemaker", "CreateHyperParameterTuningJob", {
+        "HyperParameterTuningJobName": "Tune-1", "Tags": [{"Key": "k", "Value": "v"}],
+        "TrainingJobDefinitions": [{"RoleArn": first}, {"RoleArn": second}, {"RoleArn": first}]},
+        "us-east-1", "123456789012")
+    job = "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/tune-1"
+    assert [(n.action, n.resource) for n in needs] == [
+        ("sagemaker:CreateHyperParameterTuningJob", job), ("sagemaker:AddTags", job),
+        ("iam:PassRole", first), ("iam:PassRole", second)]
+    for operation in ("DescribeHyperParameterTuningJob", "StopHyperParameterTuningJob",
+                      "ListTrainingJobsForHyperParameterTuningJob"):
+        assert [(n.action, n.resource) for n in needs_of(
+            "sagemaker", operation, {"HyperParameterTuningJobName": "Tune-1"}, "us-east-1", "123456789012")] == [
+            (f"sagemaker:{operation}", job)]
 
 
 # --------------------------------------------------------------------------------------------------- requests
@@ -401,6 +422,49 @@ def test_a_target_objective_value_completes_the_tuning_job(sm, s3, role, bucket,
     assert tuning["HyperParameterTuningJobStatus"] == "Completed"
     assert [t["TunedHyperParameters"]["quality"] for t in trials(sm, name)] == ["good"]  # 0.4 <= 0.5: done
     assert tuning["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 3
+
+
+def test_jobs_not_improving_the_best_complete_the_tuning_job(sm, s3, role, bucket, data) -> None:
+    name = tuning_name("patience")
+    qualities = {"CategoricalParameterRanges": [{"Name": "quality", "Values": ["good", "a", "b", "c", "d"]}]}
+    criteria = {"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 3}}
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name,
+        HyperParameterTuningJobConfig=config("Grid", jobs=None, parallel=1, ranges=qualities, metric="loss",
+                                             kind="Minimize", TuningJobCompletionCriteria=criteria),
+        TrainingJobDefinition=_script_definition(s3, role, bucket, data))
+    tuning = wait_tuning(sm, name)
+    assert tuning["HyperParameterTuningJobStatus"] == "Completed"
+    # 0.5 after 0.4, three times: the fifth job never starts
+    assert sorted(t["TunedHyperParameters"]["quality"] for t in trials(sm, name)) == ["a", "b", "c", "good"]
+    assert tuning["TuningJobCompletionDetails"] == {"NumberOfTrainingJobsObjectiveNotImproving": 3}
+
+
+def test_several_training_job_definitions_take_turns(sm, role, bucket, data) -> None:
+    name = tuning_name("multi")
+    shallow = {**definition(role, bucket, data), "DefinitionName": "shallow",
+               "TuningObjective": {"Type": "Minimize", "MetricName": "validation:error"},
+               "HyperParameterRanges": {"IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "1",
+                                                                    "MaxValue": "2"}]}}
+    deep = {**shallow, "DefinitionName": "deep",
+            "HyperParameterRanges": {"IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "5",
+                                                                 "MaxValue": "8"}]}}
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name,
+        HyperParameterTuningJobConfig={"Strategy": "Random", "ResourceLimits": {"MaxNumberOfTrainingJobs": 4,
+                                                                                "MaxParallelTrainingJobs": 2}},
+        TrainingJobDefinitions=[shallow, deep])
+    tuning = wait_tuning(sm, name)
+    assert tuning["HyperParameterTuningJobStatus"] == "Completed", tuning.get("FailureReason")
+    assert [d["DefinitionName"] for d in tuning["TrainingJobDefinitions"]] == ["shallow", "deep"]
+    assert "TrainingJobDefinition" not in tuning
+    per_definition: dict[str, list[int]] = {}
+    for trial in trials(sm, name):
+        per_definition.setdefault(trial["TrainingJobDefinitionName"], []).append(
+            int(trial["TunedHyperParameters"]["max_depth"]))
+    assert sorted(per_definition) == ["deep", "shallow"] and len(per_definition["deep"]) == 2
+    assert all(d <= 2 for d in per_definition["shallow"]) and all(d >= 5 for d in per_definition["deep"])
+    assert tuning["BestTrainingJob"]["TrainingJobDefinitionName"] in ("shallow", "deep")
 
 
 def test_a_warm_start_tuning_job_learns_from_its_parent(sm, role, bucket, data) -> None:

@@ -53,6 +53,20 @@ def _sagemaker(kind: str, field_name: str, *, pass_role: str | None = None,
     return for_action
 
 
+def _tuning(action: str) -> Builder:
+    """A hyperparameter tuning job; creating one passes the role of each training job definition (Service
+    Authorization Reference: CreateHyperParameterTuningJob on hyper-parameter-tuning-job*, dependent actions
+    iam:PassRole and sagemaker:AddTags)."""
+    base = _sagemaker("hyper-parameter-tuning-job", "HyperParameterTuningJobName")(action)
+
+    def build(params: dict[str, Any], region: str, account: str) -> list[Need]:
+        given = [params.get("TrainingJobDefinition"), *(params.get("TrainingJobDefinitions") or [])]
+        roles = sorted({str(d["RoleArn"]) for d in given if isinstance(d, dict) and d.get("RoleArn")})
+        return [*base(params, region, account),
+                *(Need("iam:PassRole", r, {"iam:PassedToService": "sagemaker.amazonaws.com"}) for r in roles)]
+    return build
+
+
 def _glue_job(action: str) -> Builder:
     return lambda p, r, a: [Need(f"glue:{action}", _arn("glue", r, a, f"job/{p.get('JobName', '')}"))]
 
@@ -123,6 +137,9 @@ RESOURCES: dict[tuple[str, str], Builder] = {
     ("s3", "ListObjects"): _s3_list,
     ("s3", "HeadBucket"): lambda p, r, a: [Need("s3:ListBucket", f"arn:aws:s3:::{p.get('Bucket', '')}")],
     **{("sagemaker", op): _TRAINING(op) for op in ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob")},
+    **{("sagemaker", op): _tuning(op) for op in ("CreateHyperParameterTuningJob", "DescribeHyperParameterTuningJob",
+                                                 "StopHyperParameterTuningJob",
+                                                 "ListTrainingJobsForHyperParameterTuningJob")},
     **{("sagemaker", op): _PROCESSING(op) for op in ("CreateProcessingJob", "DescribeProcessingJob",
                                                      "StopProcessingJob")},
     **{("sagemaker", op): _TRANSFORM(op) for op in ("CreateTransformJob", "DescribeTransformJob",

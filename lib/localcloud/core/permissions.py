@@ -3,7 +3,8 @@
 ``needs_of(service, operation, params, region, account)`` covers the operations localcloud's own code and the
 project's workflow make with a role (Service Authorization Reference: actions, resource types, condition keys):
 S3 object and listing calls, Glue job runs, Lambda invocations, Step Functions executions, SageMaker jobs, models,
-endpoint configs and endpoints (with ``iam:PassRole`` for the role a job or model is given). An operation not
+endpoint configs and endpoints (with ``iam:PassRole`` for the role a job or model is given), model package groups
+and model packages (ListModelPackages is not checked: its resource could not be confirmed). An operation not
 listed returns None and is not checked (localcloud cannot know its resource faithfully). :func:`s3_operation`
 names the S3 REST request a method, path and query make.
 """
@@ -51,6 +52,57 @@ def _sagemaker(kind: str, field_name: str, *, pass_role: str | None = None,
             return needs
         return build
     return for_action
+
+
+def _registry_name(value: Any) -> str:
+    """The resource part of a Model Registry name or ARN, in lower case: ``grp``, ``grp/3``."""
+    text = str(value or "")
+    if text.startswith("arn:"):
+        text = text.split(":", 5)[-1].split("/", 1)[-1]
+    return text.lower()
+
+
+def _package_group(action: str) -> Builder:
+    def build(params: dict[str, Any], region: str, account: str) -> list[Need]:
+        name = _registry_name(params.get("ModelPackageGroupName"))
+        resource = _arn("sagemaker", region, account, f"model-package-group/{name}")
+        return [Need(f"sagemaker:{action}", resource),
+                *([Need("sagemaker:AddTags", resource)] if params.get("Tags") else [])]
+    return build
+
+
+def _model_package(action: str) -> Builder:
+    """A model package's ARN, with the condition keys the request sets (``sagemaker:ModelApprovalStatus``,
+    ``sagemaker:CustomerMetadataProperties/<key>``). A version being registered is ``model-package/<group>/*``:
+    SageMaker numbers it (the guide's "Register a Model Version from a Different Account" grants
+    sagemaker:CreateModelPackage on that pattern)."""
+    def build(params: dict[str, Any], region: str, account: str) -> list[Need]:
+        if action == "CreateModelPackage" and params.get("ModelPackageGroupName"):
+            name = _registry_name(params["ModelPackageGroupName"]) + "/*"
+        else:
+            name = _registry_name(params.get("ModelPackageArn") or params.get("ModelPackageName"))
+        resource = _arn("sagemaker", region, account, f"model-package/{name}")
+        context = {f"sagemaker:CustomerMetadataProperties/{k}": str(v)
+                   for k, v in (params.get("CustomerMetadataProperties") or {}).items()}
+        if params.get("ModelApprovalStatus"):
+            context["sagemaker:ModelApprovalStatus"] = str(params["ModelApprovalStatus"])
+        return [Need(f"sagemaker:{action}", resource, context),
+                *([Need("sagemaker:AddTags", resource)] if params.get("Tags") else [])]
+    return build
+
+
+def _batch_packages(params: dict[str, Any], region: str, account: str) -> list[Need]:
+    return [Need("sagemaker:BatchDescribeModelPackage", str(a)) for a in params.get("ModelPackageArnList") or []]
+
+
+def _create_model(params: dict[str, Any], region: str, account: str) -> list[Need]:
+    """CreateModel, and CreateModel on each model package a container names (the guide's "Deploy a Model Version
+    from a Different Account" grants sagemaker:CreateModel on ``model-package/<group>/*``)."""
+    given = [params.get("PrimaryContainer")] if params.get("PrimaryContainer") else params.get("Containers") or []
+    packages = [c["ModelPackageName"] for c in given if isinstance(c, dict) and c.get("ModelPackageName")]
+    return [*_MODEL("CreateModel")(params, region, account),
+            *(Need("sagemaker:CreateModel", p if str(p).startswith("arn:") else
+                   _arn("sagemaker", region, account, f"model-package/{_registry_name(p)}")) for p in packages)]
 
 
 def _tuning(action: str) -> Builder:
@@ -144,7 +196,14 @@ RESOURCES: dict[tuple[str, str], Builder] = {
                                                      "StopProcessingJob")},
     **{("sagemaker", op): _TRANSFORM(op) for op in ("CreateTransformJob", "DescribeTransformJob",
                                                     "StopTransformJob")},
-    **{("sagemaker", op): _MODEL(op) for op in ("CreateModel", "DescribeModel", "DeleteModel")},
+    ("sagemaker", "CreateModel"): _create_model,
+    **{("sagemaker", op): _MODEL(op) for op in ("DescribeModel", "DeleteModel")},
+    **{("sagemaker", op): _package_group(op) for op in ("CreateModelPackageGroup", "DescribeModelPackageGroup",
+                                                        "DeleteModelPackageGroup")},
+    ("sagemaker", "ListModelPackageGroups"): lambda p, r, a: [Need("sagemaker:ListModelPackageGroups", "*")],
+    **{("sagemaker", op): _model_package(op) for op in ("CreateModelPackage", "DescribeModelPackage",
+                                                        "UpdateModelPackage", "DeleteModelPackage")},
+    ("sagemaker", "BatchDescribeModelPackage"): _batch_packages,
     **{("sagemaker", op): _CONFIG(op) for op in ("CreateEndpointConfig", "DescribeEndpointConfig",
                                                  "DeleteEndpointConfig")},
     **{("sagemaker", op): _ENDPOINT(op) for op in ("CreateEndpoint", "UpdateEndpoint", "DescribeEndpoint",
@@ -152,7 +211,8 @@ RESOURCES: dict[tuple[str, str], Builder] = {
 }
 #: SageMaker actions whose resources carry tags that policies may test (aws:ResourceTag/<key>)
 TAGGED_ACTIONS = ("sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint", "sagemaker:DescribeEndpoint",
-                  "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel", "sagemaker:InvokeEndpoint")
+                  "sagemaker:DeleteEndpointConfig", "sagemaker:DeleteModel", "sagemaker:InvokeEndpoint",
+                  "sagemaker:DescribeModelPackageGroup", "sagemaker:DeleteModelPackageGroup")
 
 
 def needs_of(service: str, operation: str, params: dict[str, Any], region: str, account: str) -> list[Need] | None:

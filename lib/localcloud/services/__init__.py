@@ -1,5 +1,5 @@
-"""The services localcloud implements itself (S3, IAM, STS, CloudWatch Logs, DynamoDB, SNS, SQS and EventBridge are
-moto's).
+"""The services localcloud implements itself, CloudWatch metrics and alarms among them (S3, IAM, STS, CloudWatch
+Logs, DynamoDB, SNS, SQS and EventBridge are moto's).
 
 The server owns the backends: :func:`load_services` creates each backend of :data:`BACKENDS` once, from the
 server's :class:`~localcloud.core.context.ServerContext`, and hands it to the APIs of :data:`SERVICES` that serve
@@ -23,6 +23,8 @@ BACKENDS: dict[str, str] = {
     "glue": "localcloud.services.glue.backend:GlueBackend",
     "lambda": "localcloud.services.awslambda.backend:LambdaBackend",
     "stepfunctions": "localcloud.services.stepfunctions.backend:StepFunctionsBackend",
+    "eventbridge": "localcloud.services.eventbridge.backend:EventBridgeBackend",
+    "cloudwatch": "localcloud.services.cloudwatch.backend:CloudWatchBackend",
 }
 
 #: the APIs in routing order, each ``(module:Class, backend name)``
@@ -32,11 +34,13 @@ SERVICES: tuple[tuple[str, str], ...] = (
     ("localcloud.services.glue.api:GlueAPI", "glue"),
     ("localcloud.services.awslambda.api:LambdaAPI", "lambda"),
     ("localcloud.services.stepfunctions.api:StepFunctionsAPI", "stepfunctions"),
+    ("localcloud.services.cloudwatch.api:CloudWatchAPI", "cloudwatch"),
 )
 
-#: services moto serves, by SigV4 signing name: storage, identity and logs for every job, and the services the
-#: Step Functions integrations call (DynamoDB, SNS, SQS, EventBridge)
-MOTO_SERVICES: tuple[str, ...] = ("s3", "iam", "sts", "logs", "dynamodb", "sns", "sqs", "events")
+#: services moto serves, by SigV4 signing name: storage, identity and logs for every job, the services the
+#: Step Functions integrations call (DynamoDB, SNS, SQS, EventBridge) and EventBridge Scheduler; the
+#: ``eventbridge`` backend delivers what their rules, schedules and subscriptions send
+MOTO_SERVICES: tuple[str, ...] = ("s3", "iam", "sts", "logs", "dynamodb", "sns", "sqs", "events", "scheduler")
 
 
 class Backend(Protocol):

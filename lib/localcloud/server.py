@@ -32,6 +32,7 @@ from localcloud.core.gate import Gate, denied_response  # noqa: E402
 from localcloud.core.protocol import AWSRequest, parse_query, signing_scope  # noqa: E402
 from localcloud.errors import LocalCloudError  # noqa: E402
 from localcloud.services import MOTO_SERVICES, load_services, shutdown_backends  # noqa: E402
+from localcloud.services.eventbridge.hooks import serving  # noqa: E402
 
 LOG = logging.getLogger(__name__)
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise
@@ -71,13 +72,13 @@ class LocalCloudApp:
             if denied is not None:
                 return denied(environ, start_response)
         if service in MOTO_SERVICES:
-            return self.moto(environ, start_response)
+            return self._moto(environ, start_response)
         request = Request(environ)
         aws = AWSRequest(method=request.method, path=request.path, headers=dict(request.headers),
                          query=dict(request.args), service=service, region=region)
         owner = next((svc for svc in self.services if svc.matches(aws)), None)
         if owner is None and not service and not target:
-            return self.moto(environ, start_response)  # unsigned: S3 (presigned or anonymous)
+            return self._moto(environ, start_response)  # unsigned: S3 (presigned or anonymous)
         if owner is not None:
             aws.body = request.get_data()
             out = owner.handle(aws)
@@ -85,6 +86,12 @@ class LocalCloudApp:
         message = (f"localcloud does not serve '{service or target}'. It serves: "
                    f"{', '.join(self.service_names())}.")
         return not_served(environ, service, target, message)(environ, start_response)
+
+    def _moto(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """moto serves the request; the events it raises (a PutEvents entry, an S3 object written, an SNS
+        publish, a schedule created) are this server's to deliver."""
+        with serving(self.backends.get("eventbridge")):  # type: ignore[arg-type]
+            return self.moto(environ, start_response)
 
     def _authorize(self, environ: dict[str, Any], service: str, region: str, target: str | None) -> Response | None:
         """Check a role session's request against the role's policies (the body is read, then put back)."""

@@ -34,3 +34,8 @@ def bucket(aws: Any) -> str:
 def role(aws: Any) -> str:
     """A role whose trust lets SageMaker assume it."""
     return make_role(aws)
+
+
+@pytest.fixture(scope="module")
+def cw(aws: Any) -> Any:
+    return aws("cloudwatch")

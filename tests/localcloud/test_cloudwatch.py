@@ -18,11 +18,6 @@ from localcloud.services.cloudwatch.store import Datapoint
 DIMS = [{"Name": "EndpointName", "Value": "ep"}, {"Name": "VariantName", "Value": "AllTraffic"}]
 
 
-@pytest.fixture(scope="module")
-def cw(aws: Any) -> Any:
-    return aws("cloudwatch")
-
-
 @pytest.fixture
 def fast(cloud: Any) -> Any:
     """The server's monitoring clock at 1/100: a 60-second alarm period lasts 0.6 s."""

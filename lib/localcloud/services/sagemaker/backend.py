@@ -21,7 +21,7 @@ from localcloud.core.clients import client
 from localcloud.core.context import ServerContext
 from localcloud.core.jobs import utcnow
 from localcloud.errors import AWSError
-from localcloud.services.sagemaker import hosting
+from localcloud.services.sagemaker import guardrails, hosting
 from localcloud.services.sagemaker.deploy import Deployments
 from localcloud.services.sagemaker.models import (
     Endpoint,
@@ -248,8 +248,9 @@ class SageMakerBackend:
         check(params.get("Tags") or [])
         name = check_name(params, "EndpointConfigName")
         variants = need(params, "ProductionVariants", list)
+        shadows = optional(params, "ShadowProductionVariants", list) or []
         seen: set[str] = set()
-        for variant in variants:
+        for variant in [*variants, *shadows]:
             if not isinstance(variant, dict):
                 raise invalid("ProductionVariants must be a list of objects.")
             vname = check_name(variant, "VariantName")
@@ -257,11 +258,14 @@ class SageMakerBackend:
                 raise invalid(f"The variant name(s) [{vname}] is/are repeated in the endpoint configuration.")
             seen.add(vname)
             need(variant, "ModelName")
+        if shadows and len(variants) != 1:  # a shadow variant copies the one production variant's requests
+            raise invalid("An endpoint configuration with ShadowProductionVariants must have exactly one "
+                          "production variant.")
         config_arn = self._arn(region, "endpoint-config", name)
         with self.lock:
             if name.lower() in self.configs:
                 raise invalid(f'Cannot create already existing endpoint configuration "{config_arn}".')
-            for variant in variants:
+            for variant in [*variants, *shadows]:
                 self._model(variant["ModelName"], region)
             self.tags.created(config_arn, params.get("Tags"))
             self.configs[name.lower()] = EndpointConfig(
@@ -308,7 +312,8 @@ class SageMakerBackend:
                                 deployment_config=params.get("DeploymentConfig"), tags=params.get("Tags") or [])
             self.endpoints[name.lower()] = endpoint
             self.tags.created(endpoint_arn, params.get("Tags"))
-            self.deployments.start(endpoint, config, self._variants(config), region)
+            guardrails.plan(params.get("DeploymentConfig"), self._count(config))  # checked, kept for updates
+            self.deployments.start(endpoint, config, self._variants(config), region, self._variants(config, True))
         return {"EndpointArn": endpoint_arn}
 
     def update_endpoint(self, params: dict[str, Any], region: str) -> dict[str, Any]:
@@ -321,23 +326,34 @@ class SageMakerBackend:
             if endpoint.status == "Failed":
                 raise invalid(f'Cannot update failed endpoint "{endpoint.arn}". Delete it and create it again.')
             config = self._config(config_name, region)
+            deployment = params.get("DeploymentConfig") if params.get("DeploymentConfig") is not None else \
+                endpoint.deployment_config if params.get("RetainDeploymentConfig") else None
+            plan = guardrails.plan(deployment, self._count(config))
             endpoint.status = "Updating"
             endpoint.failure_reason = None  # the reason of a previous failed update goes with a new update
             endpoint.last_modified = utcnow()
-            if params.get("DeploymentConfig") is not None:
-                endpoint.deployment_config = params["DeploymentConfig"]
-            elif not params.get("RetainDeploymentConfig"):
-                endpoint.deployment_config = None
-            images = {v["VariantName"]: self._images(v.get("ModelName", "")) for v in config.variants}
+            endpoint.deployment_config = deployment
+            images = {v["VariantName"]: self._images(v.get("ModelName", ""))
+                      for v in (*config.variants, *config.shadow_variants)}
             endpoint.pending = {"EndpointConfigName": config.name, "StartTime": endpoint.last_modified,
                                 "ProductionVariants": variant_summaries(config, images, endpoint.last_modified,
                                                                        pending=True)}
-            self.deployments.start(endpoint, config, self._variants(config), region)
+            if config.shadow_variants:
+                endpoint.pending["ShadowProductionVariants"] = variant_summaries(
+                    config, images, endpoint.last_modified, pending=True, shadow=True)
+            self.deployments.start(endpoint, config, self._variants(config), region, self._variants(config, True),
+                                   plan)
         return {"EndpointArn": endpoint.arn}
 
-    def _variants(self, config: EndpointConfig) -> list[tuple[dict[str, Any], Model | None]]:
-        """Each variant of ``config`` with the model it names (None when that model is gone)."""
-        return [(dict(v), self.models.get(str(v.get("ModelName", "")).lower())) for v in config.variants]
+    def _variants(self, config: EndpointConfig, shadow: bool = False) -> list[tuple[dict[str, Any], Model | None]]:
+        """Each (shadow) variant of ``config`` with the model it names (None when that model is gone)."""
+        return [(dict(v), self.models.get(str(v.get("ModelName", "")).lower()))
+                for v in (config.shadow_variants if shadow else config.variants)]
+
+    @staticmethod
+    def _count(config: EndpointConfig) -> int:
+        """The first production variant's instance count (what a CapacitySize of INSTANCE_COUNT is measured by)."""
+        return int((config.variants or [{}])[0].get("InitialInstanceCount") or 1)
 
     def _current(self, endpoint: Endpoint) -> bool:
         return self.endpoints.get(endpoint.name.lower()) is endpoint

@@ -191,43 +191,77 @@ class LiveVariant:
     name: str
     weight: float
     model: LoadedModel
+    #: the endpoint config the variant's fleet comes from (the EndpointConfigName dimension of its metrics)
+    config: str = ""
+
+
+def _by_weight(variants: tuple[LiveVariant, ...], target: str | None) -> LiveVariant | None:
+    """The variant named ``target``, else one chosen by weight (the first when all weights are zero)."""
+    if target is not None:
+        return next((v for v in variants if v.name == target), None)
+    if len(variants) == 1:
+        return variants[0]
+    total = sum(v.weight for v in variants)
+    if total <= 0:
+        return variants[0] if variants else None
+    point = random.random() * total
+    for variant in variants:
+        point -= variant.weight
+        if point < 0:
+            return variant
+    return variants[-1]
 
 
 @dataclass(frozen=True)
 class Live:
-    """The routing table of one serving endpoint (replaced as a whole on every deployment)."""
+    """The routing table of one serving endpoint (replaced as a whole on every change). During a blue/green
+    deployment it is the old (blue) fleet with the new (``green``) one taking ``share`` of the requests; each fleet
+    has its shadow variants, which get a copy of the requests its production variants answer."""
 
     variants: tuple[LiveVariant, ...]
+    shadows: tuple[LiveVariant, ...] = ()
+    green: Live | None = None
+    share: float = 0.0
+
+    def route(self, target: str | None = None) -> tuple[LiveVariant | None, tuple[LiveVariant, ...]]:
+        """The variant to answer a request, and the shadow variants to copy it to."""
+        fleets = [self] if self.green is None else [self.green, self] if random.random() < self.share else \
+            [self, self.green]
+        for fleet in fleets:
+            found = _by_weight(fleet.variants, target)
+            if found is not None:
+                return found, fleet.shadows
+        return None, ()
 
     def pick(self, target: str | None = None) -> LiveVariant | None:
-        """The variant named ``target``, else one chosen by weight (the first when all weights are zero)."""
-        if target is not None:
-            return next((v for v in self.variants if v.name == target), None)
-        if len(self.variants) == 1:
-            return self.variants[0]
-        total = sum(v.weight for v in self.variants)
-        if total <= 0:
-            return self.variants[0]
-        point = random.random() * total
-        for variant in self.variants:
-            point -= variant.weight
-            if point < 0:
-                return variant
-        return self.variants[-1]
+        return self.route(target)[0]
+
+    @property
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(v.name for v in (*self.variants, *(self.green.variants if self.green else ()))))
+
+    def models(self) -> list[LoadedModel]:
+        """Every model server this table routes to (both fleets, shadows included)."""
+        own = [v.model for v in (*self.variants, *self.shadows)]
+        return own + (self.green.models() if self.green is not None else [])
 
     def close(self) -> None:
-        for variant in self.variants:
-            variant.model.close()
+        for model in self.models():
+            model.close()
 
 
-def retire(live: Live | None, delay: float = RETIRE_SECONDS) -> None:
-    """Stop a replaced table's model servers once requests already routed to them are done."""
+def retire(live: Live | list[LoadedModel] | None, delay: float = RETIRE_SECONDS) -> None:
+    """Stop model servers (a replaced table's, or the given ones) once requests already routed to them are done."""
     if live is None:
+        return
+    models = live.models() if isinstance(live, Live) else list(live)
+    if not models:
         return
 
     def later() -> None:
         time.sleep(delay)
-        live.close()
+        for model in models:
+            model.close()
 
     threading.Thread(target=later, name="retire-models", daemon=True).start()
 
@@ -243,9 +277,12 @@ class Router:
         return self._live.get(key)
 
     def publish(self, key: str, live: Live) -> None:
+        """Route ``key`` by ``live`` from now on; model servers of the old table it no longer routes to retire."""
         with self._lock:
             old, self._live[key] = self._live.get(key), live
-        retire(old)
+        if old is not None:
+            kept = {id(m) for m in live.models()}
+            retire([m for m in old.models() if id(m) not in kept])
 
     def remove(self, key: str) -> None:
         with self._lock:

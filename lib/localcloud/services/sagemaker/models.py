@@ -171,6 +171,10 @@ class EndpointConfig:
     def variants(self) -> list[dict[str, Any]]:
         return list(self.request.get("ProductionVariants") or [])
 
+    @property
+    def shadow_variants(self) -> list[dict[str, Any]]:
+        return list(self.request.get("ShadowProductionVariants") or [])
+
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"EndpointConfigName": self.name, "EndpointConfigArn": self.arn,
                                "CreationTime": self.created}
@@ -188,10 +192,11 @@ def resolved_image(image: str) -> str:
 
 
 def variant_summaries(config: EndpointConfig, images: dict[str, list[str]], when: datetime,
-                      pending: bool = False) -> list[dict[str, Any]]:
-    """``ProductionVariants`` of DescribeEndpoint (or of ``PendingDeploymentSummary`` when ``pending``)."""
+                      pending: bool = False, shadow: bool = False) -> list[dict[str, Any]]:
+    """``ProductionVariants`` of DescribeEndpoint (or of ``PendingDeploymentSummary`` when ``pending``); with
+    ``shadow``, its ``ShadowProductionVariants``."""
     out = []
-    for variant in config.variants:
+    for variant in (config.shadow_variants if shadow else config.variants):
         name = variant["VariantName"]
         weight = float(variant.get("InitialVariantWeight", 1.0))
         count = int(variant.get("InitialInstanceCount", 1))
@@ -206,7 +211,9 @@ def variant_summaries(config: EndpointConfig, images: dict[str, list[str]], when
         }
         if pending:
             item["InstanceType"] = variant.get("InstanceType", "ml.m5.large")
-            item["VariantStatus"] = [{"Status": "Creating", "StatusMessage": "Loading the model", "StartTime": when}]
+            # "Launching X instance(s)." (EventBridge, "Endpoint deployment state change")
+            item["VariantStatus"] = [{"Status": "Creating", "StatusMessage": f"Launching {count} instance(s).",
+                                      "StartTime": when}]
         out.append(item)
     return out
 
@@ -223,6 +230,7 @@ class Endpoint:
     status: str = "Creating"
     failure_reason: str | None = None
     variants: list[dict[str, Any]] = field(default_factory=list)
+    shadow_variants: list[dict[str, Any]] = field(default_factory=list)
     pending: dict[str, Any] | None = None
     deployment_config: dict[str, Any] | None = None
     tags: list[dict[str, str]] = field(default_factory=list)
@@ -239,6 +247,8 @@ class Endpoint:
         }
         if self.variants:
             out["ProductionVariants"] = self.variants
+        if self.shadow_variants:
+            out["ShadowProductionVariants"] = self.shadow_variants
         if self.failure_reason:
             out["FailureReason"] = self.failure_reason
         if self.pending:

@@ -3,24 +3,37 @@
 It shares the ``sagemaker`` signing name with the SageMaker API, so it claims requests by path only. Errors follow
 the service model: ``ValidationError`` (400) for a missing or not-serving endpoint, ``ModelError`` (424, with
 ``OriginalStatusCode``/``OriginalMessage``/``LogStreamArn``) when the model container rejects the payload.
+
+Each invocation publishes the endpoint metrics (:mod:`~localcloud.services.sagemaker.endpoint_metrics`); a request
+answered by a fleet with shadow variants is copied to them off the request thread, their answers kept out of the
+response ("routes a copy of the inference requests to it in real time within the same endpoint. Only the responses
+of the production variant are returned to the calling application": SageMaker Developer Guide, "Shadow tests") and
+measured under their own variant names.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from localcloud import settings
 from localcloud.core.protocol import AWSRequest, AWSResponse, Service, dumps, path_param
+from localcloud.services.sagemaker import endpoint_metrics
 from localcloud.services.sagemaker.backend import SageMakerBackend
+from localcloud.services.sagemaker.hosting import LiveVariant
 
 LOG = logging.getLogger(__name__)
 
 _PATH = re.compile(r"^/endpoints/([^/]+)/([^/]+)$")
 MAX_BODY = 6 * 1024 * 1024
 SERVING = ("InService", "Updating")
+#: copies to shadow variants waiting at most; more are dropped (a slow shadow must not hold memory without bound)
+MAX_SHADOW_BACKLOG = 64
 
 
 class InvokeError(Exception):
@@ -45,6 +58,8 @@ class SageMakerRuntimeAPI(Service):
 
     def __init__(self, backend: SageMakerBackend) -> None:
         self.backend = backend
+        self.shadow_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="shadow-copy")
+        self._backlog = threading.BoundedSemaphore(MAX_SHADOW_BACKLOG)
 
     def matches(self, request: AWSRequest) -> bool:
         return not request.target and request.path.startswith("/endpoints/")
@@ -68,6 +83,7 @@ class SageMakerRuntimeAPI(Service):
             return self._error(InvokeError("InternalFailure", 500, f"localcloud internal error: {exc}"), request)
 
     def _invoke(self, request: AWSRequest, name: str) -> AWSResponse:
+        started = time.perf_counter()
         endpoint, live = self.backend.serving(name)
         if endpoint is None:
             raise InvokeError("ValidationError", 400, f"Endpoint {name} of account {settings.ACCOUNT_ID} not found.")
@@ -79,18 +95,47 @@ class SageMakerRuntimeAPI(Service):
             raise InvokeError("ValidationError", 400, f"Request body of {len(request.body)} bytes is larger than "
                                                         f"the {MAX_BODY} bytes InvokeEndpoint accepts.")
         target = _header(request, "X-Amzn-SageMaker-Target-Variant")
-        variant = live.pick(target)
+        variant, shadows = live.route(target)
         if variant is None:
             raise InvokeError("ValidationError", 400, f"The variant {target} is not present in endpoint {name}: "
-                                                        f"it has {', '.join(v.name for v in live.variants)}.")
-        status, content_type, body = variant.model.invoke(request.body, _header(request, "Content-Type"),
-                                                          _header(request, "Accept"))
+                                                        f"it has {', '.join(live.names)}.")
+        content, accept = _header(request, "Content-Type"), _header(request, "Accept")
+        called = time.perf_counter()
+        status, content_type, body = variant.model.invoke(request.body, content, accept)
+        answered = time.perf_counter()
+        model_us = (answered - called) * 1e6
+        endpoint_metrics.publish(self.backend.ctx.metrics, request.region, endpoint.name, variant.name,
+                                 variant.config, status, model_us, (answered - started) * 1e6 - model_us)
+        for shadow in shadows:
+            self._copy(shadow, endpoint.name, request.region, request.body, content, accept)
         if status >= 300:
             message = body.decode("utf-8", errors="replace")
             raise self._model_error(name, variant.name, request.region, status, message)
         headers = {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": variant.name,
                    "x-amzn-RequestId": request.request_id}
         return AWSResponse(status=200, body=body, headers=headers)
+
+    def _copy(self, shadow: LiveVariant, endpoint: str, region: str, body: bytes, content: str | None,
+              accept: str | None) -> None:
+        """Send a copy of the request to a shadow variant; its answer only feeds its metrics."""
+        if not self._backlog.acquire(blocking=False):
+            LOG.warning("shadow variant %s of %s is behind; a copy was dropped", shadow.name, endpoint)
+            return
+
+        def run() -> None:
+            try:
+                called = time.perf_counter()
+                status, _, _ = shadow.model.invoke(body, content, accept)
+                model_us = (time.perf_counter() - called) * 1e6
+                endpoint_metrics.publish(self.backend.ctx.metrics, region, endpoint, shadow.name, shadow.config,
+                                         status, model_us, 0.0)
+            finally:
+                self._backlog.release()
+
+        try:
+            self.shadow_pool.submit(run)
+        except RuntimeError:  # the server is stopping
+            self._backlog.release()
 
     @staticmethod
     def _model_error(name: str, variant: str, region: str, status: int, message: str) -> InvokeError:

@@ -44,7 +44,7 @@ UNSERVED = {
     "rest-xml": ("route53", lambda c: c.list_hosted_zones()),
     "json": ("kinesis", lambda c: c.list_streams()),
     "rest-json": ("batch", lambda c: c.describe_job_queues()),
-    "smithy-rpc-v2-cbor": ("cloudwatch", lambda c: c.list_metrics()),
+    "smithy-rpc-v2-cbor": ("codebuild", lambda c: c.list_projects()),  # CloudWatch is served now
 }
 
 

@@ -95,3 +95,8 @@ def test_random_bodies_read_as_the_container_reads_them(compared: dict[str, Any]
 def test_random_scores_are_written_as_the_container_writes_them(compared: dict[str, Any]) -> None:
     answers = compared["answers"]
     assert answers["count"] == 0, answers["differences"]
+
+
+def test_the_delimiter_is_the_one_csv_sniffer_finds(compared: dict[str, Any]) -> None:
+    sniffer = compared["sniffer"]
+    assert sniffer["count"] == 0, sniffer["differences"]

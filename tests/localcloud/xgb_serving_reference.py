@@ -289,6 +289,34 @@ def fuzz_parsers(count: int) -> dict[str, Any]:
     return {"differences": differences[:20], "count": len(differences), "csv_fast": fast, "libsvm_fast": libsvm_fast}
 
 
+def fuzz_sniffer(count: int) -> dict[str, Any]:
+    """Random first lines: ``csv.Sniffer``'s delimiter (or its error) against :mod:`.payloads`' shortcut."""
+    from localcloud.images.builtin_xgboost import payloads
+
+    rnd = random.Random(29)
+    alphabet = "0123456789.,;:\t |-+eEnaif\r\x00\x7e\x7f\u00e9\u0661#_/=$ab"
+    differences = []
+    for index in range(count):
+        size = rnd.choice([1, 2, 3, 8, 40, 600])
+        line = "".join(rnd.choice(alphabet[: 10 + index % (len(alphabet) - 9)]) for _ in range(size)).strip()
+
+        def sniffed(first: str = line) -> str:
+            delimiter = csv.Sniffer().sniff(first.split("\n")[0][:512]).delimiter  # as csv_to_dmatrix does
+            return "," if delimiter.isalnum() else delimiter
+
+        ours, theirs = _outcome_text(lambda s=line: payloads.sniff_delimiter(s)), _outcome_text(sniffed)
+        if ours != theirs:
+            differences.append({"line": line, "container": theirs, "localcloud": ours})
+    return {"differences": differences[:10], "count": len(differences)}
+
+
+def _outcome_text(call: Any) -> list[str]:
+    try:
+        return ["ok", call()]
+    except Exception as exc:  # noqa: BLE001 - the type and text are what is compared
+        return ["error", type(exc).__name__, str(exc)]
+
+
 def fuzz_answers(count: int) -> dict[str, Any]:
     """Random float32 scores (any bit pattern: tiny, huge, NaN, inf, -0.0) written both ways."""
     from localcloud.images.builtin_xgboost import payloads
@@ -319,6 +347,7 @@ def main() -> None:
         models = train_models(folder)
         result = {"invocations": compare_invocations(serve, models, folder, spec["cases"]),
                   "parsers": fuzz_parsers(spec["fuzz"]), "answers": fuzz_answers(spec["fuzz"]),
+                  "sniffer": fuzz_sniffer(spec["fuzz"]),
                   "versions": {"xgboost": xgb.__version__, "numpy": np.__version__}}
     Path(sys.argv[2]).write_text(json.dumps(result))
 

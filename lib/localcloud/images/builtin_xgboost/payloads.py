@@ -50,8 +50,29 @@ def sniff_delimiter(text: str) -> str:
     """``csv_to_dmatrix``'s delimiter: ``csv.Sniffer`` on the first 512 characters of the first line, ``,`` when
     it answers a letter or digit (raises ``csv.Error`` as the container does when it cannot tell)."""
     first = text.partition("\n")[0][:512]  # text.split("\n")[0], without splitting the whole body
-    sniffed = csv.Sniffer().sniff(first).delimiter
+    sniffed = _sniff_line(first) if first and '"' not in first and "'" not in first else None
+    if sniffed is None:
+        sniffed = csv.Sniffer().sniff(first).delimiter
     return "," if sniffed.isalnum() else sniffed
+
+
+def _sniff_line(line: str) -> str | None:
+    """``csv.Sniffer().sniff(line).delimiter`` for one non-empty line without quotes, None when it cannot tell.
+
+    Without a quote ``_guess_quote_and_delimiter`` finds nothing (each of its patterns needs one), so
+    ``_guess_delimiter`` decides; on a single line every 7-bit character in it (``chr(0)``..``chr(126)``) occurs
+    as often as its mode in all rows, so all are candidates: the only one, else the first of ``Sniffer.preferred``
+    present, else the most frequent (the greatest character on a tie). Sniffing costs 0.1 ms a request, a third
+    of a one-row invocation; the tests compare this with ``csv.Sniffer`` on random lines."""
+    counts = {char: line.count(char) for char in set(line) if ord(char) < 127}
+    if not counts:
+        return None  # the sniffer raises "Could not determine delimiter"
+    if len(counts) == 1:
+        return next(iter(counts))
+    for preferred in csv.Sniffer().preferred:
+        if preferred in counts:
+            return preferred
+    return max((count, char) for char, count in counts.items())[1]
 
 
 def csv_reference(text: str, delimiter: str) -> Any:
@@ -84,8 +105,9 @@ def _read_csv(text: str, delimiter: str) -> Any | None:
     empty cell). Raises ValueError for a cell ``float()`` refuses (an empty one too) or rows of different lengths."""
     import numpy as np
 
-    rows = np.loadtxt(text.split("\n"), delimiter=delimiter, dtype=float, ndmin=2, comments=None, quotechar=None)
-    return rows if rows.shape[0] == text.count("\n") + 1 else None
+    lines = text.split("\n")
+    rows = np.loadtxt(lines, delimiter=delimiter, dtype=float, ndmin=2, comments=None, quotechar=None)
+    return rows if rows.shape[0] == len(lines) else None
 
 
 def csv_fast(body: bytes, text: str, delimiter: str) -> Any | None:

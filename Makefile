@@ -10,7 +10,7 @@ export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test test-fast lint bench data notebooks lock clean
+.PHONY: help setup run test test-fast lint bench bench-quick data notebooks lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}'
@@ -39,8 +39,13 @@ test-fast: setup ## Run the tests not marked slow
 lint: setup ## ruff over the code
 	$(VENV)/bin/ruff check lib code tests notebooks bench
 
-bench: setup ## Measure speed; writes reports/bench/bench.json
-	$(PY) bench/bench.py
+BENCH_ARGS ?=
+
+bench: setup ## Measure speed, each figure the median of 3 runs; writes reports/bench/bench.json (BENCH_ARGS adds options)
+	$(PY) bench/bench.py $(BENCH_ARGS)
+
+bench-quick: setup ## The developer loop's speed check (cold, floor, endpoint once); writes reports/bench-quick/
+	$(PY) bench/bench.py --quick $(BENCH_ARGS)
 
 notebooks: setup ## Write each notebooks/*.ipynb from its percent-format .py source (cells only, no outputs)
 	$(VENV)/bin/jupytext --update --to ipynb notebooks/0*.py

@@ -12,8 +12,14 @@ One run measures, on this machine (``python bench/bench.py --help`` for the opti
   clients, rows/s for 1,000-row CSV batches, each against in-process prediction of the same rows;
 * ``scale``: ``retrain run`` on 100k and 1M generated rows: wall time and peak RSS of all its processes.
 
-Results go to ``reports/bench/bench.json`` (machine-readable, comparable between runs) and ``bench.md`` (a table).
-The machine's load average is recorded with each section: other work on a 2-core box slows every figure.
+Every section runs ``--repeat`` times (3; a cold run, its warm run and its endpoint measurement on a fresh local
+cloud each time, the floor beside it), and every timed figure is reported as the median of its runs with min and
+max (``bench_stats.FIGURES`` lists them). ``--quick`` is the developer loop: cold, floor and endpoint once, the
+endpoint measured three times with fewer requests, in ``reports/bench-quick``.
+
+Results go to ``reports/bench/bench.json`` (machine-readable, the same keys on every run: ``figures`` holds every
+timed figure, measured or ``null``) and ``bench.md`` (a table). The machine's load average (1, 5, 15 minutes) and
+CPU count are recorded at start and end, and with each run: other work on a 2-core box slows every figure.
 """
 
 from __future__ import annotations
@@ -30,12 +36,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_endpoint import bench_endpoint, holdout_rows
+from bench_endpoint import FULL, QUICK, bench_endpoint, holdout_rows
+from bench_stats import figures, lookup, repeated
 from bench_tools import PeakRss, client, floor_main, run_floor, state_durations
 
 LOG = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("cold", "floor", "warm", "endpoint", "scale")
+QUICK_SECTIONS = ("cold", "floor", "endpoint")
 SECTION_TEXT = {
     "cold": "retrain run, starting its own local cloud",
     "floor": "one process, no orchestration",
@@ -53,14 +61,17 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "endpoint.concurrent_rps": (">=", 1000.0, "req/s"),
     "endpoint.batch_rows_per_s": (">=", 200_000.0, "rows/s"),
     "endpoint.batch_vs_inprocess": ("<=", 1.5, "x"),
+    "endpoint.batch_vs_predict_only": ("<=", 3.0, "x"),
+    "endpoint.http_p99_ms": ("<=", 2.0, "ms"),
     "scale.1000000.total_s": ("<=", 180.0, "s"),
     "scale.1000000.peak_rss_gb": ("<=", 6.0, "GB"),
     "scale.ratio_1m_to_100k": ("<=", 12.0, "x"),
 }
 #: figures shown under the targets for context (not judged)
-CONTEXT = ("floor.total_s", "cold.cpu_busy_pct", "warm.run_s", "endpoint.http_p99_ms", "endpoint.boto3_p50_ms",
+CONTEXT = ("floor.total_s", "cold.cpu_busy_pct", "warm.run_s", "endpoint.boto3_p50_ms", "endpoint.batch_ms",
            "endpoint.inprocess_csv_rows_per_s", "endpoint.inprocess_predict_rows_per_s",
-           "endpoint.batch_vs_predict_only", "scale.100000.total_s", "scale.100000.peak_rss_gb")
+           "endpoint.served_predict_rows_per_s", "endpoint.batch_vs_served_predict", "scale.100000.total_s",
+           "scale.100000.peak_rss_gb")
 
 
 #: why a target that this machine cannot meet is missed (printed under the table when it is)
@@ -77,6 +88,11 @@ NOTES: dict[str, str] = {
 
 def _load() -> float:
     return round(os.getloadavg()[0], 2)
+
+
+def _loads() -> list[float]:
+    """The load average over 1, 5 and 15 minutes."""
+    return [round(value, 2) for value in os.getloadavg()]
 
 
 def _cpu_ticks() -> tuple[int, int] | None:
@@ -158,23 +174,17 @@ def describe_run(port: int, run: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ report
 
 
-def lookup(results: dict[str, Any], dotted: str) -> Any:
-    """``results["a"]["b"]`` for ``"a.b"`` (keys may hold digits: ``scale.1000000.total_s``); None when absent."""
-    node: Any = results
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per target: the measured value and whether it meets the target (None: not measured)."""
     rows = []
     for name, (op, target, unit) in TARGETS.items():
         value = lookup(results, name)
         met = None if value is None else (value <= target if op == "<=" else value >= target)
-        rows.append({"metric": name, "target": f"{op} {target:g} {unit}", "value": value, "met": met})
+        row = {"metric": name, "target": f"{op} {target:g} {unit}", "value": value, "met": met}
+        figure = (results.get("figures") or {}).get(name)
+        if figure:
+            row.update({"min": figure["min"], "max": figure["max"], "runs": figure["runs"]})
+        rows.append(row)
     return rows
 
 
@@ -184,16 +194,27 @@ def notes(rows: list[dict[str, Any]]) -> list[str]:
             if row["met"] is False and row["metric"] in NOTES]
 
 
+def _spread_text(row: dict[str, Any]) -> str:
+    if row.get("runs") is None:
+        return ""
+    return f"{row['min']:g}–{row['max']:g} ({row['runs']})" if row["runs"] > 1 else f"({row['runs']})"
+
+
 def table(rows: list[dict[str, Any]], context: dict[str, Any] | None = None) -> str:
-    """The Markdown table of :func:`verdicts` (and the context figures, unjudged)."""
-    lines = ["| metric | target | measured | met |", "|---|---|---|---|"]
+    """The Markdown table of :func:`verdicts` (and the context figures, unjudged): each value is the median of its
+    runs, then min–max and the number of runs."""
+    lines = ["| metric | target | median | min–max (runs) | met |", "|---|---|---|---|---|"]
     for row in rows:
         met = {True: "yes", False: "**no**", None: "not measured"}[row["met"]]
         value = "—" if row["value"] is None else f"{row['value']:g}"
-        lines.append(f"| {row['metric']} | {row['target']} | {value} | {met} |")
-    for name, value in (context or {}).items():
-        if value is not None:
-            lines.append(f"| {name} | (context) | {value:g} | |")
+        lines.append(f"| {row['metric']} | {row['target']} | {value} | {_spread_text(row)} | {met} |")
+    for name, figure in (context or {}).items():
+        if figure is None:
+            continue
+        if not isinstance(figure, dict):  # a bare value
+            figure = {"median": figure, "runs": None}
+        row = {"min": figure.get("min"), "max": figure.get("max"), "runs": figure.get("runs")}
+        lines.append(f"| {name} | (context) | {figure['median']:g} | {_spread_text(row)} | |")
     return "\n".join(lines)
 
 
@@ -210,97 +231,172 @@ def _scale_data(out: Path, rows: int, seed: int) -> Path:
     return data
 
 
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python bench/bench.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where bench.json and bench.md go (default reports/bench, with --quick reports/bench-quick)")
+    parser.add_argument("--port", type=int, default=4599, help="port of the local cloud the bench runs")
+    parser.add_argument("--only", default=None,
+                        help=f"sections to run, comma-separated (default all: {','.join(SECTIONS)}; with --quick "
+                             f"{','.join(QUICK_SECTIONS)}); warm and endpoint need cold")
+    parser.add_argument("--scale", default="100000,1000000", help="row counts for the scale runs")
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="runs of each section; every figure is their median, with min and max (default 3, "
+                             "with --quick 1)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the developer loop: cold, floor and endpoint once, the endpoint measured 3 times "
+                             "with fewer requests")
+    args = parser.parse_args(argv)
+    args.only = args.only or ",".join(QUICK_SECTIONS if args.quick else SECTIONS)
+    args.repeat = max(1, args.repeat or (1 if args.quick else 3))
+    args.out = (args.out or ROOT / "reports" / ("bench-quick" if args.quick else "bench")).resolve()
+    sections = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = sections - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s) {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    if sections & {"warm", "endpoint"} and "cold" not in sections:
+        parser.error("warm and endpoint run on the local cloud of the cold run: add cold to --only")
+    args.sections = sorted(sections, key=SECTIONS.index)
+    return args
+
+
+class Bench:
+    """One ``make bench``: the sections' runs, repeated, and what failed."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from retrain.config import load_params
+
+        self.args = args
+        self.out: Path = args.out
+        self.home = self.out / "localcloud"
+        self.params = load_params(ROOT / "params" / "local.yaml")
+        self.runs: dict[str, list[dict[str, Any]]] = {name: [] for name in SECTIONS}
+        self.errors: dict[str, list[str]] = {}
+
+    def attempt(self, name: str, work: Any) -> Any:
+        """Run one piece of a section; a failure is recorded (the exit code becomes 1) and None returned."""
+        try:
+            return work()
+        except Exception as exc:  # noqa: BLE001 - the report says which section failed and why
+            LOG.exception("the %s section failed", name)
+            self.errors.setdefault(name, []).append(f"{type(exc).__name__}: {exc}"[:2000])
+            return None
+
+    def fresh_cloud(self) -> None:
+        """No local cloud on the port and no state, logs or work folders of an earlier run: cold means cold."""
+        _stop_cloud(self.args.port, self.home)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def repetition(self, index: int) -> None:
+        """One run of each section but scale: a cold run, its warm run and endpoint on its cloud, the floor."""
+        args = self.args
+        label = f"({index + 1} of {args.repeat})" if args.repeat > 1 else ""
+        suffix = f"-{index + 1}" if args.repeat > 1 else ""
+        cold_run: dict[str, Any] | None = None
+        if "cold" in args.sections:
+            LOG.info("cold %s: %s", label, SECTION_TEXT["cold"])
+            self.fresh_cloud()
+            cold_run = self.attempt("cold", lambda: run_pipeline(args.port, self.out / f"cold{suffix}", self.home))
+            if cold_run is not None:
+                self.runs["cold"].append(self.attempt("cold", lambda: describe_run(args.port, cold_run)) or {})
+        if "floor" in args.sections:
+            LOG.info("floor %s: %s", label, SECTION_TEXT["floor"])
+            floor = self.attempt("floor", lambda: run_floor(ROOT, ROOT / self.params.data_path,
+                                                           dict(self.params.hyperparameters)))
+            if floor is not None:
+                self.runs["floor"].append(floor)
+                if cold_run is not None and self.runs["cold"] and "total_s" in self.runs["cold"][-1]:
+                    cold = self.runs["cold"][-1]
+                    cold["ratio_to_floor"] = round(cold["total_s"] / floor["total_s"], 2)
+        if cold_run is None:
+            for name in ("warm", "endpoint"):
+                if name in args.sections:
+                    self.errors.setdefault(name, []).append("the cold run failed, so there is no local cloud")
+            return
+        self.on_cloud(cold_run, suffix)
+
+    def on_cloud(self, cold_run: dict[str, Any], suffix: str) -> None:
+        """The warm run and the endpoint measurements on the cold run's cloud."""
+        args = self.args
+        if "warm" in args.sections:
+            LOG.info("warm: %s", SECTION_TEXT["warm"])
+            run = self.attempt("warm", lambda: describe_run(args.port, run_pipeline(args.port, self.out /
+                                                                                     f"warm{suffix}", self.home)))
+            if run is not None:
+                run["run_s"] = run.pop("total_s")
+                self.runs["warm"].append(run)
+        if "endpoint" in args.sections:
+            data = cold_run["summary"].get("data") or {}
+            # the run's validation split: named in the summary, or the ETL's validation/ below its data prefix
+            validation_uri = data.get("validation_uri") or (f"{data['DataPrefix']}validation/"
+                                                            if data.get("DataPrefix") else None)
+            rows = self.attempt("endpoint", lambda: holdout_rows(client(args.port, "s3"), validation_uri))
+            for _ in range(3 if args.quick else 1) if rows else ():
+                LOG.info("endpoint: %s", SECTION_TEXT["endpoint"])
+                measured = self.attempt("endpoint", lambda: bench_endpoint(
+                    args.port, self.params.endpoint_name, rows, QUICK if args.quick else FULL))
+                if measured is not None:
+                    self.runs["endpoint"].append(measured)
+
+    def results(self) -> dict[str, Any]:
+        """Each section's medians and runs (or its error), and every figure's median, min and max."""
+        results: dict[str, Any] = {}
+        for name in SECTIONS:
+            if name == "scale" or name not in self.args.sections:
+                continue
+            if self.runs[name]:
+                results[name] = repeated(self.runs[name])
+            elif name in self.errors:
+                results[name] = {"error": self.errors[name][0]}
+            if name in self.errors and self.runs[name]:
+                results[name]["errors"] = self.errors[name]
+        return results
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["floor"]:  # the floor's own process (see run_floor)
         floor_main(argv[1], argv[2])
         return 0
-    parser = argparse.ArgumentParser(prog="python bench/bench.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
-    parser.add_argument("--port", type=int, default=4599, help="port of the local cloud the bench runs")
-    parser.add_argument("--only", default=",".join(SECTIONS),
-                        help=f"sections to run, comma-separated (default all: {','.join(SECTIONS)}); warm and "
-                             "endpoint need cold")
-    parser.add_argument("--scale", default="100000,1000000", help="row counts for the scale runs")
-    args = parser.parse_args(argv)
+    args = _arguments(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s bench: %(message)s")
-    from retrain.config import load_params
-
-    only = {s.strip() for s in args.only.split(",") if s.strip()}
-    unknown = only - set(SECTIONS)
-    if unknown:
-        parser.error(f"unknown section(s) {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
-    if only & {"warm", "endpoint"} and "cold" not in only:
-        parser.error("warm and endpoint run on the local cloud of the cold run: add cold to --only")
-    out: Path = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    home = out / "localcloud"
-    shutil.rmtree(home, ignore_errors=True)  # cold means cold: no state, logs or work folders of an earlier bench
-    params = load_params(ROOT / "params" / "local.yaml")
-    results: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                    "load_avg_at_start": _load()},
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "sections": sorted(only, key=SECTIONS.index),
-    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    bench = Bench(args)
+    started = {"load_avg": _loads(), "cpus": os.cpu_count()}
     began = time.perf_counter()
-    _stop_cloud(args.port, home)
-    failed: list[str] = []
-    cold_run: dict[str, Any] = {}
-
-    def section(name: str, work: Any) -> None:
-        """Run one section; a failure is recorded (and makes the exit code 1) without stopping the others."""
-        if name not in only:
-            return
-        LOG.info("%s: %s", name, SECTION_TEXT[name])
-        try:
-            work()
-        except Exception as exc:  # noqa: BLE001 - the report says which section failed and why
-            LOG.exception("the %s section failed", name)
-            failed.append(name)
-            results[name] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
-
-    def cold() -> None:
-        cold_run.update(run_pipeline(args.port, out / "cold", home))
-        results["cold"] = describe_run(args.port, cold_run)
-
-    def floor() -> None:
-        results["floor"] = run_floor(ROOT, ROOT / params.data_path, dict(params.hyperparameters))
-        if "total_s" in results.get("cold", {}):
-            results["cold"]["ratio_to_floor"] = round(results["cold"]["total_s"] / results["floor"]["total_s"], 2)
-
-    def warm() -> None:
-        if not cold_run:
-            raise RuntimeError("the cold run failed, so there is no running local cloud to retrain on")
-        run = describe_run(args.port, run_pipeline(args.port, out / "warm", home))
-        run["run_s"] = run.pop("total_s")
-        results["warm"] = run
-
-    def endpoint() -> None:
-        if not cold_run:
-            raise RuntimeError("the cold run failed, so no endpoint was deployed")
-        validation_uri = (cold_run["summary"].get("data") or {}).get("validation_uri")
-        rows = holdout_rows(client(args.port, "s3"), validation_uri)
-        results["endpoint"] = bench_endpoint(args.port, params.endpoint_name, rows)
-
-    def scale() -> None:
-        results["scale"] = bench_scale(args, out, home, params.seed)
-
     try:
-        for name, work in (("cold", cold), ("floor", floor), ("warm", warm), ("endpoint", endpoint),
-                           ("scale", scale)):
-            section(name, work)
+        for index in range(args.repeat):
+            bench.repetition(index)
+        scale = bench_scale(bench) if "scale" in args.sections else None
     finally:
-        results["stop_s"] = _stop_cloud(args.port, home)
+        bench.fresh_cloud()
+    results: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "cpus": started["cpus"], "platform": platform.platform(),
+                    "load_avg_at_start": started["load_avg"], "load_avg_at_end": _loads(),
+                    "cpus_at_end": os.cpu_count()},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - (time.perf_counter() - began))),
+        "mode": "quick" if args.quick else "full",
+        "repeat": args.repeat,
+        "sections": args.sections,
+        **bench.results(),
+    }
+    if scale is not None:
+        results["scale"] = scale
     results["bench_s"] = round(time.perf_counter() - began, 1)
-    results["machine"]["load_avg_at_end"] = _load()
+    results["figures"] = figures(results)
+    return report(results, args.out, failed=sorted(bench.errors))
+
+
+def report(results: dict[str, Any], out: Path, failed: list[str]) -> int:
+    """Write bench.json and bench.md, print the table; 1 when a section failed."""
     rows = verdicts(results)
     results["targets"] = rows
-    text = table(rows, {name: lookup(results, name) for name in CONTEXT})
-    load = f"load average {results['machine']['load_avg_at_start']} at start, {results['machine']['load_avg_at_end']} " \
-           f"at end, {results['machine']['cpus']} cpus"
-    explained = "".join(f"\n\n{note}" for note in notes(rows))
     results["notes"] = notes(rows)
+    text = table(rows, {name: results["figures"].get(name) for name in CONTEXT})
+    machine = results["machine"]
+    load = (f"load average (1, 5, 15 min) {machine['load_avg_at_start']} at start, {machine['load_avg_at_end']} at "
+            f"end, {machine['cpus']} cpus; {results['mode']} bench, {results['repeat']} run(s) of each section")
+    explained = "".join(f"\n\n{note}" for note in results["notes"])
     (out / "bench.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     (out / "bench.md").write_text(f"{text}\n\n{load}; bench took {results['bench_s']} s{explained}\n")
     print(text)
@@ -312,18 +408,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def bench_scale(args: argparse.Namespace, out: Path, home: Path, seed: int) -> dict[str, Any]:
-    """``retrain run`` on generated data of each size, each on a freshly started local cloud."""
-    scale: dict[str, Any] = {}
+def bench_scale(bench: Bench) -> dict[str, Any]:
+    """``retrain run`` on generated data of each size, each run on a freshly started local cloud; the ratio
+    1M ÷ 100k pairwise per repetition."""
+    args, scale = bench.args, {}
     for rows in [int(r) for r in args.scale.split(",") if r.strip()]:
-        data = _scale_data(out, rows, seed)
-        LOG.info("scale: %d rows", rows)
-        _stop_cloud(args.port, home)
-        run = run_pipeline(args.port, out / f"scale-{rows}", home, f"data_path={data}")
-        scale[str(rows)] = describe_run(args.port, run)
-        scale[str(rows)]["stop_s"] = _stop_cloud(args.port, home)
+        data = _scale_data(bench.out, rows, bench.params.seed)
+        runs = []
+        for index in range(args.repeat):
+            LOG.info("scale: %d rows (%d of %d)", rows, index + 1, args.repeat)
+            bench.fresh_cloud()
+            run = bench.attempt("scale", lambda d=data, n=rows: describe_run(args.port, run_pipeline(
+                args.port, bench.out / f"scale-{n}", bench.home, f"data_path={d}")))
+            if run is not None:
+                run["stop_s"] = _stop_cloud(args.port, bench.home)
+                runs.append(run)
+        if runs:
+            scale[str(rows)] = repeated(runs)
     if "100000" in scale and "1000000" in scale:
-        scale["ratio_1m_to_100k"] = round(scale["1000000"]["total_s"] / scale["100000"]["total_s"], 2)
+        pairs = zip(scale["1000000"]["runs"], scale["100000"]["runs"], strict=False)
+        scale.update(repeated([{"ratio_1m_to_100k": round(big["total_s"] / small["total_s"], 2)}
+                               for big, small in pairs]))
+    if not scale and "scale" in bench.errors:
+        return {"error": bench.errors["scale"][0]}
     return scale
 
 

@@ -141,6 +141,7 @@ def floor_main(data: str, hyperparameters: str) -> None:
     spark.sparkContext.setLogLevel("ERROR")
     t_spark = time.perf_counter()
     root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "code"))  # the modules the Glue job brings with it (--extra-py-files)
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(tmp) / "out"
         sys.argv = ["glue_etl.py", "--JOB_NAME", "floor", "--S3_SOURCE", data, "--S3_DEST", f"{dest}/",

@@ -14,6 +14,7 @@ import pytest
 from chain_helpers import LOCAL_PARAMS, free_port, summary
 
 from bench import NOTES, TARGETS, lookup, main, notes, table, verdicts
+from bench_stats import FIGURES, figures, median_of, repeated, run_values
 from bench_tools import PeakRss, durations_from_events
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,13 +30,47 @@ def test_verdicts_compare_each_target_in_its_direction() -> None:
     assert rows["scale.1000000.total_s"]["met"] is True  # digits in a dotted key
     assert rows["warm.execution_s"]["met"] is None and rows["warm.execution_s"]["value"] is None
     text = table(list(rows.values()), {"floor.total_s": 7.5, "missing": None})
-    assert "| cold.total_s | <= 25 s | 30 | **no** |" in text
-    assert "| warm.execution_s | <= 5 s | — | not measured |" in text
-    assert "| floor.total_s | (context) | 7.5 | |" in text and "missing" not in text
+    assert "| cold.total_s | <= 25 s | 30 |  | **no** |" in text
+    assert "| warm.execution_s | <= 5 s | — |  | not measured |" in text
+    assert "| floor.total_s | (context) | 7.5 |  | |" in text and "missing" not in text
     assert lookup(results, "cold.total_s.deeper") is None
     assert notes(list(rows.values())) == []  # the ratio was met: nothing to explain
     missed = verdicts({"cold": {"ratio_to_floor": 2.4}})
     assert notes(missed) == [f"cold.ratio_to_floor missed: {NOTES['cold.ratio_to_floor']}"]
+
+
+def test_each_figure_is_the_median_of_its_runs_with_min_and_max() -> None:
+    cold = repeated([{"total_s": 30.0, "notebooks_s": {"01": 2.0, "02": 5.0}, "status": "deployed"},
+                     {"total_s": 24.0, "notebooks_s": {"01": 4.0, "02": 1.0}, "status": "deployed"},
+                     {"total_s": 27.0, "notebooks_s": {"01": 3.0}, "status": "failed"}])
+    assert cold["total_s"] == 27.0 and cold["notebooks_s"] == {"01": 3.0, "02": 3.0}  # key by key
+    assert cold["status"] == "deployed" and len(cold["runs"]) == 3
+    scale = {"1000000": repeated([{"total_s": 80.0}, {"total_s": 90.0}]),
+             **repeated([{"ratio_1m_to_100k": 4.0}, {"ratio_1m_to_100k": 5.0}])}
+    results = {"cold": cold, "floor": {"total_s": 9.0}, "scale": scale}
+    assert run_values(results, "scale.1000000.total_s") == [80.0, 90.0]  # the deepest section with runs
+    assert run_values(results, "scale.ratio_1m_to_100k") == [4.0, 5.0]
+    assert run_values(results, "floor.total_s") == [9.0]  # measured once
+    got = figures(results)
+    assert set(got) == set(FIGURES)  # every figure, measured or not: runs compare key for key
+    assert got["cold.total_s"] == {"median": 27.0, "min": 24.0, "max": 30.0, "runs": 3, "unit": "s"}
+    assert got["scale.1000000.total_s"]["median"] == 85.0 and got["warm.run_s"] is None
+    results["figures"] = got
+    rows = {row["metric"]: row for row in verdicts(results)}
+    assert rows["cold.total_s"]["value"] == 27.0 and (rows["cold.total_s"]["min"], rows["cold.total_s"]["max"]) == (
+        24.0, 30.0)
+    assert "| cold.total_s | <= 25 s | 27 | 24–30 (3) | **no** |" in table(list(rows.values()))
+    assert set(TARGETS) <= set(FIGURES) and median_of([]) == {}
+
+
+def test_quick_mode_runs_the_developer_loop_sections(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from bench import _arguments
+
+    quick = _arguments(["--quick", "--out", str(tmp_path)])
+    assert quick.sections == ["cold", "floor", "endpoint"] and quick.repeat == 1
+    full = _arguments([])
+    assert full.sections == ["cold", "floor", "warm", "endpoint", "scale"] and full.repeat == 3
+    assert full.out.name == "bench" and _arguments(["--quick"]).out.name == "bench-quick"
 
 
 def test_state_durations_sum_the_visits_of_each_state() -> None:
@@ -77,13 +112,16 @@ def test_warm_and_endpoint_need_the_cold_run(capsys: pytest.CaptureFixture[str],
 @pytest.mark.slow
 def test_the_floor_section_writes_json_and_a_table(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--only", "floor", "--out", str(tmp_path),
-                           "--port", str(free_port())], capture_output=True, text=True, cwd=ROOT, timeout=600)
+                           "--port", str(free_port()), "--repeat", "1"], capture_output=True, text=True, cwd=ROOT,
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((tmp_path / "bench.json").read_text())
     floor = results["floor"]
     assert floor["total_s"] > floor["inner_s"] > floor["etl_s"] > 0 and floor["train_s"] > 0
-    assert results["sections"] == ["floor"]
+    assert results["sections"] == ["floor"] and results["repeat"] == 1
     assert {row["metric"] for row in results["targets"]} == set(TARGETS)
+    assert set(results["figures"]) == set(FIGURES) and results["figures"]["floor.total_s"]["runs"] == 1
+    assert len(results["machine"]["load_avg_at_start"]) == 3 and results["machine"]["cpus"]
     assert "| floor.total_s | (context) |" in (tmp_path / "bench.md").read_text()
 
 

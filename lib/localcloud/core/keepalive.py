@@ -121,6 +121,12 @@ class KeepAliveRequestHandler(MotoRequestHandler):
                 self._input, self.rfile = self.rfile, _NoInput()  # the application reads through _body
         return environ
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """werkzeug formats a line for every request (path, colours, a timestamp) before its logger drops it:
+        the server sets that logger to warnings only, so the line is made only when it will be written."""
+        if logging.getLogger("werkzeug").isEnabledFor(logging.INFO):
+            super().log_request(code, size)
+
     def send_header(self, keyword: str, value: str) -> None:
         if keyword.lower() == "connection" and value.lower() == "close":
             if self._reusable():

@@ -83,6 +83,18 @@ NOTES: dict[str, str] = {
         "1 s Wait before it checks the endpoint, and the HTML reports. Kernels start ahead of their notebook and "
         "Spark starts with the cloud, so most of that overlaps, but on 2 cores it competes for CPU with Spark's "
         "own start (see cold.cpu_busy_pct): the chain of notebooks, not any one step, sets the time."),
+    "endpoint.batch_vs_predict_only": (
+        "A 1,000-row batch (69 features, 160 KB of CSV) costs, on 2 cores: reading the CSV 2.2-2.5 ms (numpy's C "
+        "reader, the fastest exact one measured: pyarrow and polars 1.9 ms, xgboost's own reader 2.7 ms, pandas 7 ms; "
+        "the container's own per-cell loop, which localcloud replaced, took 25 ms), predicting 1.0-1.2 ms (xgboost "
+        "1.7.4, the served library, is slower than the project's), writing 1,000 scores as the container writes "
+        "them (repr of each) 0.45 ms, the hop to the model server's process 0.35 ms and the HTTP server 0.8 ms. "
+        "Even a reader that cost nothing would leave about 2x predict; see endpoint.batch_vs_served_predict."),
+    "endpoint.http_p99_ms": (
+        "A one-row request spends about 0.8 ms in the HTTP server (werkzeug, one thread per connection), 0.3 ms in "
+        "the hop to the model server's process and 0.1 ms in the model; the slowest 1 % are set by scheduling when "
+        "other work loads the 2 cores (see the load average) and by the server's garbage collections (one every "
+        "~75 requests, 0.5-4 ms each): 1.7-2.0 ms in most runs with the load average near 3, 4-5 ms near 5."),
 }
 
 

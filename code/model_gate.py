@@ -1,4 +1,14 @@
-"""AWS Lambda (python3.12, boto3 only): report the final metrics of a SageMaker training job.
+"""AWS Lambda (python3.12, boto3 only): the model gate of the retraining workflow.
+
+Three actions, chosen by the event's ``Action``:
+
+- ``FindChampion`` (``{"EndpointName": ..., "ModelPackageGroupName": ...}``): the model the endpoint serves now and
+  the registry's model package it was made from (its artifact and the data prefix of the run that trained it), or
+  ``{"exists": false}`` when nothing of this project serves yet. See :func:`find_champion`.
+- ``JudgeModel``: the training job's metrics against the floor, then the evaluation job's comparison of the
+  candidate with the champion on the same held-back rows; the decision, its reason and the registry approval status
+  to record. See :func:`judge_model`.
+- no ``Action`` (the first version's event): the training job's final metrics, below.
 
 Event: ``{"TrainingJobName": "...", "RequiredMetrics": ["validation:error"]}`` (RequiredMetrics optional).
 Result::
@@ -11,7 +21,7 @@ Result::
 ``trainingMetrics`` lists the required metrics first, in the order asked for, then the others as SageMaker reports
 them, so ``trainingMetrics[0]`` is the first required metric. Errors raise exceptions whose class names Step
 Functions sees as ``errorType``: ``TrainingJobNotFound``, ``TrainingJobNotCompleted``, ``MetricNotFound``,
-``InvalidEvent``.
+``InvalidEvent``, ``EvaluationNotFound``.
 """
 
 from __future__ import annotations
@@ -48,6 +58,10 @@ class TrainingJobNotCompleted(TrainingStatusError):
 
 class MetricNotFound(TrainingStatusError):
     """A required metric is not among the job's final metrics."""
+
+
+class EvaluationNotFound(TrainingStatusError):
+    """The evaluation job's output cannot be read, or lacks the gate's metric."""
 
 
 def camel_case(metric_name: str) -> str:
@@ -94,6 +108,18 @@ def _timestamp(value: Any) -> str | None:
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Run the event's ``Action`` (see the module's docstring)."""
+    action = event.get("Action") if isinstance(event, dict) else None
+    if action == "FindChampion":
+        return find_champion(event)
+    if action == "JudgeModel":
+        return judge_model(event)
+    if action is not None:
+        raise InvalidEvent(f"unknown Action {action!r}: expected FindChampion, JudgeModel or none")
+    return training_status(event)
+
+
+def training_status(event: dict[str, Any]) -> dict[str, Any]:
     """Describe the training job named in ``event`` and return its status, artifact and final metrics."""
     if (
         not isinstance(event, dict)
@@ -144,3 +170,131 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     }
     LOG.info("training job %s: %s", name, result["metrics"])
     return result
+
+
+# -- the champion -------------------------------------------------------------------------------------------
+
+def _missing(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    text = str(error.get("Message", "")).lower()
+    return error.get("Code") in ("ValidationException", "ResourceNotFound") and (
+        "could not find" in text or "not found" in text or "does not exist" in text)
+
+
+def _package_of(model: dict[str, Any]) -> str | None:
+    containers = model.get("Containers") or [model.get("PrimaryContainer") or {}]
+    return next((c.get("ModelPackageName") for c in containers if c.get("ModelPackageName")), None)
+
+
+def find_champion(event: dict[str, Any]) -> dict[str, Any]:
+    """The model the endpoint serves now, when it was made from a package of the project's model group.
+
+    A missing endpoint (a first run) or one serving a model not made from the group's packages has no champion:
+    the floor alone then decides.
+    """
+    endpoint, group = event.get("EndpointName"), event.get("ModelPackageGroupName")
+    if not isinstance(endpoint, str) or not isinstance(group, str):
+        raise InvalidEvent(f"FindChampion needs EndpointName and ModelPackageGroupName, got {event!r}")
+    sm = boto3.client("sagemaker")
+    none = {"exists": False, "Baseline": "none", "reason": ""}
+    try:
+        config = sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+        variant = sm.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"][0]
+        model = sm.describe_model(ModelName=variant["ModelName"])
+    except ClientError as exc:
+        if _missing(exc):
+            return {**none, "reason": f"no model serves on endpoint {endpoint} yet"}
+        raise
+    package_arn = _package_of(model)
+    if not package_arn or f":model-package/{group.lower()}/" not in package_arn.lower():
+        return {**none, "reason": f"the model on endpoint {endpoint} ({variant['ModelName']}) was not made from a "
+                                  f"package of {group}"}
+    package = sm.describe_model_package(ModelPackageName=package_arn)
+    properties = package.get("CustomerMetadataProperties") or {}
+    container = package["InferenceSpecification"]["Containers"][0]
+    return {"exists": True, "ModelPackageArn": package_arn, "ModelName": variant["ModelName"],
+            "ModelDataUrl": container["ModelDataUrl"], "RunId": properties.get("run_id", ""),
+            "DataPrefix": properties.get("data_prefix", ""), "Baseline": properties.get("data_prefix") or "none",
+            "FeaturesUri": properties.get("data_prefix", "") + "features.json",
+            "reason": f"endpoint {endpoint} serves {package_arn}"}
+
+
+# -- the judgement ------------------------------------------------------------------------------------------
+
+def _read_json(uri: str) -> dict[str, Any]:
+    import json
+
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    try:
+        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        raise EvaluationNotFound(f"cannot read the evaluation {uri}: {exc}") from None
+    return json.loads(body)
+
+
+def _floor(metrics: dict[str, float], floor: dict[str, Any]) -> tuple[bool, str]:
+    """Whether the training metric clears the absolute floor (``{"metric", "max"}`` or ``{"metric", "min"}``)."""
+    name = floor["metric"]
+    value = metrics[name]
+    if "max" in floor:
+        return value <= floor["max"], f"{name} {value:.4g} {'<=' if value <= floor['max'] else '>'} {floor['max']:.4g}"
+    return value >= floor["min"], f"{name} {value:.4g} {'>=' if value >= floor['min'] else '<'} {floor['min']:.4g}"
+
+
+def _beats(gate: dict[str, Any], evaluation: dict[str, Any]) -> tuple[bool, dict[str, Any], str]:
+    """Whether the candidate beats the champion on the gate's metric by the required margins."""
+    metric = gate["metric"]
+    candidate = evaluation["candidate"]["metrics"].get(metric)
+    if candidate is None:
+        raise EvaluationNotFound(f"the evaluation has no {metric!r} for the candidate (it has "
+                                 f"{sorted(evaluation['candidate']['metrics'])}); choose another gate metric")
+    found: dict[str, Any] = {"metric": metric, "candidate": candidate, "rows": evaluation.get("rows")}
+    if not evaluation.get("champion"):
+        return True, found, f"no model in production to beat ({metric} {candidate:.4g})"
+    comparison = evaluation["comparison"][metric]
+    found.update(champion=evaluation["champion"]["metrics"][metric], absolute=comparison["absolute"],
+                 relative=comparison["relative"])
+    needs = []
+    if comparison["absolute"] < gate.get("min_absolute_improvement", 0.0):
+        needs.append(f"an absolute gain of {gate['min_absolute_improvement']:g}")
+    relative_needed = gate.get("min_relative_improvement")
+    if relative_needed is not None and (comparison["relative"] is None or comparison["relative"] < relative_needed):
+        needs.append(f"a relative gain of {relative_needed:g}")
+    text = (f"{metric} {candidate:.4g} vs {found['champion']:.4g} for the model in production "
+            f"(gain {comparison['absolute']:+.4g} on {found['rows']} held-back rows)")
+    if needs:
+        return False, found, f"{text}: it needed {' and '.join(needs)}"
+    return True, found, text
+
+
+def judge_model(event: dict[str, Any]) -> dict[str, Any]:
+    """Floor first (the training job's validation metric), then the champion/challenger comparison.
+
+    The result carries ``decision`` (``deploy`` or ``reject``), a ``reason`` for people, and the registry's
+    ``approval_status`` for this model: Approved (deployed automatically), PendingManualApproval (a person
+    decides) or Rejected.
+    """
+    for key in ("TrainingJobName", "EvaluationUri", "Gate", "Floor"):
+        if key not in event:
+            raise InvalidEvent(f"JudgeModel needs {key}, got {sorted(event)}")
+    status = training_status({"TrainingJobName": event["TrainingJobName"],
+                              "RequiredMetrics": [event["Floor"]["metric"]]})
+    named = {m["MetricName"]: m["Value"] for m in status["trainingMetrics"]}
+    floor_ok, floor_text = _floor(named, event["Floor"])
+    uri = event["EvaluationUri"]
+    evaluation = _read_json(uri if uri.endswith(".json") else uri.rstrip("/") + "/evaluation.json")
+    beats, gate, gate_text = _beats(event["Gate"], evaluation)
+    deploy = floor_ok and beats
+    if not floor_ok:
+        reason = f"the model does not clear the floor: {floor_text}"
+    elif not beats:
+        reason = f"the model does not beat the model in production: {gate_text}"
+    else:
+        reason = f"{floor_text}; {gate_text}"
+    manual = event.get("Approval") == "manual"
+    return {**status, "decision": "deploy" if deploy else "reject", "reason": reason,
+            "approval_status": ("PendingManualApproval" if manual else "Approved") if deploy else "Rejected",
+            "floor": {**event["Floor"], "value": named[event["Floor"]["metric"]], "passed": floor_ok},
+            "gate": {**gate, "passed": beats},
+            "evaluation": {"rows": evaluation.get("rows"), "candidate": evaluation["candidate"]["metrics"],
+                           "champion": (evaluation.get("champion") or {}).get("metrics")}}

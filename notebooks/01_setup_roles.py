@@ -96,7 +96,7 @@ print("training image:", image_uri)
 # %%
 import json
 
-from retrain.iam import Scope, role_policies, trust_policy
+from retrain.policies import Scope, role_policies, trust_policy
 
 scope = Scope.of(params, account, bucket)
 sagemaker_role_arn = params.sagemaker_role_arn or f"arn:aws:iam::{account}:role/{params.role_name('sagemaker')}"

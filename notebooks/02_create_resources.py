@@ -15,14 +15,18 @@
 # %% [markdown]
 # # 02 · Create the resources
 #
-# The workflow needs data in S3 and two pieces of job code, identical on AWS and locally:
+# The workflow needs data in S3 and three pieces of job code, identical on AWS and locally:
 #
-# * `code/glue_etl.py` — an **AWS Glue** (PySpark) job: encodes the raw churn data (drops the phone number and
-#   the charges, one-hot encodes state, area code and plans, puts the label first), splits it into train and
-#   validation sets, and writes headerless CSV for XGBoost plus `features.json`;
-# * `code/query_training_status.py` — an **AWS Lambda** function that reads a training job's metrics *by name*.
+# * `code/glue_etl.py` — an **AWS Glue** (PySpark) job: checks the new data (missing and unreadable values, the
+#   label, drift from the data of the model in production), encodes it by the `dataset` schema (the churn schema by
+#   default: drops the phone number and the charges, one-hot encodes state, area code and plans, puts the label
+#   first), splits it into train and validation sets for XGBoost, with `features.json` and a data profile;
+# * `code/evaluate.py` — a **SageMaker processing** script that scores the new model and the one in production on
+#   the same held-back rows;
+# * `code/model_gate.py` — an **AWS Lambda** function that finds the model in production and judges the new one.
 #
-# Then we configure the SageMaker **XGBoost estimator** the training step will run.
+# Then the **model registry** every trained model goes into, and the SageMaker **XGBoost estimator** the training
+# step will run.
 
 # %% tags=["parameters"]
 # Parameters: `retrain run` injects its own values in a cell right after this one.
@@ -66,33 +70,39 @@ print(("created " if created else "using ") + f"s3://{bucket}/{params.project_na
 # %% [markdown]
 # ## Upload the data, holding some rows back
 #
-# `holdout_rows` rows (chosen with the run's `seed`) are held back: they never reach the Glue job, the training
-# job or the accuracy gate. Notebook 04 sends them to the deployed endpoint as a smoke test of the model that is
-# actually serving. The rest is uploaded byte for byte.
+# `holdout_rows` rows are held back: they never reach the Glue job or the training job. The evaluation job scores
+# the new model and the one in production on them, and notebook 04 sends them to the deployed endpoint as a smoke
+# test. Which rows is decided by a hash of each row (and the `seed`), not by its place in the file, so a row held
+# back once stays held back when the data grows: neither model was trained on it. The rest is uploaded byte for
+# byte; its digest goes into the run's record.
 
 # %%
-from retrain.resources import split_holdout, upload_bytes
+from retrain.history import digest
+from retrain.holdout import split_holdout
+from retrain.resources import upload_bytes
 
 split = split_holdout(params.data_file, params.input_format, params.holdout_rows, params.seed)
 data_uri = upload_bytes(s3, split.training_bytes(), bucket, layout.data_key)
 holdout_uri = upload_bytes(s3, split.holdout_bytes(), bucket, layout.holdout_key)
-print(f"{len(split.training_lines)} rows for the workflow -> {data_uri}")
+data_sha256 = digest(split.training_bytes())
+print(f"{len(split.training_lines)} rows for the workflow -> {data_uri} ({data_sha256[:19]}...)")
 print(f"{len(split.holdout_lines)} rows held back     -> {holdout_uri}")
 
 # %% [markdown]
 # ## Upload the job code
 #
-# The Glue script and its modules (the feature plan, the data checks, reading and writing) as they are; the Lambda
-# handler zipped (deterministically: same source, same zip).
+# The Glue script and its modules (the feature plan, the data checks, reading and writing) as they are; the
+# evaluation script with the module that encodes rows and computes metrics (`retrain/evaluation.py`, the same code
+# the notebooks use); the Lambda handler zipped (deterministically: same source, same zip).
 
 # %%
-from retrain.resources import lambda_zip, upload_etl_code
+from retrain.resources import lambda_zip, upload_etl_code, upload_evaluation_code
 
 code_dir = params.resolve("code")
 script_uri, module_uris = upload_etl_code(s3, code_dir, layout)
-lambda_zip_uri = upload_bytes(s3, lambda_zip(code_dir / "query_training_status.py"), bucket, layout.lambda_key)
-print(script_uri, *module_uris, sep="\n")
-print(lambda_zip_uri)
+evaluation_uris = upload_evaluation_code(s3, code_dir, layout)
+lambda_zip_uri = upload_bytes(s3, lambda_zip(code_dir / "model_gate.py"), bucket, layout.lambda_key)
+print(script_uri, *module_uris, *evaluation_uris, lambda_zip_uri, sep="\n")
 
 # %% [markdown]
 # ## The Glue job
@@ -137,6 +147,19 @@ for group, action in ensure_log_groups(cloud.client("logs"), params).items():
     print(f"{group}: {action}, retention {params.log_retention_days} days")
 
 # %% [markdown]
+# ## The model registry
+#
+# A [model package group](https://docs.aws.amazon.com/sagemaker/latest/dg/model-registry-model-group.html) holds a
+# version of every model the workflow trains, with its evaluation and approval status; what the endpoint serves is
+# always one of them. It is the project's history of models.
+
+# %%
+from retrain.registry import ensure_group
+
+group_arn = ensure_group(cloud.client("sagemaker"), params)
+print(group_arn)
+
+# %% [markdown]
 # ## The XGBoost estimator
 #
 # SageMaker's built-in XGBoost (image `xgboost` 1.7-1) with the sample's hyperparameters (from the parameters
@@ -154,8 +177,7 @@ print("output:", estimator.output_path)
 estimator.hyperparameters()
 
 # %%
-state.update(data_uri=data_uri, holdout_uri=holdout_uri, script_uri=script_uri, lambda_zip_uri=lambda_zip_uri,
+state.update(data_uri=data_uri, holdout_uri=holdout_uri, data_sha256=data_sha256, script_uri=script_uri, lambda_zip_uri=lambda_zip_uri,
              glue_job=params.glue_job_name, lambda_function=params.lambda_function_name,
-             output_path=layout.output_uri, features_uri=layout.features_uri,
-             train_uri=layout.train_uri, validation_uri=layout.validation_uri)
+             output_path=layout.output_uri, model_package_group=group_arn, evaluation_code=layout.evaluation_code_uri)
 state

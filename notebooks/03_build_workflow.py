@@ -22,25 +22,30 @@
 # and [states.html](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/states.html) (Choice, Fail,
 # Wait, Task).
 #
+# Every retrain is judged against the model in production, not only against a fixed threshold:
+#
 # | state | SDK step | what it does |
 # |---|---|---|
-# | Extract, Transform, Load | `GlueStartJobRunStep` | runs the Glue job and waits for it (`glue:startJobRun.sync`) |
+# | Find Champion | `LambdaStep` | which registered model the endpoint serves now (none on a first run) |
+# | Extract, Transform, Load | `GlueStartJobRunStep` | checks the new data (schema, missing values, labels, **drift** from the champion's data), then splits it into this run's own prefix |
 # | Train Model | `TrainingStep` | trains XGBoost and waits (`sagemaker:createTrainingJob.sync`) |
-# | Save Model | `ModelStep` | registers the model, **named per execution** |
-# | Query Training Status | `LambdaStep` | returns the job's metrics **by name** |
-# | Accuracy Gate | `Choice` | `validationError <= 1 - accuracy_threshold`? |
+# | Champion Serving? / Evaluate … | `Choice`, `ProcessingStep` | scores the candidate — and the champion — on the **same held-back rows** neither trained on |
+# | Judge Model | `LambdaStep` | the floor (`validation:error <= 1 - accuracy_threshold`), then the candidate must **beat the champion** on `gate_metric` |
+# | Register Model | `Task` (`aws-sdk:sagemaker:createModelPackage`) | every model goes into the registry with its evaluation: Approved, PendingManualApproval or Rejected |
+# | Deploy? | `Choice` | deploy, or fail with the reason (`Model Rejected`) |
+# | (manual approval) | `Wait`, `Task`, `Choice` | waits until a person approves or rejects the package, or time runs out |
+# | Create Model | `Task` (`sagemaker:createModel`) | the model of this run, **from its approved package** |
 # | Create Endpoint Config | `EndpointConfigStep` | a new config **per execution** |
 # | Check Endpoint | `Task` (`aws-sdk:sagemaker:describeEndpoint`) | does the endpoint exist? |
 # | Create / Update Endpoint | `EndpointStep` | **create on the first run, update afterwards** — decided at run time |
 # | Wait / Describe / In Service? | `Wait`, `Task`, `Choice` | loop until the endpoint serves this run's config |
-# | Model Rejected | `Fail` | the gate said no; the cause carries the measured error |
 #
-# Fixes over the sample: its gate read `trainingMetrics[0]` (whichever metric came first) — ours reads
-# `validation:error` by name; its model and endpoint-config names clashed on the second run; its `EndpointStep`
-# fixed *create* or *update* when the workflow was built, so a scheduled retrain failed either the first time or
-# every later time; it retried nothing. Here the transient errors AWS really reports are retried with backoff,
-# while a job that *failed* — bad data, a bad hyperparameter — is not retried. The few things the SDK cannot
-# express are small helpers in `retrain/workflow.py`.
+# Fixes over the sample: its gate read `trainingMetrics[0]` (whichever metric came first) and judged each model
+# alone; its model and endpoint-config names clashed on the second run; its `EndpointStep` fixed *create* or
+# *update* when the workflow was built, so a scheduled retrain failed either the first time or every later time;
+# it retried nothing. Here the transient errors AWS really reports are retried with backoff, while a job that
+# *failed* — bad data, a bad hyperparameter — is not retried. The few things the SDK cannot express are small
+# helpers in `retrain/workflow.py` and `retrain/registry.py`.
 
 # %% tags=["parameters"]
 # Parameters: `retrain run` injects its own values in a cell right after this one.
@@ -70,7 +75,7 @@ print("run state:", state.path)
 # SageMaker's built-in XGBoost with this run's hyperparameters.
 
 # %%
-from retrain.resources import Layout, make_estimator, planned_names
+from retrain.resources import Layout, make_estimator, planned_names, training_image
 
 if offline_account is None:
     roles, bucket = state.require("roles", "01_setup_roles"), state.require("bucket", "01_setup_roles")
@@ -78,13 +83,15 @@ if offline_account is None:
 else:  # building only: the names notebooks 01 and 02 would give them in that account
     roles, bucket = planned_names(params, cloud.account_id)
 layout = Layout(bucket, params.project_name)
+image_uri = training_image(params.region)
 estimator = make_estimator(params, cloud.sagemaker_session(bucket), roles["sagemaker"], layout.output_uri)
 
 # %% [markdown]
 # ## Execution input
 #
-# Names that must change with every execution (training job, model, endpoint config) are **placeholders** filled
-# from the execution's input; the SDK writes them as `$$.Execution.Input['...']` paths.
+# Names that must change with every execution (training job, evaluation job, model, endpoint config) and the run's
+# own data prefix (`<project>/runs/<run_id>/`) are **placeholders** filled from the execution's input; the SDK writes
+# them as `$$.Execution.Input['...']` paths.
 # ([ExecutionInput](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/placeholders.html))
 
 # %%
@@ -94,22 +101,50 @@ execution_input = make_execution_input()
 execution_input.get_schema_as_dict()
 
 # %% [markdown]
-# ## Extract, transform, load
+# ## Find the champion
 #
-# A [GlueStartJobRunStep](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/services.html)
-# runs the ETL job and, with `wait_for_completion`, waits for the run to end (`glue:startJobRun.sync`). The
-# arguments say where to read and write and how to split. `transient_retry` retries the errors Glue really
-# reports through Step Functions for a busy or throttled service; a run that *failed* is not retried.
+# A [LambdaStep](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/services.html) asks which
+# model the endpoint serves now and which package of the model registry it was made from (`code/model_gate.py`,
+# action `FindChampion`). On a first run there is none: the new model then only has to clear the floor.
 
 # %%
 from stepfunctions import steps
 
-from retrain.workflow import glue_arguments, transient_retry
+from retrain.workflow import transient_retry
+
+find_champion = steps.LambdaStep(
+    "Find Champion",
+    parameters={
+        "FunctionName": execution_input["LambdaFunctionName"],
+        "Payload": {"Action": "FindChampion", "EndpointName": execution_input["EndpointName"],
+                    "ModelPackageGroupName": execution_input["ModelPackageGroupName"]},
+    },
+    result_path="$.Champion",
+)
+find_champion.add_retry(transient_retry("lambda", attempts=6))
+
+# %% [markdown]
+# ## Extract, transform, load — after checking the data
+#
+# A [GlueStartJobRunStep](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/services.html)
+# runs the ETL job and, with `wait_for_completion`, waits for the run to end (`glue:startJobRun.sync`). Before it
+# writes anything the job checks the new data — missing and unreadable values, the label's shares, and **drift**
+# from the data the champion was trained on (`--BASELINE`, the champion's data prefix): a failed check stops the run
+# here, before any training, with `DataCheckFailed` and a `data_report.json` naming the columns and values. The
+# splits go to this run's own prefix. `transient_retry` retries the errors Glue really reports for a busy or
+# throttled service; a run that *failed* is not retried.
+
+# %%
+from retrain.workflow import glue_arguments
 
 etl = steps.GlueStartJobRunStep(
     "Extract, Transform, Load",
     wait_for_completion=True,
-    parameters={"JobName": execution_input["GlueJobName"], "Arguments": glue_arguments(params, layout)},
+    parameters={
+        "JobName": execution_input["GlueJobName"],
+        "Arguments": glue_arguments(params, layout, execution_input,
+                                    baseline=find_champion.output()["Champion"]["Payload"]["Baseline"]),
+    },
     result_path="$.EtlResult",
 )
 etl.add_retry(transient_retry("glue"))
@@ -118,61 +153,164 @@ etl.add_retry(transient_retry("glue"))
 # ## Train the model
 #
 # A [TrainingStep](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/sagemaker.html) turns the
-# estimator into a `createTrainingJob.sync` task on the two channels the ETL job wrote (headerless CSV, label
-# first). The job is named per execution and tagged as this project's.
+# estimator into a `createTrainingJob.sync` task on the two channels the ETL job wrote for this run (headerless
+# CSV, label first; `parameters` sets them from the execution input, as the SDK allows for any request field). The
+# job is named per execution and tagged as this project's.
 
 # %%
-from sagemaker.inputs import TrainingInput
-
 from retrain.workflow import project_tags
+
+
+def channel(name, uri):
+    return {"ChannelName": name, "ContentType": "text/csv",
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
+                                            "S3DataDistributionType": "FullyReplicated"}}}
+
 
 train = steps.TrainingStep(
     "Train Model",
     estimator=estimator,
-    data={
-        "train": TrainingInput(layout.train_uri, content_type="text/csv"),
-        "validation": TrainingInput(layout.validation_uri, content_type="text/csv"),
-    },
     job_name=execution_input["TrainingJobName"],
     wait_for_completion=True,
     tags=project_tags(params),
+    parameters={"InputDataConfig": [channel("train", execution_input["TrainUri"]),
+                                    channel("validation", execution_input["ValidationUri"])]},
+    result_path="$.Training",
 )
 train.add_retry(transient_retry("sagemaker", attempts=3))
 
 # %% [markdown]
-# ## Save the model
+# ## Evaluate the candidate — and the champion — on the same rows
 #
-# A [ModelStep](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/sagemaker.html) registers the
-# trained artifact as a SageMaker model, named per execution so a second run does not clash with the first.
+# A [ProcessingStep](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/sagemaker.html) runs
+# `code/evaluate.py` in SageMaker's XGBoost container (a `ScriptProcessor`): it scores the new model and, when one
+# serves, the champion on the held-back rows neither trained on, each encoded by its own `features.json`, and
+# writes `evaluation.json` to the run's prefix. A `Choice` picks the job with or without a champion.
 
 # %%
-save_model = steps.ModelStep(
-    "Save Model",
-    model=train.get_expected_model(),
-    model_name=execution_input["ModelName"],
-    result_path="$.ModelStepResults",
-    tags=project_tags(params),
-)
-save_model.add_retry(transient_retry("sagemaker", attempts=3))
+from sagemaker.processing import ProcessingInput, ProcessingOutput, ScriptProcessor
+
+processor = ScriptProcessor(image_uri=image_uri, command=["python3"], role=roles["sagemaker"], instance_count=1,
+                            instance_type=params.training_instance_type,
+                            sagemaker_session=cloud.sagemaker_session(bucket))
+ROOT = "/opt/ml/processing"
+
+
+def evaluation_step(name, champion):
+    inputs = [
+        ProcessingInput(source=layout.evaluation_code_uri, destination=f"{ROOT}/code", input_name="code"),
+        ProcessingInput(source=f"s3://{bucket}/{layout.holdout_key}", destination=f"{ROOT}/holdout",
+                        input_name="holdout"),
+        ProcessingInput(source=train.output()["Training"]["ModelArtifacts"]["S3ModelArtifacts"],
+                        destination=f"{ROOT}/candidate/model", input_name="candidate-model"),
+        ProcessingInput(source=execution_input["FeaturesUri"], destination=f"{ROOT}/candidate/data",
+                        input_name="candidate-data"),
+    ]
+    if champion:
+        payload = find_champion.output()["Champion"]["Payload"]
+        inputs += [ProcessingInput(source=payload["ModelDataUrl"], destination=f"{ROOT}/champion/model",
+                                   input_name="champion-model"),
+                   ProcessingInput(source=payload["FeaturesUri"], destination=f"{ROOT}/champion/data",
+                                   input_name="champion-data")]
+    step = steps.ProcessingStep(
+        name, processor=processor, job_name=execution_input["EvaluationJobName"], inputs=inputs,
+        outputs=[ProcessingOutput(source=f"{ROOT}/evaluation", destination=execution_input["EvaluationUri"],
+                                  output_name="evaluation")],
+        container_entrypoint=["python3", f"{ROOT}/code/evaluate.py"],
+        tags=project_tags(params), result_path="$.Evaluation")
+    step.add_retry(transient_retry("sagemaker", attempts=3))
+    return step
+
+
+evaluate_both = evaluation_step("Evaluate Both", champion=True)
+evaluate_candidate = evaluation_step("Evaluate Candidate", champion=False)
+champion_serving = steps.Choice("Champion Serving?")
+champion_serving.add_choice(
+    steps.ChoiceRule.BooleanEquals(variable=find_champion.output()["Champion"]["Payload"]["exists"], value=True),
+    next_step=evaluate_both)
+champion_serving.default_choice(evaluate_candidate)
 
 # %% [markdown]
-# ## Query the training status
+# ## Judge the model
 #
-# A [LambdaStep](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/services.html) invokes the
-# function notebook 02 deployed; it returns the job's metrics **by name** (`metrics.validationError`), so the gate
-# does not depend on the order SageMaker lists them in.
+# A [LambdaStep](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/services.html) decides
+# (`code/model_gate.py`, action `JudgeModel`): the training job's validation metric must clear the **floor**
+# (read **by name**), then the candidate must **beat the champion** on `gate_metric` by `min_absolute_improvement`
+# (and `min_relative_improvement` when set). Its result carries the decision, the reason in words, both scores and
+# the approval status to record in the registry.
 
 # %%
-from retrain.workflow import GATE_METRIC
+import json
 
-query_status = steps.LambdaStep(
-    "Query Training Status",
+from retrain.gating import floor, gate
+
+judge = steps.LambdaStep(
+    "Judge Model",
     parameters={
         "FunctionName": execution_input["LambdaFunctionName"],
-        "Payload": {"TrainingJobName": execution_input["TrainingJobName"], "RequiredMetrics": [GATE_METRIC]},
+        "Payload": {"Action": "JudgeModel", "TrainingJobName": execution_input["TrainingJobName"],
+                    "EvaluationUri": execution_input["EvaluationUri"], "Floor": floor(params),
+                    "Gate": gate(params), "Approval": params.approval},
     },
+    result_path="$.Judgement",
 )
-query_status.add_retry(transient_retry("lambda", attempts=6))
+judge.add_retry(transient_retry("lambda", attempts=6))
+evaluate_both.next(judge)
+evaluate_candidate.next(judge)
+print(json.dumps({"floor": floor(params), "gate": gate(params), "approval": params.approval}))
+
+# %% [markdown]
+# ## Register every model
+#
+# Each trained model becomes a version in the project's
+# [model package group](https://docs.aws.amazon.com/sagemaker/latest/dg/model-registry.html) (`CreateModelPackage`
+# through the [AWS SDK integration](https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html)):
+# its artifact, its evaluation as model-quality statistics, its run id and data prefix as metadata, and the
+# verdict as its approval status. The registry is the history of every model, deployed or not.
+
+# %%
+from retrain.registry import register_step
+
+register = register_step(params, image_uri, execution_input)
+judge.next(register)
+
+# %% [markdown]
+# ## Deploy, or say why not
+#
+# A [Choice](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/states.html) reads the decision.
+# A model that is not good enough — below the floor, or not better than the champion — fails the execution with
+# error `ModelRejected` and the judge's reason as its cause (`FailWithPaths` adds the `CausePath` the SDK's `Fail`
+# lacks); the endpoint is not touched.
+
+# %%
+from retrain.workflow import REJECTED_ERROR, FailWithPaths
+
+rejected = FailWithPaths("Model Rejected", error=REJECTED_ERROR, cause_path="$.Judgement.Payload.reason")
+deploy = steps.Choice("Deploy?")
+deploy.default_choice(rejected)
+register.next(deploy)
+
+# %% [markdown]
+# ## The model to deploy, from its approved package
+#
+# The SageMaker model is created from the registered package (`Containers: [{"ModelPackageName": ...}]`), so what
+# serves is exactly what was approved. With `approval: manual` the execution first waits for a person
+# (`retrain approve RUN` or `retrain reject RUN --reason ...`), polling the package's status, at most
+# `approval_timeout_seconds`.
+
+# %%
+from retrain.registry import approval_steps, create_model_step
+
+create_model = create_model_step(params, roles["sagemaker"], execution_input)
+create_model.add_retry(transient_retry("sagemaker", attempts=3))
+if params.approval == "manual":
+    waiting = approval_steps(params, approved=create_model)
+    after_gate = waiting["start"]
+else:
+    after_gate = create_model
+deploy.add_choice(steps.ChoiceRule.StringEquals(variable=judge.output()["Judgement"]["Payload"]["decision"],
+                                                value="deploy"), next_step=after_gate)
+print("after the gate:", after_gate.state_id)
 
 # %% [markdown]
 # ## The endpoint configuration
@@ -273,45 +411,22 @@ describe_endpoint.next(endpoint_ready)
 endpoint_ready.default_choice(wait_endpoint)  # Creating / Updating: look again after a pause
 
 # %% [markdown]
-# ## The accuracy gate and the rejection
-#
-# A [Choice](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/states.html) compares the
-# Lambda's `Payload.metrics.validationError` — looked up by name — with `1 - accuracy_threshold`. When the model is
-# not good enough, `Model Rejected` fails the execution with error `ModelRejected` and a cause built by
-# `States.Format` from the measured value (the SDK's `Fail` step has no `CausePath`: `FailWithPaths` adds it).
-
-# %%
-from retrain.workflow import REJECTED_ERROR, FailWithPaths, rejection_cause
-
-rejected = FailWithPaths("Model Rejected", error=REJECTED_ERROR, cause_path=rejection_cause(params),
-                         comment=f"validation accuracy below {params.accuracy_threshold:g}")
-gate = steps.Choice("Accuracy Gate", comment=f"deploy when validation accuracy >= {params.accuracy_threshold:g}")
-gate.add_choice(
-    steps.ChoiceRule.NumericLessThanEquals(
-        variable=query_status.output()["Payload"]["metrics"]["validationError"],
-        value=params.max_validation_error,
-    ),
-    next_step=endpoint_config,
-)
-gate.default_choice(rejected)
-print(gate)
-
-# %% [markdown]
 # ## Chain the steps into a workflow
 #
 # The main line is a [Chain](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/states.html);
-# the branches hang off the gate, the endpoint check and the readiness loop. The
-# [Workflow](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/workflow.html) carries the role,
-# the execution input, a time limit and the project's tag.
+# the branches hang off the champion check, the gate, the approval loop, the endpoint check and the readiness
+# loop. The [Workflow](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/workflow.html) carries
+# the role, the execution input, a time limit and the project's tag.
 
 # %%
 from stepfunctions.workflow import Workflow
 
 from retrain.workflow import workflow_tags
 
+create_model.next(endpoint_config)
 workflow = Workflow(
     name=params.state_machine_name,
-    definition=steps.Chain([etl, train, save_model, query_status, gate]),
+    definition=steps.Chain([find_champion, etl, train, champion_serving]),
     role=roles["stepfunctions"],
     execution_input=execution_input,
     timeout_seconds=params.execution_timeout_seconds,
@@ -327,8 +442,6 @@ print(f"{len(definition['States'])} states, starting at {definition['StartAt']!r
 # `statelint` checks the Amazon States Language before anything is sent; the definition is kept with the run.
 
 # %%
-import json
-
 from retrain.workflow import lint
 
 problems = lint(definition)

@@ -15,8 +15,9 @@
 # %% [markdown]
 # # 04 · Run the workflow
 #
-# Start an execution with this run's names, follow it live, read the verdict from its history, and — when the
-# model was deployed — score the held-back rows through the endpoint.
+# Start an execution with this run's names, follow it live, and read the verdict from its history: the data
+# checks, the floor, the new model against the one in production on the same held-back rows, the registry, and —
+# when the model was deployed — the held-back rows through the endpoint.
 
 # %% tags=["parameters"]
 # Parameters: `retrain run` injects its own values in a cell right after this one.
@@ -25,6 +26,7 @@ overrides = {}  # e.g. {"accuracy_threshold": 0.95}
 run_id = None  # None: a new id (notebook 04)
 out_dir = None  # where figures go; None: next to the run state file
 cleanup_reason = None  # set by `retrain run` when 05 runs after a failed or interrupted run
+decision = None  # approval: manual — "approve" or "reject" here, or leave None and use `retrain approve RUN`
 
 # %%
 from pathlib import Path
@@ -47,12 +49,12 @@ from retrain.resources import Layout
 from retrain.state import new_run_id
 from retrain.workflow import execution_names
 
-sfn, sm = cloud.client("stepfunctions"), cloud.client("sagemaker")
+sfn, sm, s3 = cloud.client("stepfunctions"), cloud.client("sagemaker"), cloud.client("s3")
 workflow = Workflow.attach(state.require("state_machine_arn", "03_build_workflow"), client=sfn)
 definition = workflow.definition.to_dict()
 layout = Layout(state.require("bucket", "01_setup_roles"), params.project_name)
 run_id = run_id or new_run_id()
-inputs = execution_names(params, run_id)
+inputs = execution_names(params, run_id, layout)
 inputs
 
 # %% [markdown]
@@ -93,21 +95,47 @@ state.update(execution_arn=execution.execution_arn)  # a clean-up after an inter
 print(execution.execution_arn)
 
 # %% [markdown]
-# ## Follow it
+# ## Up to the verdict
 #
-# One line per state as it is entered, until the execution ends.
+# One line per state as it is entered, until the model is registered with the judge's verdict (or the execution
+# ends first: a data check failed, or a job failed).
+
+# %%
+from retrain.execute import REGISTER_STATE, ExecutionReport, state_output, wait_for_state
+
+poll = 0.25 if params.target == "local" else 10
+events = wait_for_state(sfn, execution.execution_arn, REGISTER_STATE, poll_seconds=poll,
+                        timeout_seconds=params.execution_timeout_seconds)
+judged = (state_output(events, REGISTER_STATE) or {}).get("Judgement", {}).get("Payload")
+print(judged["reason"] if judged else "the execution ended before the judge")
+
+# %% [markdown]
+# ## A person's decision (`approval: manual`)
+#
+# The model waits in the registry as `PendingManualApproval`; the execution polls it. Decide here (`decision`
+# parameter) or from a terminal: `retrain approve RUN` / `retrain reject RUN --reason "..."`.
+
+# %%
+from retrain.registry import decide
+
+if judged and judged["approval_status"] == "PendingManualApproval":
+    if decision in ("approve", "reject"):
+        print(decide(sm, params, run_id, approve=decision == "approve", reason=f"{decision} from notebook 04"))
+    else:
+        print(f"waiting for a decision: retrain approve {run_id}  |  retrain reject {run_id} --reason ...")
+
+# %% [markdown]
+# ## To the end
 
 # %%
 from retrain.execute import wait
 
-report = wait(sfn, execution.execution_arn, poll_seconds=0.25 if params.target == "local" else 10,
-              timeout_seconds=params.execution_timeout_seconds + 60)
-gate = report.gate(params.accuracy_threshold)
+report: ExecutionReport = wait(sfn, execution.execution_arn, poll_seconds=poll,
+                               timeout_seconds=params.execution_timeout_seconds + 60)
+gate = report.gate()
 state.update(execution=report.to_state(), verdict=report.verdict, gate=gate,
              endpoint={"name": params.endpoint_name, "action": report.endpoint_action, "smoke_test": None})
-measured = "not measured" if gate["value"] is None else f"{gate['value']:.4f}"
-print(f"verdict: {report.verdict}; validation error {measured} (max {params.max_validation_error:g}); "
-      f"endpoint {report.endpoint_action}")
+print(f"verdict: {report.verdict}; {gate['reason'] or report.error}; endpoint {report.endpoint_action}")
 
 # %% [markdown]
 # ## The execution graph
@@ -142,37 +170,81 @@ workflow.list_executions(html=True)
 Workflow.list_workflows(html=True, client=sfn)
 
 # %% [markdown]
+# ## The data checks
+#
+# What the ETL job found in the new data (`data_report.json`): every check with its value and limit, and the drift
+# of each feature from the data of the model in production. A failed check stopped the run before any training.
+
+# %%
+import pandas as pd
+
+from retrain.history import read_json
+
+data_report = read_json(s3, inputs["DataPrefix"] + "data_report.json")
+if data_report:
+    checks = pd.DataFrame(data_report["checks"])
+    print(f"{data_report['rows']} rows; {'passed' if data_report['passed'] else 'FAILED'}; baseline: "
+          f"{data_report['baseline'] or 'none (no model in production)'}")
+    display_checks = checks[~checks["passed"]] if not data_report["passed"] else checks
+else:
+    display_checks = "no data report (the ETL job did not get to its checks)"
+display_checks
+
+# %% [markdown]
+# ## The new model against the one in production
+#
+# Both scored by the evaluation job on the same held-back rows (`evaluation.json`); the gate's metric is marked.
+
+# %%
+from IPython.display import display
+
+from retrain.compare import face_off_alt, plot_face_off
+from retrain.reports import show_figure
+
+evaluation = read_json(s3, inputs["EvaluationUri"] + "evaluation.json")
+if evaluation:
+    metric = gate["metric"] or "auc"
+    display(show_figure(plot_face_off(evaluation, metric), artifacts / "face_off.png",
+                        alt=face_off_alt(evaluation, metric)))
+    state.update(evaluation={"rows": evaluation["rows"], "candidate": evaluation["candidate"]["metrics"],
+                             "champion": (evaluation.get("champion") or {}).get("metrics")})
+pd.DataFrame(gate, index=["gate"]).T
+
+# %% [markdown]
 # ## The verdict
 
 # %%
 from retrain.errors import ExecutionFailed
 
 if report.deployed:
-    print(f"Deployed: validation error {gate['value']:.4f} <= {params.max_validation_error:g}; "
-          f"endpoint {params.endpoint_name} {report.endpoint_action}.")
+    print(f"Deployed: {gate['reason']}; endpoint {params.endpoint_name} {report.endpoint_action}.")
+elif report.verdict == "data_check_failed":
+    print(f"The new data failed its checks; nothing was trained and the endpoint was not touched.\n{report.cause}")
 elif report.rejected:
-    print(f"Rejected by the accuracy gate; the endpoint was not touched.\n{report.error}: {report.cause}")
+    print(f"Not deployed ({report.verdict}); the endpoint was not touched.\n{report.error}: {report.cause}")
 else:
     raise ExecutionFailed(f"the execution ended {report.status}: {report.error}: {report.cause}")
 
 # %% [markdown]
 # ## Smoke test: the held-back rows through the endpoint
 #
-# The rows held back in notebook 02 are encoded like the Glue job encodes its input (the feature list comes from
-# `features.json`), sent to the endpoint as CSV, and the scores compared with the true labels.
+# The rows held back in notebook 02 are encoded like the Glue job encodes its input (by this run's `features.json`),
+# sent to the endpoint as CSV, and the scores compared with the true labels.
 
 # %%
-from retrain.deploy import features_matrix, read_bytes, read_json, smoke_test, wait_in_service
+from retrain.deploy import features_matrix, read_bytes, smoke_test, wait_in_service
+from retrain.gating import task_of
 
 smoke = None
 if report.deployed and params.holdout_rows:
     wait_in_service(sm, params.endpoint_name, poll=1 if params.target == "local" else 15)
-    manifest = read_json(cloud.client("s3"), layout.features_uri)
-    X, y = features_matrix(read_bytes(cloud.client("s3"), state["holdout_uri"]), manifest)
-    smoke = smoke_test(cloud.client("sagemaker-runtime"), params.endpoint_name, X, y)
+    manifest = read_json(s3, inputs["FeaturesUri"])
+    X, y = features_matrix(read_bytes(s3, state["holdout_uri"]), manifest)
+    smoke = smoke_test(cloud.client("sagemaker-runtime"), params.endpoint_name, X, y,
+                       task=task_of(params))
     state.update(endpoint={"name": params.endpoint_name, "action": report.endpoint_action,
                            "smoke_test": smoke.to_summary()})
-    print(f"{smoke.rows} held-back rows, accuracy {smoke.accuracy:.3f}")
+    print(smoke.to_summary())
 else:
     print("no smoke test: the model was not deployed" if not report.deployed else "holdout_rows is 0")
 
@@ -180,13 +252,10 @@ else:
 # ## Model quality
 
 # %%
-from IPython.display import display
-
-from retrain.deploy import feature_importance, model_booster
 from retrain.evaluation import confusion_matrix, roc_curve
-from retrain.reports import confusion_alt, plot_confusion, plot_roc, roc_alt, show_figure
+from retrain.reports import confusion_alt, plot_confusion, plot_roc, roc_alt
 
-if smoke is not None:
+if smoke is not None and task_of(params) == "binary":
     cm = confusion_matrix(smoke.labels, smoke.scores)
     display(show_figure(plot_confusion(cm), artifacts / "confusion.png", alt=confusion_alt(cm)))
     fpr, tpr, auc = roc_curve(smoke.labels, smoke.scores)
@@ -195,10 +264,52 @@ if smoke is not None:
     print(f"AUC {auc:.3f}")
 
 # %%
+from retrain.deploy import feature_importance, model_booster
 from retrain.reports import importance_alt, plot_importance
 
-if report.deployed:
-    job = sm.describe_training_job(TrainingJobName=inputs["TrainingJobName"])
-    booster = model_booster(read_bytes(cloud.client("s3"), job["ModelArtifacts"]["S3ModelArtifacts"]))
-    importance = feature_importance(booster, read_json(cloud.client("s3"), layout.features_uri)["features"])
+importance = None
+if report.training_job:
+    job = sm.describe_training_job(TrainingJobName=report.training_job)
+    booster = model_booster(read_bytes(s3, job["ModelArtifacts"]["S3ModelArtifacts"]))
+    importance = feature_importance(booster, read_json(s3, inputs["FeaturesUri"])["features"])
     display(show_figure(plot_importance(importance), artifacts / "importance.png", alt=importance_alt(importance)))
+
+# %% [markdown]
+# ## The run's record
+#
+# What went in (data hash, parameters digest, git commit) and what came out (metrics, the gate, the model package,
+# the endpoint config), stored with the run's data in the bucket so that `retrain history` and
+# `retrain compare` see it on either target.
+
+# %%
+from retrain.history import params_digest, write_record
+from retrain.summary import git_commit
+
+record_uri = write_record(s3, layout, run_id, {
+    "target": params.target, "status": report.verdict, "execution": report.arn,
+    "data_sha256": state.get("data_sha256"), "params_digest": params_digest(params),
+    "git_commit": git_commit(Path(params.root)), "gate": gate, "evaluation": state.get("evaluation"),
+    "training_metrics": (report.judgement or {}).get("metrics"), "importance": importance,
+    "data_prefix": inputs["DataPrefix"],
+    "endpoint_config": inputs["EndpointConfigName"] if report.deployed else None,
+})
+state.update(record=record_uri)
+print(record_uri)
+
+# %% [markdown]
+# ## Over time
+#
+# Every recorded run of the project (what `retrain history` lists), oldest first: the new model's score on the
+# gate's metric, whether it was deployed, and the model in production it was compared with.
+
+# %%
+from retrain.compare import plot_trend
+from retrain.history import format_table, history_rows, records, trend_alt
+
+runs = history_rows(records(s3, layout))
+earlier = [r for r in runs if r["run"] != run_id]
+state.update(previous_run=earlier[-1]["run"] if earlier else None,
+             trend=[{k: r[k] for k in ("run", "status", "metric", "score", "champion", "decision")} for r in runs])
+print(format_table(runs))
+if sum(r["score"] is not None for r in runs) > 1:
+    display(show_figure(plot_trend(runs), artifacts / "trend.png", alt=trend_alt(runs)))

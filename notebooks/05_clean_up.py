@@ -117,10 +117,12 @@ show(cleanup.configs_and_models())
 show(cleanup.services())
 
 # %% [markdown]
-# ### 5. The data
+# ### 5. The data and the model registry
 #
-# Unless `keep_data` is true, the objects under `<project_name>/` in the bucket (raw data, the prepared splits,
-# model artifacts, the ETL script) are deleted, then the bucket itself if nothing else is in it.
+# Unless `keep_data` is true, the model registry (every model package, then the group:
+# [DeleteModelPackage](https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteModelPackage.html)) and
+# the objects under `<project_name>/` in the bucket (raw data, every run's splits, profile, data report and
+# evaluation, model artifacts, the job code) are deleted, then the bucket itself if nothing else is in it.
 
 # %%
 show(cleanup.data())
@@ -148,6 +150,7 @@ show(cleanup.what_remains())
 result = cleanup.report
 state.update(cleanup=result.to_state())
 unexpected = result.to_state()["unexpected"]
-assert not unexpected, f"left behind: {unexpected}"
+errors = result.to_state()["errors"]
+assert not unexpected, f"left behind: {unexpected}" + "".join(f"\n  {k}: {v}" for k, v in errors.items())
 print(f"stopped {len(result.stopped)}, deleted {len(result.deleted)}, kept {len(result.remaining)}, "
       "nothing unexpected")

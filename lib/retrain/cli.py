@@ -1,4 +1,6 @@
-"""The ``retrain`` command line: ``retrain run`` executes the notebook chain; ``retrain check`` validates params."""
+"""The ``retrain`` command line: ``run`` executes the notebook chain; ``plan`` checks the aws target offline;
+``check`` validates parameters; ``approve``/``reject`` decide on a model waiting for approval; ``history`` and
+``compare`` read the runs' records."""
 
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ def _parser() -> argparse.ArgumentParser:
                                      "Functions, on AWS or on the local cloud.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run notebooks 01-05 headless and write the report",
-                         description="Run notebooks 01-05 with papermill. Exit codes: 0 deployed, 3 rejected by "
-                                     "the accuracy gate, 1 failed, 2 bad parameters, 130 interrupted (after a "
+                         description="Run notebooks 01-05 with papermill. Exit codes: 0 deployed, 3 not deployed "
+                                     "(rejected by the gate or a reviewer, or no decision in time), 4 the new data "
+                                     "failed its checks, 1 failed, 2 bad parameters, 130 interrupted (after a "
                                      "failure or an interrupt, notebook 05 cleans up before the run exits).")
     run.add_argument("--params", default=None, help="parameter file (default params/local.yaml)")
     run.add_argument("-p", "--param", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -40,7 +43,25 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a parameter file and print the resolved parameters")
     check.add_argument("--params", default=None)
     check.add_argument("-p", "--param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    for name, text in (("approve", "approve the model of RUN (waiting with approval: manual): it is deployed"),
+                       ("reject", "reject the model of RUN (waiting with approval: manual): the run fails")):
+        decide = sub.add_parser(name, help=text)
+        decide.add_argument("run", help="the run id (retrain history lists them)")
+        decide.add_argument("--reason", default="", required=name == "reject", help="why (kept in the registry)")
+        _target_options(decide)
+    history = sub.add_parser("history", help="the recorded runs: data hash, parameters, commit, scores, decision")
+    history.add_argument("--json", action="store_true", help="the whole records as JSON")
+    _target_options(history)
+    compare = sub.add_parser("compare", help="two runs side by side: metrics, feature importance, data drift")
+    compare.add_argument("run_a")
+    compare.add_argument("run_b")
+    _target_options(compare)
     return parser
+
+
+def _target_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", default=None, help="parameter file naming the target (default params/local.yaml)")
+    parser.add_argument("-p", "--param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +79,20 @@ def main(argv: list[str] | None = None) -> int:
     except RetrainError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    if args.command in ("approve", "reject", "history", "compare"):
+        from retrain import commands
+
+        try:
+            if args.command == "history":
+                return commands.history(params, args.json)
+            if args.command == "compare":
+                return commands.compare(params, commands.require_run_id(args.run_a),
+                                        commands.require_run_id(args.run_b))
+            return commands.decide(params, commands.require_run_id(args.run), args.command == "approve",
+                                   args.reason)
+        except RetrainError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
     if args.command == "plan":
         from retrain import plancheck
         from retrain.plan import EXAMPLE_ACCOUNT, build, report

@@ -6,7 +6,6 @@ Parameters say *what* to build; the run state file (:mod:`retrain.state`) record
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import logging
 import math
@@ -20,48 +19,15 @@ from typing import Any
 import yaml
 
 from retrain.errors import ParamsError
+from retrain.gating import (
+    DEFAULT_HYPERPARAMETERS,
+    closest,
+    type_error,
+    validate_gate,
+    validate_hyperparameters,
+)
 
 LOG = logging.getLogger(__name__)
-
-#: The seed notebook's XGBoost settings.
-DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
-    "max_depth": 5,
-    "eta": 0.2,
-    "gamma": 4,
-    "min_child_weight": 6,
-    "subsample": 0.8,
-    "objective": "binary:logistic",
-    "eval_metric": "error",
-    "num_round": 100,
-}
-
-# name -> (kind, low, high, low_inclusive, high_inclusive); kind is "int", "float", "str" or a tuple of choices.
-_HP_RULES: dict[str, tuple[Any, float | None, float | None, bool, bool]] = {
-    "num_round": ("int", 1, None, True, True),
-    "max_depth": ("int", 0, None, True, True),
-    "eta": ("float", 0, 1, True, True),
-    "gamma": ("float", 0, None, True, True),
-    "min_child_weight": ("float", 0, None, True, True),
-    "subsample": ("float", 0, 1, False, True),
-    "colsample_bytree": ("float", 0, 1, False, True),
-    "colsample_bylevel": ("float", 0, 1, False, True),
-    "colsample_bynode": ("float", 0, 1, False, True),
-    "lambda": ("float", 0, None, True, True),
-    "alpha": ("float", 0, None, True, True),
-    "max_delta_step": ("float", 0, None, True, True),
-    "scale_pos_weight": ("float", 0, None, False, True),
-    "base_score": ("float", 0, 1, False, False),
-    "max_bin": ("int", 2, None, True, True),
-    "max_leaves": ("int", 0, None, True, True),
-    "seed": ("int", None, None, True, True),
-    "verbosity": ("int", 0, 3, True, True),
-    "early_stopping_rounds": ("int", 1, None, True, True),
-    "tree_method": (("auto", "exact", "approx", "hist"), None, None, True, True),
-    "booster": (("gbtree", "gblinear", "dart"), None, None, True, True),
-    "grow_policy": (("depthwise", "lossguide"), None, None, True, True),
-    "objective": (("binary:logistic", "binary:logitraw", "binary:hinge"), None, None, True, True),
-    "eval_metric": ("str", None, None, True, True),
-}
 
 #: the tag every resource the project creates carries: key, with the project name as value. The project updates or
 #: deletes only resources that carry it (a same-named resource someone else made is left alone).
@@ -91,6 +57,20 @@ class Params:
     #: None: ``<project_name>-endpoint`` (every resource the project creates carries the project prefix)
     endpoint_name: str | None = None
     hyperparameters: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS))
+    #: the data's schema (label, task, ids, drop, numeric, categorical; see code/etl_features.py); None: churn
+    dataset: dict[str, Any] | None = None
+    #: limits of the data checks before training (code/data_checks.py DEFAULT_LIMITS)
+    data_checks: dict[str, float] = field(default_factory=dict)
+    #: the champion/challenger gate: the metric compared on held-back rows (None: auc, accuracy or rmse by task)
+    gate_metric: str | None = None
+    min_absolute_improvement: float = 0.0
+    min_relative_improvement: float | None = None
+    #: the floor of a regression model (validation:rmse must not exceed it); classification uses accuracy_threshold
+    max_rmse: float | None = None
+    #: auto: a model that passes the gates is approved and deployed; manual: a person approves it (retrain approve)
+    approval: str = "auto"
+    approval_timeout_seconds: int = 3600
+    approval_poll_seconds: int = 10
     train_fraction: float = 0.7
     seed: int = 42
     holdout_rows: int = 200
@@ -121,7 +101,11 @@ class Params:
 
     @property
     def lambda_function_name(self) -> str:
-        return f"{self.project_name}-query-training-status"
+        return f"{self.project_name}-model-gate"
+
+    @property
+    def model_package_group_name(self) -> str:
+        return f"{self.project_name}-models"
 
     @property
     def state_machine_name(self) -> str:
@@ -170,16 +154,18 @@ class Params:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Params) if f.name != "root"}
+#: the fields that are mappings (``-p <field>.<key>=value`` sets one key), with what a dotted override starts from
+DICT_FIELDS: dict[str, dict[str, Any]] = {"hyperparameters": DEFAULT_HYPERPARAMETERS, "dataset": {}, "data_checks": {}}
 #: the key of a validated parameter set written by :meth:`Params.save`
 SNAPSHOT_KEY = "validated_params"
 _INT_FIELDS = {"seed", "holdout_rows", "localcloud_port", "training_instance_count", "endpoint_instance_count",
                "glue_number_of_workers", "endpoint_poll_seconds", "execution_timeout_seconds",
-               "iam_propagation_seconds", "log_retention_days"}
-_FLOAT_FIELDS = {"accuracy_threshold", "train_fraction"}
+               "iam_propagation_seconds", "log_retention_days", "approval_timeout_seconds", "approval_poll_seconds"}
+_FLOAT_FIELDS = {"accuracy_threshold", "train_fraction", "min_absolute_improvement"}
 _BOOL_FIELDS = {"keep_endpoint", "keep_roles", "keep_data"}
 _STR_FIELDS = {"target", "region", "project_name", "data_path", "input_format",
                "training_instance_type", "endpoint_instance_type", "glue_worker_type"}
-_OPTIONAL_STR_FIELDS = {"sagemaker_role_arn", "state_file", "endpoint_name"}
+_OPTIONAL_STR_FIELDS = {"sagemaker_role_arn", "state_file", "endpoint_name", "gate_metric"}
 #: the values CloudWatch Logs' PutRetentionPolicy accepts (botocore's logs service model, documentation of shape Days)
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
                   3653)
@@ -214,21 +200,17 @@ def parse_overrides(items: Iterable[str] | Mapping[str, Any] | None) -> dict[str
     return result
 
 
-def _closest(name: str, choices: Iterable[str]) -> str:
-    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return f" Did you mean {match[0]!r}?" if match else ""
-
-
 def _apply(data: dict[str, Any], key: str, value: Any) -> None:
     """Set ``key`` (``a`` or ``hyperparameters.b``) in ``data``."""
     head, _, rest = key.partition(".")
     if rest:
-        if head != "hyperparameters":
-            raise ParamsError(f"override {key}: only hyperparameters.<name> takes a dotted key.")
-        hps = data.get("hyperparameters")
-        hps = dict(hps) if isinstance(hps, dict) else dict(DEFAULT_HYPERPARAMETERS)
-        hps[rest] = value
-        data["hyperparameters"] = hps
+        if head not in DICT_FIELDS:
+            raise ParamsError(f"override {key}: only {', '.join(f'{k}.<name>' for k in DICT_FIELDS)} take a dotted "
+                              "key.")
+        current = data.get(head)
+        inner = dict(current) if isinstance(current, dict) else dict(DICT_FIELDS[head])
+        inner[rest] = value
+        data[head] = inner
     else:
         data[head] = value
 
@@ -271,7 +253,7 @@ def params_from_dict(data: Mapping[str, Any], *, root: str | os.PathLike[str] = 
     """Build and validate :class:`Params` from plain data (unknown keys, types, ranges, files)."""
     for key in data:
         if not isinstance(key, str) or key not in _FIELDS:
-            raise ParamsError(f"{source}: unknown parameter {key!r}.{_closest(str(key), _FIELDS)}")
+            raise ParamsError(f"{source}: unknown parameter {key!r}.{closest(str(key), _FIELDS)}")
     values = {k: data[k] for k in data}
     if "hyperparameters" in values and values["hyperparameters"] is None:
         values["hyperparameters"] = {}
@@ -280,15 +262,12 @@ def params_from_dict(data: Mapping[str, Any], *, root: str | os.PathLike[str] = 
     return params
 
 
-def _type_error(source: str, key: str, expected: str, value: Any) -> ParamsError:
-    return ParamsError(f"{source}: {key} must be {expected}, got {value!r} ({type(value).__name__}).")
-
-
 def validate(params: Params, *, source: str = "params", check_files: bool = True) -> None:
     """Check every field of ``params``; raise :class:`ParamsError` on the first bad one."""
     _validate_types(params, source)
     _validate_values(params, source)
-    _validate_hyperparameters(params, source)
+    validate_hyperparameters(params, source)
+    validate_gate(params, source)
     if check_files and not params.data_file.is_file():
         raise ParamsError(f"{source}: data_path={params.data_path!r} does not exist (looked at {params.data_file}); "
                           f"point it at a CSV file (relative paths start at the project root).")
@@ -299,24 +278,24 @@ def _validate_types(params: Params, source: str) -> None:
     for key in _BOOL_FIELDS:
         value = getattr(params, key)
         if not isinstance(value, bool):
-            raise _type_error(source, key, "true or false", value)
+            raise type_error(source, key, "true or false", value)
     for key in _INT_FIELDS:
         value = getattr(params, key)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _type_error(source, key, "an integer", value)
+            raise type_error(source, key, "an integer", value)
     for key in _FLOAT_FIELDS:
         value = getattr(params, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise _type_error(source, key, "a number", value)
+            raise type_error(source, key, "a number", value)
         setattr(params, key, float(value))
     for key in _STR_FIELDS:
         value = getattr(params, key)
         if not isinstance(value, str) or not value:
-            raise _type_error(source, key, "a non-empty string", value)
+            raise type_error(source, key, "a non-empty string", value)
     for key in _OPTIONAL_STR_FIELDS:
         value = getattr(params, key)
         if value is not None and (not isinstance(value, str) or not value):
-            raise _type_error(source, key, "a non-empty string or null", value)
+            raise type_error(source, key, "a non-empty string or null", value)
 
 
 def _validate_values(params: Params, source: str) -> None:
@@ -363,37 +342,3 @@ def _validate_values(params: Params, source: str) -> None:
     if params.sagemaker_role_arn is not None and not _ROLE_ARN_RE.match(params.sagemaker_role_arn):
         raise bad("sagemaker_role_arn", "is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME); leave it "
                                         "null to let notebook 01 create one.")
-
-
-def _validate_hyperparameters(params: Params, source: str) -> None:
-    hps = params.hyperparameters
-    if not isinstance(hps, dict):
-        raise _type_error(source, "hyperparameters", "a mapping of name: value", hps)
-    merged = {**DEFAULT_HYPERPARAMETERS, **hps}
-    for name, value in merged.items():
-        key = f"hyperparameters.{name}"
-        if name not in _HP_RULES:
-            raise ParamsError(f"{source}: unknown hyperparameter {key!r} for SageMaker XGBoost."
-                              f"{_closest(name, _HP_RULES)}")
-        kind, low, high, low_incl, high_incl = _HP_RULES[name]
-        if isinstance(kind, tuple):
-            if value not in kind:
-                raise ParamsError(f"{source}: {key}={value!r} is not one of: {', '.join(kind)}.")
-            continue
-        if kind == "str":
-            if not isinstance(value, str) or not value:
-                raise _type_error(source, key, "a non-empty string", value)
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise _type_error(source, key, "a number", value)
-        if kind == "int" and not float(value).is_integer():
-            raise _type_error(source, key, "an integer", value)
-        if low is not None and (value < low or (value == low and not low_incl)):
-            raise ParamsError(f"{source}: {key}={value!r} is too small (must be {'>=' if low_incl else '>'} {low}).")
-        if high is not None and (value > high or (value == high and not high_incl)):
-            raise ParamsError(f"{source}: {key}={value!r} is too large (must be {'<=' if high_incl else '<'} {high}).")
-    metrics = [m.strip() for m in str(merged["eval_metric"]).split(",")]
-    if "error" not in metrics:
-        raise ParamsError(f"{source}: hyperparameters.eval_metric={merged['eval_metric']!r} must include 'error': the "
-                          f"accuracy gate reads the validation:error metric.")
-    params.hyperparameters = merged

@@ -56,10 +56,16 @@ def to_csv_payload(rows: np.ndarray) -> str:
 
 
 def parse_scores(body: bytes | str) -> np.ndarray:
-    """Scores from the endpoint's answer: one per line or comma-separated."""
+    """Scores from the endpoint's CSV answer: one per line (binary, regression, multi:softmax), or one row of
+    class probabilities per line (multi:softprob); a single line of comma-separated scores is one per row."""
     text = body.decode("utf-8") if isinstance(body, bytes) else body
-    tokens = [t for t in text.replace("\n", ",").split(",") if t.strip()]
-    return np.array([float(t) for t in tokens], dtype=float)
+    lines = [line for line in text.splitlines() if line.strip()]
+    rows = [[float(t) for t in line.split(",") if t.strip()] for line in lines]
+    if len(rows) == 1 and len(rows[0]) > 1:  # the older answer: every score on one line
+        return np.array(rows[0], dtype=float)
+    if rows and max(len(r) for r in rows) > 1:
+        return np.array(rows, dtype=float)
+    return np.array([r[0] for r in rows], dtype=float)
 
 
 def invoke(runtime: Any, endpoint: str, rows: np.ndarray, *, batch: int = 500) -> np.ndarray:
@@ -84,6 +90,7 @@ class SmokeTest:
     labels: np.ndarray
     scores: np.ndarray
     cutoff: float = 0.5
+    task: str = "binary"
 
     @property
     def rows(self) -> int:
@@ -91,20 +98,37 @@ class SmokeTest:
 
     @property
     def predictions(self) -> np.ndarray:
+        """The predicted class (binary: above the cut-off; multiclass: the likeliest), or the value."""
+        if self.task == "regression":
+            return self.scores
+        if self.task == "multiclass":
+            return self.scores.argmax(axis=1) if self.scores.ndim == 2 else self.scores.astype(int)
         return (self.scores > self.cutoff).astype(int)
 
     @property
     def accuracy(self) -> float | None:
-        return float((self.predictions == self.labels).mean()) if self.rows else None
+        if not self.rows or self.task == "regression":
+            return None
+        return float((self.predictions == self.labels).mean())
+
+    @property
+    def rmse(self) -> float | None:
+        if not self.rows or self.task != "regression":
+            return None
+        return float(np.sqrt(np.mean((self.scores - self.labels) ** 2)))
 
     def to_summary(self) -> dict[str, Any]:
+        if self.task == "regression":
+            rmse = self.rmse
+            return {"rows": self.rows, "rmse": None if rmse is None else round(rmse, 4)}
         acc = self.accuracy
         return {"rows": self.rows, "accuracy": None if acc is None else round(acc, 4)}
 
 
-def smoke_test(runtime: Any, endpoint: str, X: np.ndarray, y: np.ndarray) -> SmokeTest:
+def smoke_test(runtime: Any, endpoint: str, X: np.ndarray, y: np.ndarray, task: str = "binary") -> SmokeTest:
     """Invoke ``endpoint`` with the held-back rows ``X`` and compare with their labels ``y``."""
-    return SmokeTest(endpoint=endpoint, labels=np.asarray(y, dtype=int), scores=invoke(runtime, endpoint, X))
+    labels = np.asarray(y, dtype=float if task == "regression" else int)
+    return SmokeTest(endpoint=endpoint, labels=labels, scores=invoke(runtime, endpoint, X), task=task)
 
 
 def describe_endpoint(sm: Any, name: str) -> dict[str, Any] | None:

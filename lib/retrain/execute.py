@@ -1,7 +1,8 @@
 """Run the workflow: start an execution with a unique name, follow it live, and read the verdict from its events.
 
-The execution history is the record of truth: which states ran, the measured validation error that the gate
-compared, whether the endpoint was created or updated, and why a run failed.
+The execution history is the record of truth: which states ran, the judge's verdict (the floor, the candidate's and
+the champion's scores), the model package registered, whether the endpoint was created or updated, and why a run
+failed — a data check that stopped it before training, a rejection, a reviewer's decision or a timeout.
 """
 
 from __future__ import annotations
@@ -15,12 +16,21 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from retrain.errors import ExecutionFailed, WorkflowError
+from retrain.registry import APPROVAL_TIMED_OUT_ERROR, REVIEWER_REJECTED_ERROR
 from retrain.workflow import REJECTED_ERROR
 
 LOG = logging.getLogger(__name__)
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-QUERY_STATE = "Query Training Status"
+JUDGE_STATE = "Judge Model"
+REGISTER_STATE = "Register Model"
+ETL_STATE = "Extract, Transform, Load"
+#: what the ETL job's error message starts with when the data failed its checks (code/data_checks.py, etl_io.py)
+DATA_ERRORS = ("DataCheckFailed:", "InputDataError:")
+#: verdict -> what it means (the summary's status and the exit code follow it)
+VERDICTS = {"deployed": "the model is serving", "rejected": "the gate rejected the model",
+            "rejected_by_reviewer": "a reviewer rejected the model", "approval_timed_out": "nobody decided in time",
+            "data_check_failed": "the new data failed its checks; nothing was trained", "failed": "the run failed"}
 CREATE_STATE = "Create Endpoint"
 UPDATE_STATE = "Update Endpoint"
 
@@ -133,29 +143,40 @@ class ExecutionReport:
 
     @property
     def rejected(self) -> bool:
-        """True when the accuracy gate sent the model to ``Model Rejected``."""
-        return self.status == "FAILED" and self.error == REJECTED_ERROR
+        """True when the gate, a reviewer or the approval timeout stopped the model (the endpoint untouched)."""
+        return self.verdict in ("rejected", "rejected_by_reviewer", "approval_timed_out")
 
     @property
     def deployed(self) -> bool:
         return self.status == "SUCCEEDED"
 
     @property
-    def validation_error(self) -> float | None:
-        """The ``validation:error`` the Lambda reported and the gate compared."""
-        out = state_output(self.events, QUERY_STATE)
+    def judgement(self) -> dict[str, Any] | None:
+        """The model gate's result: decision, reason, floor, gate (both scores), evaluation, training metrics."""
+        out = state_output(self.events, JUDGE_STATE)
         try:
-            return float(out["Payload"]["metrics"]["validationError"])
-        except (TypeError, KeyError, ValueError):
+            return dict(out["Judgement"]["Payload"])
+        except (TypeError, KeyError):
             return None
 
     @property
-    def training_job(self) -> str | None:
-        out = state_output(self.events, QUERY_STATE)
+    def model_package(self) -> str | None:
+        out = state_output(self.events, REGISTER_STATE)
         try:
-            return out["Payload"]["TrainingJobName"]
+            return str(out["Registered"]["ModelPackageArn"])
         except (TypeError, KeyError):
             return None
+
+    @property
+    def validation_error(self) -> float | None:
+        """The floor's training metric as the model gate read it (``validation:error`` for the churn model)."""
+        judged = self.judgement or {}
+        value = (judged.get("floor") or {}).get("value")
+        return None if value is None else float(value)
+
+    @property
+    def training_job(self) -> str | None:
+        return (self.judgement or {}).get("TrainingJobName")
 
     @property
     def endpoint_action(self) -> str:
@@ -168,27 +189,45 @@ class ExecutionReport:
         return "none"
 
     @property
+    def data_check_failed(self) -> bool:
+        """True when the ETL job failed because the new data failed its checks (before any training)."""
+        return (self.status == "FAILED" and self.failed_state == ETL_STATE
+                and any(marker in (self.cause or "") for marker in DATA_ERRORS))
+
+    @property
     def verdict(self) -> str:
-        """``deployed``, ``rejected`` or ``failed``."""
+        """One of :data:`VERDICTS`."""
         if self.deployed:
             return "deployed"
-        return "rejected" if self.rejected else "failed"
+        if self.status == "FAILED":
+            named = {REJECTED_ERROR: "rejected", REVIEWER_REJECTED_ERROR: "rejected_by_reviewer",
+                     APPROVAL_TIMED_OUT_ERROR: "approval_timed_out"}
+            if self.error in named:
+                return named[self.error]
+            if self.data_check_failed:
+                return "data_check_failed"
+        return "failed"
 
-    def gate(self, threshold: float, metric: str = "validation:error") -> dict[str, Any]:
-        """The gate decision as the summary records it."""
-        value = self.validation_error
-        passed = None if value is None else bool(value <= round(1.0 - threshold, 10))
-        return {"metric": metric, "value": value, "threshold": threshold, "passed": passed}
+    def gate(self) -> dict[str, Any]:
+        """The gate's decision as the summary records it: the floor, the champion/challenger comparison, the
+        decision and its reason (None values when the run stopped before the judge)."""
+        judged = self.judgement or {}
+        floor, gate = judged.get("floor") or {}, judged.get("gate") or {}
+        return {"decision": judged.get("decision"), "reason": judged.get("reason"),
+                "floor": floor or None, "metric": gate.get("metric"), "candidate": gate.get("candidate"),
+                "champion": gate.get("champion"), "absolute": gate.get("absolute"), "relative": gate.get("relative"),
+                "rows": gate.get("rows"), "passed": judged.get("decision") == "deploy" if judged else None,
+                "approval_status": judged.get("approval_status"), "model_package": self.model_package}
 
     def to_state(self) -> dict[str, Any]:
         """A JSON-safe record for the run state file."""
         return {"arn": self.arn, "name": self.name, "status": self.status, "duration_s": round(self.duration_s, 3),
                 "error": self.error, "cause": self.cause, "visited": self.visited,
                 "endpoint_action": self.endpoint_action, "validation_error": self.validation_error,
-                "training_job": self.training_job, "verdict": self.verdict}
+                "training_job": self.training_job, "model_package": self.model_package, "verdict": self.verdict}
 
     def raise_if_failed(self) -> None:
-        """Raise :class:`ExecutionFailed` unless the run deployed or was rejected by the gate."""
+        """Raise :class:`ExecutionFailed` unless the run reached a verdict (deployed, rejected, data checks)."""
         if self.verdict == "failed":
             raise ExecutionFailed(f"execution {self.name} ended {self.status} in state {self.failed_state!r}: "
                                   f"{self.error}: {reason(self.cause)}")
@@ -245,3 +284,24 @@ def _progress_line(event: dict[str, Any], desc: dict[str, Any]) -> str | None:
         details = _details(event)
         return f"[{at:7.1f}s] ! {kind}: {details.get('error')}: {str(details.get('cause', ''))[:200]}"
     return None
+
+
+def wait_for_state(client: Any, arn: str, state: str, *, poll_seconds: float = 1.0, timeout_seconds: float = 3600,
+                   out: TextIO | None = None) -> list[dict[str, Any]]:
+    """Follow the execution (printing each state entered) until ``state`` has exited or the execution ended;
+    the events so far. Used to show the judge's verdict before a person decides on a model."""
+    stream = out or sys.stdout
+    started, seen = time.monotonic(), 0
+    while True:
+        desc = client.describe_execution(executionArn=arn)
+        events = list_all_events(client, arn)
+        for event in events[seen:]:
+            line = _progress_line(event, desc)
+            if line:
+                print(line, file=stream, flush=True)
+        seen = len(events)
+        if desc["status"] in TERMINAL or any(exited_state(e) == state for e in events):
+            return events
+        if time.monotonic() - started > timeout_seconds:
+            raise WorkflowError(f"execution {desc.get('name', arn)} did not reach {state!r} within {timeout_seconds}s")
+        time.sleep(poll_seconds)

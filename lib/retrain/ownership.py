@@ -22,12 +22,13 @@ LOG = logging.getLogger(__name__)
 PARAMETER = {
     "iam role": "project_name (roles are <project_name>-<kind>-role) or sagemaker_role_arn",
     "glue job": "project_name (the job is <project_name>-etl)",
-    "lambda function": "project_name (the function is <project_name>-query-training-status)",
+    "lambda function": "project_name (the function is <project_name>-model-gate)",
     "state machine": "project_name (the state machine is <project_name>-retrain)",
     "endpoint": "endpoint_name",
     "endpoint config": "project_name",
     "model": "project_name",
     "bucket": "project_name (the bucket is <project_name>-<account>-<region>)",
+    "model package group": "project_name (the group is <project_name>-models)",
 }
 
 
@@ -50,6 +51,8 @@ def tags_of(cloud: Any, kind: str, name: str) -> dict[str, str]:
         "state machine": lambda: {t["key"]: t["value"] for t in cloud.client("stepfunctions").list_tags_for_resource(
             resourceArn=name).get("tags", [])},  # Step Functions writes tags in lower case
         "bucket": lambda: _bucket_tags(cloud.client("s3"), name),
+        # by its ARN (ListTags takes the ARN of any SageMaker resource)
+        "model package group": lambda: _kv(cloud.client("sagemaker").list_tags(ResourceArn=name).get("Tags")),
     }
     if kind in ("endpoint", "endpoint config", "model"):
         return _sagemaker_tags(cloud.client("sagemaker"), kind, name)

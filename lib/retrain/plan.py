@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from retrain.config import Params
-from retrain.iam import ROLE_KINDS, Scope, role_policies, trust_policy
 from retrain.notebooks import workflow_definition
+from retrain.policies import ROLE_KINDS, Scope, role_policies, trust_policy
 from retrain.resources import (
     LAMBDA_HANDLER,
     LAMBDA_RUNTIME,
@@ -46,11 +46,13 @@ INTEGRATIONS = {
     "sagemaker:createEndpointConfig": ("sagemaker", "CreateEndpointConfig"),
     "sagemaker:createEndpoint": ("sagemaker", "CreateEndpoint"),
     "sagemaker:updateEndpoint": ("sagemaker", "UpdateEndpoint"), "lambda:invoke": ("lambda", "Invoke"),
+    "sagemaker:createProcessingJob": ("sagemaker", "CreateProcessingJob"),
 }
 #: what a ``.sync`` task does besides starting the job (Step Functions guide, IAM policies for integrated services)
 SYNC_NEEDS = {
     ("glue", "StartJobRun"): ("GetJobRun", "GetJobRuns", "BatchStopJobRun"),
     ("sagemaker", "CreateTrainingJob"): ("DescribeTrainingJob", "StopTrainingJob"),
+    ("sagemaker", "CreateProcessingJob"): ("DescribeProcessingJob", "StopProcessingJob"),
 }
 PLACEHOLDER = {"string": "x", "integer": 1, "long": 1, "boolean": True, "double": 1.0, "float": 1.0,
                "timestamp": "2026-01-01T00:00:00Z", "blob": b"x"}
@@ -84,7 +86,7 @@ def build(params: Params, account: str = EXAMPLE_ACCOUNT) -> Plan:
     with tempfile.TemporaryDirectory(prefix="retrain-plan-") as tmp:  # notebook 03 builds it, with no cloud
         definition = workflow_definition(params.save(Path(tmp) / "params.json"), account=account)
     run_id = new_run_id()
-    names = execution_names(params, run_id)
+    names = execution_names(params, run_id, layout)
     tags = [{"Key": k, "Value": v} for k, v in params.tags.items()]
     requests: list[tuple[str, str, dict[str, Any]]] = []
     for kind, role in roles.items():
@@ -101,7 +103,10 @@ def build(params: Params, account: str = EXAMPLE_ACCOUNT) -> Plan:
     requests.append(("s3", "CreateBucket", create_bucket))
     requests += [("s3", "PutObject", {"Bucket": bucket, "Key": key, "Body": b"..."})
                  for key in (layout.data_key, layout.holdout_key, layout.script_key, *layout.module_keys,
-                             layout.lambda_key)]
+                             *layout.evaluation_code_keys, layout.lambda_key)]
+    requests.append(("sagemaker", "CreateModelPackageGroup", {
+        "ModelPackageGroupName": params.model_package_group_name, "Tags": tags,
+        "ModelPackageGroupDescription": f"models of {params.project_name}"}))
     modules = [f"s3://{bucket}/{key}" for key in layout.module_keys]
     requests.append(("glue", "CreateJob", {"Name": params.glue_job_name, "Tags": params.tags,
                                            **glue_job_spec(params, arns["glue"], f"s3://{bucket}/{layout.script_key}",

@@ -13,8 +13,8 @@ from botocore.validate import validate_parameters
 
 from localcloud.iam import Need, evaluate, needs_of, source_context, trusts
 from retrain.config import PROJECT_TAG
-from retrain.iam import SERVICE_PRINCIPALS, SYNC_TRAINING_RULE
 from retrain.plan import INTEGRATIONS, PLACEHOLDER, SYNC_NEEDS, Plan
+from retrain.policies import SERVICE_PRINCIPALS, SYNC_PROCESSING_RULE, SYNC_TRAINING_RULE
 from retrain.resources import ETL_MODULES
 from retrain.workflow import lint
 
@@ -30,9 +30,9 @@ def _operation(service: str, name: str) -> Any:
     return model.operation_model(match) if match else None
 
 
-def resolve(value: Any, shape: Shape | None, names: dict[str, str]) -> Any:
+def resolve(value: Any, shape: Shape | None, names: dict[str, str], known: dict[str, Any] | None = None) -> Any:
     """Task Parameters as the request Step Functions would send: ``.$`` paths filled (execution input by name,
-    state data by a value of the member's type), JSON payloads as bytes."""
+    state data from ``known`` when given, else by a value of the member's type), JSON payloads as bytes."""
     if isinstance(value, dict) and isinstance(shape, StructureShape):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -40,14 +40,15 @@ def resolve(value: Any, shape: Shape | None, names: dict[str, str]) -> Any:
             sub = shape.members.get(member)
             if key.endswith(".$"):
                 found = _INPUT.match(str(item))
-                out[member] = names[found.group(1) or found.group(2)] if found else _placeholder(sub)
+                out[member] = (names[found.group(1) or found.group(2)] if found
+                               else (known or {}).get(str(item), _placeholder(sub)))
             else:
-                out[member] = resolve(item, sub, names)
+                out[member] = resolve(item, sub, names, known)
         return out
     if isinstance(shape, ListShape) and isinstance(value, list):
-        return [resolve(v, shape.member, names) for v in value]
+        return [resolve(v, shape.member, names, known) for v in value]
     if isinstance(shape, MapShape) and isinstance(value, dict):
-        return {k: resolve(v, shape.value, names) for k, v in value.items()}
+        return {k: resolve(v, shape.value, names, known) for k, v in value.items()}
     if shape is not None and shape.type_name == "blob" and not isinstance(value, (bytes, str)):
         return json.dumps(value).encode()
     return value
@@ -61,6 +62,16 @@ def _placeholder(shape: Shape | None) -> Any:
     if isinstance(shape, ListShape):
         return []
     return PLACEHOLDER.get(shape.type_name, "x")
+
+
+def state_values(plan: Plan) -> dict[str, Any]:
+    """Values the workflow's state data holds at run time, for the paths whose value decides a permission."""
+    p, names = plan.params, plan.execution_input
+    package = (f"arn:aws:sagemaker:{p.region}:{plan.account}:model-package/"
+               f"{p.model_package_group_name.lower()}/1")
+    return {"$.Registered.ModelPackageArn": package,
+            "$.Training.ModelArtifacts.S3ModelArtifacts":
+                f"s3://{plan.bucket}/{p.project_name}/output/{names['TrainingJobName']}/output/model.tar.gz"}
 
 
 def tasks(plan: Plan) -> list[tuple[str, str, str, dict[str, Any], bool]]:
@@ -78,7 +89,7 @@ def tasks(plan: Plan) -> list[tuple[str, str, str, dict[str, Any], bool]]:
             service, action = INTEGRATIONS[resource]
         operation = _operation(service, action)
         params = resolve(state.get("Parameters", {}), operation.input_shape if operation else None,
-                         plan.execution_input)
+                         plan.execution_input, state_values(plan))
         found.append((name, service, operation.name if operation else action, params, sync))
     return found
 
@@ -122,32 +133,51 @@ def workflow_needs(plan: Plan) -> list[Any]:
         for extra in SYNC_NEEDS.get((service, name), ()) if sync else ():
             needs += needs_of(prefix, extra, params, region, account) or []
         if sync and service == "sagemaker":
-            needs += [Need(f"events:{a}", f"arn:aws:events:{region}:{account}:rule/{SYNC_TRAINING_RULE}")
+            rule = SYNC_PROCESSING_RULE if name == "CreateProcessingJob" else SYNC_TRAINING_RULE
+            needs += [Need(f"events:{a}", f"arn:aws:events:{region}:{account}:rule/{rule}")
                       for a in ("PutTargets", "PutRule", "DescribeRule")]
     return needs
 
 
 def data_needs(plan: Plan) -> dict[str, list[Any]]:
-    """What the Glue job, the training job and hosting, and the Lambda function do with their roles."""
+    """What the Glue job, the training and evaluation jobs and hosting, and the Lambda function do with their
+    roles (one run's keys: its own prefix under runs/, the champion's data as the drift baseline)."""
     p, region, account = plan.params.project_name, plan.params.region, plan.account
+    names = plan.execution_input
     obj = f"arn:aws:s3:::{plan.bucket}/{p}/"
+    run = names["DataPrefix"].split(f"/{p}/", 1)[1]  # runs/<run_id>/
     listing = f"arn:aws:s3:::{plan.bucket}"
-    job = plan.execution_input["TrainingJobName"]
+    job = names["TrainingJobName"]
+    model = obj + f"output/{job}/output/model.tar.gz"
+    sm = [("DescribeTrainingJob", {"TrainingJobName": job}), ("DescribeEndpoint", {"EndpointName": plan.params.endpoint_name}),
+          ("DescribeEndpointConfig", {"EndpointConfigName": names["EndpointConfigName"]}),
+          ("DescribeModel", {"ModelName": names["ModelName"]})]
+    package = f"arn:aws:sagemaker:{region}:{account}:model-package/{plan.params.model_package_group_name.lower()}/1"
     return {
         "glue": [Need("s3:ListBucket", listing, {"s3:prefix": f"{p}/"}),
-                 Need("s3:ListBucket", listing, {"s3:prefix": f"{p}/train/"}),
+                 Need("s3:ListBucket", listing, {"s3:prefix": f"{p}/{run}train/"}),
                  Need("s3:GetObject", obj + "data/customer-churn.csv"), Need("s3:GetObject", obj + "code/glue_etl.py"),
                  *[Need("s3:GetObject", obj + f"code/{name}") for name in ETL_MODULES],
-                 *[Need(f"s3:{a}", obj + key) for a in ("PutObject", "DeleteObject", "GetObject")
+                 Need("s3:GetObject", obj + "runs/champion-run/features.json"),
+                 Need("s3:GetObject", obj + "runs/champion-run/profile.json"),
+                 *[Need(f"s3:{a}", obj + run + key) for a in ("PutObject", "DeleteObject", "GetObject")
                    for key in ("train/part-00000.csv", "validation/part-00000.csv", "features.json", "profile.json",
                                "data_report.json", "train/_temporary/0/part-00000.csv")]],
-        "sagemaker": [Need("s3:ListBucket", listing, {"s3:prefix": f"{p}/train/"}),
-                      Need("s3:ListBucket", listing, {"s3:prefix": f"{p}/validation/"}),
-                      Need("s3:GetObject", obj + "train/part-00000.csv"),
-                      Need("s3:GetObject", obj + "validation/part-00000.csv"),
-                      Need("s3:PutObject", obj + f"output/{job}/output/model.tar.gz"),
-                      Need("s3:GetObject", obj + f"output/{job}/output/model.tar.gz")],
-        "lambda": needs_of("sagemaker", "DescribeTrainingJob", {"TrainingJobName": job}, region, account) or [],
+        "sagemaker": [Need("s3:ListBucket", listing, {"s3:prefix": f"{p}/{run}train/"}),
+                      Need("s3:ListBucket", listing, {"s3:prefix": f"{p}/{run}validation/"}),
+                      Need("s3:GetObject", obj + run + "train/part-00000.csv"),
+                      Need("s3:GetObject", obj + run + "validation/part-00000.csv"),
+                      Need("s3:PutObject", model), Need("s3:GetObject", model),
+                      # the evaluation job: its code, the held-back rows, both models and their features
+                      Need("s3:ListBucket", listing, {"s3:prefix": f"{p}/code/evaluation/"}),
+                      Need("s3:GetObject", obj + "code/evaluation/evaluate.py"),
+                      Need("s3:GetObject", obj + "holdout/holdout.csv"),
+                      Need("s3:GetObject", obj + run + "features.json"),
+                      Need("s3:GetObject", obj + "output/champion-job/output/model.tar.gz"),
+                      Need("s3:PutObject", obj + run + "evaluation/evaluation.json")],
+        "lambda": [need for name, request in sm for need in needs_of("sagemaker", name, request, region, account) or []]
+        + (needs_of("sagemaker", "DescribeModelPackage", {"ModelPackageName": package}, region, account) or [])
+        + [Need("s3:GetObject", obj + run + "evaluation/evaluation.json")],
     }
 
 

@@ -220,14 +220,50 @@ text-align: left; font-size: 14px; } th { background: #eceff1; }
 """
 
 
-def render_index(summary: dict[str, Any], out_dir: str | Path) -> str:
-    """The run's ``index.html``: verdict, gate, endpoint, the graph, the plots and links to every notebook."""
-    out = Path(out_dir)
-    status = summary.get("status", "failed")
+def _headline(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The index's headline table: the floor, the champion/challenger gate, the endpoint and the execution."""
     gate = summary.get("gate") or {}
     endpoint = summary.get("endpoint") or {}
     smoke = endpoint.get("smoke_test") or {}
     execution = summary.get("execution") or {}
+    floor = gate.get("floor") or {}
+    return [
+        ("run", summary.get("run_id")), ("target", summary.get("target")),
+        ("floor", f"{floor['metric']} {floor['value']:.4g} (at most {floor['max']:.4g})"
+         if floor.get("value") is not None else None),
+        ("gate metric (held-back rows)", gate.get("metric")), ("candidate", gate.get("candidate")),
+        ("champion", gate.get("champion")), ("margin", gate.get("absolute")),
+        ("decision", gate.get("decision")), ("reason", gate.get("reason")),
+        ("registry", gate.get("approval_status")),
+        ("endpoint", endpoint.get("name")), ("endpoint action", endpoint.get("action")),
+        ("smoke test rows", smoke.get("rows")),
+        *[(f"smoke test {k}", smoke[k]) for k in ("accuracy", "rmse") if k in smoke],
+        ("execution", execution.get("status")), ("execution time (s)", execution.get("duration_s")),
+        ("git commit", summary.get("git_commit")),
+    ]
+
+
+def _comparisons(out: Path, summary: dict[str, Any]) -> list[str]:
+    """The champion/challenger face-off and the trend of the gate's metric, when the run drew them."""
+    esc, gate, parts = html.escape, summary.get("gate") or {}, []
+    face_off = out / "artifacts" / "face_off.png"
+    if face_off.is_file():
+        parts += ["<h2>Champion and challenger</h2><div class='plots'>",
+                  f"<img alt='{esc(_face_off_alt(gate))}' src='{png_data_uri(face_off)}'>", "</div>"]
+    trend = out / "artifacts" / "trend.png"
+    if trend.is_file():
+        from retrain.history import trend_alt
+
+        runs = summary.get("trend") or []
+        parts += ["<h2>The gate's metric over runs</h2><div class='plots'>",
+                  f"<img alt='{esc(trend_alt(runs))}' src='{png_data_uri(trend)}'>", "</div>"]
+    return parts
+
+
+def render_index(summary: dict[str, Any], out_dir: str | Path) -> str:
+    """The run's ``index.html``: verdict, gate, endpoint, the graph, the plots and links to every notebook."""
+    out = Path(out_dir)
+    status = summary.get("status", "failed")
     esc = html.escape
 
     def fmt(value: Any) -> str:
@@ -237,16 +273,8 @@ def render_index(summary: dict[str, Any], out_dir: str | Path) -> str:
             return f"{value:.4g}"
         return esc(str(value))
 
-    rows = [
-        ("run", summary.get("run_id")), ("target", summary.get("target")),
-        ("gate metric", gate.get("metric")), ("measured value", gate.get("value")),
-        ("accuracy threshold", gate.get("threshold")),
-        ("gate", None if gate.get("passed") is None else ("passed" if gate.get("passed") else "rejected")),
-        ("endpoint", endpoint.get("name")), ("endpoint action", endpoint.get("action")),
-        ("smoke test rows", smoke.get("rows")), ("smoke test accuracy", smoke.get("accuracy")),
-        ("execution", execution.get("status")), ("execution time (s)", execution.get("duration_s")),
-        ("git commit", summary.get("git_commit")),
-    ]
+    rows = _headline(summary)
+    previous = summary.get("previous_run")
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>retrain run {esc(str(summary.get('run_id', '')))}</title><style>{_INDEX_CSS}</style></head><body>",
@@ -257,11 +285,16 @@ def render_index(summary: dict[str, Any], out_dir: str | Path) -> str:
         *[f"<tr><th>{esc(k)}</th><td>{fmt(v)}</td></tr>" for k, v in rows],
         "</table>",
     ]
+    if previous:  # reports/<run_id>/ is the default report folder, so the previous run's is a sibling
+        parts.append(f"<p>Previous run: <a href='../{esc(previous)}/index.html'>{esc(previous)}</a> "
+                     f"<span class='muted'>(<code>retrain compare {esc(previous)} "
+                     f"{esc(str(summary.get('run_id', '')))}</code>)</span></p>")
     graph = out / "artifacts" / "graph.svg"
     if graph.is_file():
         svg = graph.read_text(encoding="utf-8")
         svg = re.sub(r"^<\?xml[^>]*>\s*", "", svg)
         parts += ["<h2>Workflow execution</h2><div class='graph'>", svg, "</div>"]
+    parts += _comparisons(out, summary)
     plots = [(name, out / "artifacts" / f"{name}.png") for name in ("confusion", "roc", "importance")]
     present = [(n, p) for n, p in plots if p.is_file()]
     if present:
@@ -280,6 +313,17 @@ def render_index(summary: dict[str, Any], out_dir: str | Path) -> str:
         parts.append(f"<p class='muted'>Packages: {listed}</p>")
     parts.append("<p class='muted'><a href='summary.json'>summary.json</a></p></body></html>")
     return "\n".join(parts)
+
+
+def _face_off_alt(gate: dict[str, Any]) -> str:
+    """The face-off picture in words: both scores on the same rows and the decision."""
+    metric, rows = gate.get("metric"), gate.get("rows")
+    champion = gate.get("champion")
+    against = f"the model in production {champion:.4f}" if champion is not None else "no model in production"
+    candidate = gate.get("candidate")
+    scored = f"{candidate:.4f}" if candidate is not None else "unscored"
+    return (f"{metric} of the candidate {scored} against {against}, on the same {rows} held-back rows; "
+            f"decision: {gate.get('decision')}")
 
 
 def write_index(summary: dict[str, Any], out_dir: str | Path) -> Path:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from botocore.exceptions import ClientError
 
 from retrain.config import PROJECT_TAG, Params
@@ -25,7 +24,7 @@ LOG = logging.getLogger(__name__)
 XGBOOST_VERSION = "1.7-1"
 GLUE_VERSION = "5.0"
 LAMBDA_RUNTIME = "python3.12"
-LAMBDA_HANDLER = "query_training_status.lambda_handler"
+LAMBDA_HANDLER = "model_gate.lambda_handler"
 TRAIN_KEY = "train/"
 VAL_KEY = "validation/"
 
@@ -78,19 +77,20 @@ class Layout:
 
     @property
     def lambda_key(self) -> str:
-        return self.key("code/query_training_status.zip")
+        return self.key("code/model_gate.zip")
+
+    def run_prefix(self, run_id: str) -> str:
+        """Where run ``run_id`` keeps its data: splits, feature plan, profile, data report, evaluation."""
+        return f"{self.dest}runs/{run_id}/"
 
     @property
-    def train_uri(self) -> str:
-        return self.dest + TRAIN_KEY
+    def evaluation_code_keys(self) -> list[str]:
+        """The evaluation job's code: its script and the encoding/metrics module it imports."""
+        return [self.key("code/evaluation/evaluate.py"), self.key("code/evaluation/evaluation.py")]
 
     @property
-    def validation_uri(self) -> str:
-        return self.dest + VAL_KEY
-
-    @property
-    def features_uri(self) -> str:
-        return self.dest + "features.json"
+    def evaluation_code_uri(self) -> str:
+        return self.uri("code/evaluation/")
 
     @property
     def output_uri(self) -> str:
@@ -129,48 +129,20 @@ def ensure_bucket(s3: Any, bucket: str, region: str, tags: dict[str, str] | None
 
 # -- data -----------------------------------------------------------------------------------------------------
 
-@dataclass
-class DataSplit:
-    """The data file split into what the workflow trains on and the rows held back for the smoke test."""
-
-    header: str | None
-    training_lines: list[str]
-    holdout_lines: list[str]
-
-    def training_bytes(self) -> bytes:
-        return _join(self.header, self.training_lines)
-
-    def holdout_bytes(self) -> bytes:
-        return _join(self.header, self.holdout_lines)
-
-
-def _join(header: str | None, lines: list[str]) -> bytes:
-    rows = ([header] if header is not None else []) + lines
-    return ("\n".join(rows) + "\n").encode("utf-8")
-
-
-def split_holdout(path: Path, input_format: str, rows: int, seed: int) -> DataSplit:
-    """Hold back ``rows`` seeded-random rows of the file at ``path``; the lines are kept byte for byte."""
-    text = path.read_text(encoding="utf-8")
-    lines = [line for line in text.splitlines() if line.strip()]
-    header = None
-    if input_format == "raw":
-        if not lines:
-            raise ParamsError(f"data_path {path} is empty; it needs a header and rows.")
-        header, lines = lines[0], lines[1:]
-    if rows >= len(lines):
-        raise ParamsError(f"holdout_rows={rows} leaves no rows to train on ({path} has {len(lines)} data rows).")
-    chosen = set(np.random.default_rng(seed).choice(len(lines), size=rows, replace=False).tolist()) if rows else set()
-    training = [line for i, line in enumerate(lines) if i not in chosen]
-    holdout = [line for i, line in enumerate(lines) if i in chosen]
-    return DataSplit(header=header, training_lines=training, holdout_lines=holdout)
-
-
 def upload_etl_code(s3: Any, code_dir: Path, layout: Layout) -> tuple[str, list[str]]:
     """Upload the Glue script and its modules as they are; ``(script URI, module URIs)``."""
     script = upload_file(s3, code_dir / "glue_etl.py", layout.bucket, layout.script_key)
     modules = [upload_file(s3, code_dir / key.rsplit("/", 1)[1], layout.bucket, key) for key in layout.module_keys]
     return script, modules
+
+
+def upload_evaluation_code(s3: Any, code_dir: Path, layout: Layout) -> list[str]:
+    """Upload the evaluation job's script and the module it imports (retrain's own :mod:`retrain.evaluation`)."""
+    from retrain import evaluation
+
+    sources = [code_dir / "evaluate.py", Path(evaluation.__file__)]
+    return [upload_file(s3, source, layout.bucket, key) for source, key in zip(sources, layout.evaluation_code_keys,
+                                                                                strict=True)]
 
 
 def upload_bytes(s3: Any, data: bytes, bucket: str, key: str) -> str:
@@ -279,7 +251,7 @@ def ensure_lambda_function(lam: Any, name: str, role_arn: str, bucket: str, key:
     if tags:
         arn = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
         _require(lam.list_tags(Resource=arn).get("Tags", {}), tags, "lambda function", name,
-                 "project_name (the function is <project_name>-query-training-status)")
+                 "project_name (the function is <project_name>-model-gate)")
     lam.update_function_code(FunctionName=name, S3Bucket=bucket, S3Key=key)
     _wait_function_ready(lam, name, wait_seconds)
     lam.update_function_configuration(FunctionName=name, **config)

@@ -15,9 +15,13 @@ from retrain.config import Params
 from retrain.state import RunState
 
 RUN_NOTEBOOK = "04_run_workflow"
-#: documented in the README: 0 deployed, 3 rejected by the accuracy gate, 1 failed, 2 bad parameters,
+#: documented in the README: 0 deployed, 3 not deployed (rejected by the gate or a reviewer, or no decision in
+#: time; the endpoint untouched), 4 the new data failed its checks (nothing trained), 1 failed, 2 bad parameters,
 #: 130 interrupted
-EXIT_CODES = {"deployed": 0, "rejected": 3, "failed": 1, "partial": 0, "interrupted": 130}
+EXIT_CODES = {"deployed": 0, "rejected": 3, "rejected_by_reviewer": 3, "approval_timed_out": 3,
+              "data_check_failed": 4, "failed": 1, "partial": 0, "interrupted": 130}
+#: the verdicts of notebook 04 (retrain.execute.VERDICTS) that are a run's status as they are
+VERDICT_STATUSES = ("deployed", "rejected", "rejected_by_reviewer", "approval_timed_out", "data_check_failed")
 KEY_PACKAGES = ("stepfunctions", "sagemaker", "boto3", "botocore", "xgboost-cpu", "pyspark", "papermill",
                 "nbconvert", "moto", "numpy", "pandas", "matplotlib")
 
@@ -71,11 +75,12 @@ def failure_message(name: str, exc: BaseException) -> str:
 
 def fill_from_state(summary: dict[str, Any], state: RunState, chosen: list[str], outcome: str) -> None:
     """Copy the verdict the notebooks recorded (gate, endpoint, execution, clean-up) into the summary."""
-    for key in ("gate", "endpoint", "cleanup"):
+    for key in ("gate", "endpoint", "cleanup", "evaluation", "record", "previous_run", "trend"):
         if state.get(key) is not None:
             summary[key] = state.get(key)
-    data = {key: state.get(key) for key in ("data_uri", "holdout_uri", "train_uri", "validation_uri", "features_uri")
-            if state.get(key)}
+    names = state.get("execution_input") or {}
+    data = {key: state.get(key) for key in ("data_uri", "holdout_uri", "data_sha256") if state.get(key)}
+    data.update({key: names[key] for key in ("DataPrefix", "FeaturesUri", "EvaluationUri") if names.get(key)})
     if data:
         summary["data"] = data
     execution = state.get("execution")
@@ -87,17 +92,33 @@ def fill_from_state(summary: dict[str, Any], state: RunState, chosen: list[str],
         return
     verdict = state.get("verdict")
     if RUN_NOTEBOOK in chosen:
-        summary["status"] = verdict if verdict in ("deployed", "rejected") else "failed"
-        if summary["status"] == "rejected":
-            summary["message"] = (execution or {}).get("cause") or "the accuracy gate rejected the model"
-        elif summary["status"] == "deployed":
+        summary["status"] = verdict if verdict in VERDICT_STATUSES else "failed"
+        gate = summary.get("gate") or {}
+        if summary["status"] == "deployed":
             action = (summary.get("endpoint") or {}).get("action")
-            summary["message"] = f"model deployed; endpoint {action}"
+            summary["message"] = f"model deployed; endpoint {action}" + (f" ({gate['reason']})" if gate.get("reason")
+                                                                          else "")
+        elif summary["status"] == "data_check_failed":
+            summary["message"] = "the new data failed its checks: " + _glue_error((execution or {}).get("cause"))
+        elif summary["status"] != "failed":
+            summary["message"] = gate.get("reason") or (execution or {}).get("cause") or "the model was not deployed"
+            if summary["status"] != "rejected":
+                summary["message"] = f"{(execution or {}).get('cause') or summary['status']}"
         else:
             summary["message"] = summary["message"] or "the workflow run recorded no verdict"
     else:
         summary["status"] = "partial"
         summary["message"] = f"ran {', '.join(chosen)} only"
+
+
+def _glue_error(cause: str | None) -> str:
+    """The Glue run's ErrorMessage from a failed ``glue:startJobRun.sync`` task's cause (the JobRun as JSON)."""
+    import json
+
+    try:
+        return str(json.loads(cause or "").get("ErrorMessage") or cause)
+    except (ValueError, AttributeError):
+        return str(cause)
 
 
 def echo_outcome(summary: dict[str, Any], index: Path, echo: Callable[[str], None]) -> None:

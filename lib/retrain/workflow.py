@@ -9,6 +9,7 @@ machine. :func:`retrain.notebooks.workflow_definition` runs notebook 03 with no 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -26,14 +27,21 @@ LOG = logging.getLogger(__name__)
 
 #: Names that change with every execution travel in the execution input.
 EXECUTION_INPUT_SCHEMA: dict[str, type] = {
+    "RunId": str,
     "GlueJobName": str,
+    "DataPrefix": str,
+    "FeaturesUri": str,
+    "TrainUri": str,
+    "ValidationUri": str,
     "TrainingJobName": str,
+    "EvaluationJobName": str,
+    "EvaluationUri": str,
+    "ModelPackageGroupName": str,
     "ModelName": str,
     "EndpointConfigName": str,
     "EndpointName": str,
     "LambdaFunctionName": str,
 }
-GATE_METRIC = "validation:error"
 REJECTED_ERROR = "ModelRejected"
 DEPLOY_FAILED_ERROR = "EndpointDeployFailed"
 CHECK_FAILED_ERROR = "EndpointCheckFailed"
@@ -82,6 +90,13 @@ class FailWithPaths(steps.Fail):
         return field_name in self._EXTRA or super().is_field_allowed(field_name)
 
 
+class TaskWithSelector(steps.Task):
+    """A ``Task`` that also takes ``result_selector`` (an ASL field the SDK 2.3 does not know)."""
+
+    def is_field_allowed(self, field_name: str) -> bool:
+        return field_name == "result_selector" or super().is_field_allowed(field_name)
+
+
 class EndpointConfigWithSelector(steps.EndpointConfigStep):
     """An ``EndpointConfigStep`` that also takes ``result_selector`` (an ASL field the SDK 2.3 does not know)."""
 
@@ -98,16 +113,26 @@ def transient_retry(service: str, *, interval: int = 2, attempts: int = 4, backo
                        max_attempts=attempts, backoff_rate=backoff)
 
 
-def execution_names(params: Params, run_id: str) -> dict[str, str]:
-    """The execution input for run ``run_id``: per-run job, model and endpoint-config names.
+def execution_names(params: Params, run_id: str, layout: Layout) -> dict[str, str]:
+    """The execution input for run ``run_id``: per-run job, model and endpoint-config names, and the run's own
+    data prefix (``<project>/runs/<run_id>/``: its splits, feature plan, profile, data report and evaluation), so
+    runs never share data and a later run can compare with this one.
 
     Each per-run name starts with ``<project>-<run_id>`` (the execution's own name), so one run's resources sort
     together and a re-run with a new execution name gets new names by substitution.
     """
-    p = params.project_name
+    p, prefix = params.project_name, layout.run_prefix(run_id)
     return {
+        "RunId": run_id,
         "GlueJobName": params.glue_job_name,
+        "DataPrefix": prefix,
+        "FeaturesUri": prefix + "features.json",
+        "TrainUri": prefix + "train/",
+        "ValidationUri": prefix + "validation/",
         "TrainingJobName": f"{p}-{run_id}",
+        "EvaluationJobName": f"{p}-{run_id}-eval",
+        "EvaluationUri": prefix + "evaluation/",
+        "ModelPackageGroupName": params.model_package_group_name,
         "ModelName": f"{p}-{run_id}-model",
         "EndpointConfigName": f"{p}-{run_id}-config",
         "EndpointName": params.endpoint_name,
@@ -115,28 +140,27 @@ def execution_names(params: Params, run_id: str) -> dict[str, str]:
     }
 
 
-def glue_arguments(params: Params, layout: Layout) -> dict[str, str]:
-    """The ETL job's arguments: where to read, where to write, how to split (all strings, as Glue wants)."""
+def glue_arguments(params: Params, layout: Layout, execution_input: ExecutionInput, baseline: Any) -> dict[str, Any]:
+    """The ETL job's arguments (strings, as Glue wants): where to read, the run's own prefix to write to, how to
+    split, the schema and the check limits, and ``baseline`` — the data prefix of the model in production, or
+    ``none`` — for the drift check."""
     from retrain.resources import TRAIN_KEY, VAL_KEY
 
-    return {
+    arguments: dict[str, Any] = {
         "--S3_SOURCE": f"s3://{layout.bucket}/{layout.data_key}",
-        "--S3_DEST": layout.dest,
+        "--S3_DEST": execution_input["DataPrefix"],
         "--TRAIN_KEY": TRAIN_KEY,
         "--VAL_KEY": VAL_KEY,
         "--INPUT_FORMAT": params.input_format,
         "--TRAIN_FRACTION": str(params.train_fraction),
         "--SEED": str(params.seed),
+        "--BASELINE": baseline,
     }
-
-
-def rejection_cause(params: Params) -> str:
-    """The ``CausePath`` of ``Model Rejected``: the measured error against the limit, via ``States.Format``."""
-    return (
-        "States.Format('Model rejected: validation error {} of training job {} is above the allowed "
-        f"{params.max_validation_error:g} (accuracy threshold {params.accuracy_threshold:g}).', "
-        "$.Payload.metrics.validationError, $$.Execution.Input.TrainingJobName)"
-    )
+    if params.dataset:
+        arguments["--SCHEMA"] = json.dumps(params.dataset, separators=(",", ":"))
+    if params.data_checks:
+        arguments["--CHECKS"] = json.dumps(params.data_checks, separators=(",", ":"))
+    return arguments
 
 
 def project_tags(params: Params) -> dict[str, str]:

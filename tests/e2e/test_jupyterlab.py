@@ -41,7 +41,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ("01_setup_roles", "02_create_resources", "03_build_workflow")
 ARTIFACTS = ROOT / "reports" / "test-artifacts" / "jupyterlab"
-GRAPH_STATES = ("Train Model", "Accuracy Gate")
+GRAPH_STATES = ("Train Model", "Judge Model")
 NOTEBOOK_TIMEOUT_S = 420
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

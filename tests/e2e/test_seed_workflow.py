@@ -1,7 +1,7 @@
 """The seed's retraining workflow, built with the Step Functions Data Science SDK, end to end on localcloud.
 
 Glue ETL (the project's ``code/glue_etl.py`` under PySpark) → SageMaker XGBoost training → model → a Lambda
-reading the validation error (``code/query_training_status.py``) → a Choice on that error → endpoint config and
+reading the validation error (``code/model_gate.py``) → a Choice on that error → endpoint config and
 endpoint, or Fail. It runs twice: with a threshold the model passes (the endpoint goes InService and answers
 InvokeEndpoint) and with an impossible one (the execution fails in the Fail state).
 """
@@ -71,10 +71,10 @@ def seed(cloud: Any, aws: Any, tmp_path_factory: pytest.TempPathFactory) -> dict
     lambda_role = _role(iam, "seed-e2e-lambda", "lambda")
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.write(REPO / "code" / "query_training_status.py", "query_training_status.py")
+        zf.write(REPO / "code" / "model_gate.py", "model_gate.py")
     function = aws("lambda").create_function(
-        FunctionName="seed-e2e-query-training-status", Runtime="python3.12", Role=lambda_role,
-        Handler="query_training_status.lambda_handler", Code={"ZipFile": archive.getvalue()}, Timeout=60)
+        FunctionName="seed-e2e-model-gate", Runtime="python3.12", Role=lambda_role,
+        Handler="model_gate.lambda_handler", Code={"ZipFile": archive.getvalue()}, Timeout=60)
     return {
         "bucket": bucket,
         "sagemaker_role": _role(iam, "seed-e2e-sagemaker", "sagemaker"),

@@ -1,4 +1,4 @@
-"""code/query_training_status.py against moto's SageMaker (training jobs there complete at once)."""
+"""code/model_gate.py against moto's SageMaker (training jobs there complete at once)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ JOB = "churn-xgboost-0001"
 
 @pytest.fixture
 def handler(code_module: Callable[[str], ModuleType]) -> ModuleType:
-    return code_module("query_training_status")
+    return code_module("model_gate")
 
 
 @pytest.fixture
@@ -118,3 +118,110 @@ def test_camel_case(handler: ModuleType) -> None:
     assert handler.camel_case("validation:error") == "validationError"
     assert handler.camel_case("train:binary_logloss") == "trainBinaryLogloss"
     assert handler.camel_case("validation:map@10") == "validationMap10"
+
+
+# -- FindChampion / JudgeModel ------------------------------------------------------------------------------
+
+GROUP = "churn-models"
+ROLE = "arn:aws:iam::123456789012:role/sagemaker"
+
+
+def _serve_package(sm: Any, group: str, run_id: str) -> str:
+    """An endpoint serving a model made from a package of ``group`` (registered by run ``run_id``)."""
+    if not sm.list_model_package_groups(NameContains=group)["ModelPackageGroupSummaryList"]:
+        sm.create_model_package_group(ModelPackageGroupName=group)
+    arn = sm.create_model_package(
+        ModelPackageGroupName=group, ModelApprovalStatus="Approved",
+        InferenceSpecification={"Containers": [{"Image": "xgb", "ModelDataUrl": f"s3://churn/output/{run_id}.tar.gz"}],
+                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+        CustomerMetadataProperties={"run_id": run_id, "data_prefix": f"s3://churn/p/runs/{run_id}/"})["ModelPackageArn"]
+    sm.create_model(ModelName=f"m-{run_id}", ExecutionRoleArn=ROLE, Containers=[{"ModelPackageName": arn}])
+    sm.create_endpoint_config(EndpointConfigName=f"c-{run_id}", ProductionVariants=[
+        {"VariantName": "v", "ModelName": f"m-{run_id}", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName="ep", EndpointConfigName=f"c-{run_id}")
+    return str(arn)
+
+
+def test_no_endpoint_means_no_champion(handler: ModuleType, sagemaker: Any) -> None:
+    found = handler.lambda_handler({"Action": "FindChampion", "EndpointName": "ep", "ModelPackageGroupName": GROUP},
+                                   None)
+    assert found == {"exists": False, "Baseline": "none", "reason": "no model serves on endpoint ep yet"}
+
+
+def test_the_champion_is_the_package_the_endpoint_serves(handler: ModuleType, sagemaker: Any) -> None:
+    arn = _serve_package(sagemaker, GROUP, "r1")
+    found = handler.lambda_handler({"Action": "FindChampion", "EndpointName": "ep", "ModelPackageGroupName": GROUP},
+                                   None)
+    assert found["exists"] is True and found["ModelPackageArn"] == arn and found["RunId"] == "r1"
+    assert found["ModelDataUrl"] == "s3://churn/output/r1.tar.gz"
+    assert found["Baseline"] == found["DataPrefix"] == "s3://churn/p/runs/r1/"
+    assert found["FeaturesUri"] == "s3://churn/p/runs/r1/features.json"
+
+
+def test_a_model_of_another_group_is_no_champion(handler: ModuleType, sagemaker: Any) -> None:
+    _serve_package(sagemaker, "someone-else", "x1")
+    found = handler.lambda_handler({"Action": "FindChampion", "EndpointName": "ep", "ModelPackageGroupName": GROUP},
+                                   None)
+    assert found["exists"] is False and "was not made from a package of churn-models" in found["reason"]
+
+
+def _judge(handler: ModuleType, evaluation: dict[str, Any], error: float, **gate: Any) -> dict[str, Any]:
+    fake_job().final_metric_data_list = [{"MetricName": "validation:error", "Value": error,
+                                          "Timestamp": datetime(2026, 1, 1)}]
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="churn")
+    s3.put_object(Bucket="churn", Key="p/runs/r2/evaluation/evaluation.json", Body=json.dumps(evaluation).encode())
+    return handler.lambda_handler({
+        "Action": "JudgeModel", "TrainingJobName": JOB, "EvaluationUri": "s3://churn/p/runs/r2/evaluation/",
+        "Floor": {"metric": "validation:error", "max": 0.1}, "Gate": {"metric": "auc", **gate}, "Approval": "auto"},
+        None)
+
+
+def _evaluation(candidate: float, champion: float | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"task": "binary", "rows": 200, "candidate": {"metrics": {"auc": candidate}},
+                           "champion": None, "comparison": None}
+    if champion is not None:
+        out["champion"] = {"metrics": {"auc": champion}}
+        out["comparison"] = {"auc": {"absolute": round(candidate - champion, 6),
+                                     "relative": round((candidate - champion) / champion, 6)}}
+    return out
+
+
+def test_first_model_needs_only_the_floor(handler: ModuleType, sagemaker: Any) -> None:
+    judged = _judge(handler, _evaluation(0.91, None), 0.05, min_absolute_improvement=0.0)
+    assert judged["decision"] == "deploy" and judged["approval_status"] == "Approved"
+    assert judged["reason"] == "validation:error 0.05 <= 0.1; no model in production to beat (auc 0.91)"
+    assert judged["floor"]["passed"] is True and "champion" not in judged["gate"]
+    below = _judge(handler, _evaluation(0.99, None), 0.12, min_absolute_improvement=0.0)
+    assert below["decision"] == "reject" and below["approval_status"] == "Rejected"
+    assert below["reason"] == "the model does not clear the floor: validation:error 0.12 > 0.1"
+
+
+def test_a_challenger_must_beat_the_champion_by_the_margin(handler: ModuleType, sagemaker: Any) -> None:
+    wins = _judge(handler, _evaluation(0.93, 0.91), 0.05, min_absolute_improvement=0.01)
+    assert wins["decision"] == "deploy" and wins["gate"]["absolute"] == pytest.approx(0.02)
+    assert "auc 0.93 vs 0.91 for the model in production (gain +0.02 on 200 held-back rows)" in wins["reason"]
+    loses = _judge(handler, _evaluation(0.915, 0.91), 0.05, min_absolute_improvement=0.01)
+    assert loses["decision"] == "reject" and loses["approval_status"] == "Rejected"
+    assert loses["reason"].startswith("the model does not beat the model in production: auc 0.915 vs 0.91")
+    assert loses["reason"].endswith("it needed an absolute gain of 0.01")
+    relative = _judge(handler, _evaluation(0.92, 0.91), 0.05, min_absolute_improvement=0.0,
+                      min_relative_improvement=0.05)
+    assert relative["decision"] == "reject" and relative["reason"].endswith("it needed a relative gain of 0.05")
+
+
+def test_manual_approval_waits_for_a_person(handler: ModuleType, sagemaker: Any) -> None:
+    fake_job().final_metric_data_list = [{"MetricName": "validation:error", "Value": 0.05,
+                                          "Timestamp": datetime(2026, 1, 1)}]
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="churn")
+    s3.put_object(Bucket="churn", Key="e/evaluation.json", Body=json.dumps(_evaluation(0.9, None)).encode())
+    judged = handler.lambda_handler({"Action": "JudgeModel", "TrainingJobName": JOB, "EvaluationUri": "s3://churn/e/",
+                                     "Floor": {"metric": "validation:error", "max": 0.1}, "Gate": {"metric": "auc"},
+                                     "Approval": "manual"}, None)
+    assert judged["decision"] == "deploy" and judged["approval_status"] == "PendingManualApproval"
+    with pytest.raises(handler.EvaluationNotFound, match="cannot read the evaluation"):
+        handler.lambda_handler({"Action": "JudgeModel", "TrainingJobName": JOB, "EvaluationUri": "s3://churn/none/",
+                                "Floor": {"metric": "validation:error", "max": 0.1}, "Gate": {"metric": "auc"}}, None)
+    with pytest.raises(handler.InvalidEvent, match="unknown Action 'Dance'"):
+        handler.lambda_handler({"Action": "Dance"}, None)

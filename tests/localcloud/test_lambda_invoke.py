@@ -415,10 +415,10 @@ def test_handler_processes_die_with_a_killed_server(tmp_path) -> None:
     assert _gone(idle_pid) and _gone(grandchild)
 
 
-def test_query_training_status_handler(lam, create, cloud) -> None:
+def test_model_gate_handler(lam, create, cloud) -> None:
     """The project's Lambda, unchanged: bad events and a missing job fail with its own error types."""
-    source = (REPO / "code" / "query_training_status.py").read_text()
-    name = create({"query_training_status.py": source}, "query_training_status.lambda_handler", Timeout=30)
+    source = (REPO / "code" / "model_gate.py").read_text()
+    name = create({"model_gate.py": source}, "model_gate.lambda_handler", Timeout=30)
     out, body = call(lam, name, {"nothing": True})
     assert out["FunctionError"] == "Unhandled" and body["errorType"] == "InvalidEvent"
     out, body = call(lam, name, {"TrainingJobName": unique("no-such-job")})
@@ -437,7 +437,7 @@ def _serves_sagemaker(cloud) -> bool:
 
 
 @pytest.mark.slow
-def test_query_training_status_reads_a_completed_job(aws, lam, create, cloud, tmp_path) -> None:
+def test_model_gate_reads_a_completed_job(aws, lam, create, cloud, tmp_path) -> None:
     """A real training job on localcloud's SageMaker, read through the project's Lambda."""
     if not _serves_sagemaker(cloud):
         pytest.skip("localcloud does not serve SageMaker in this build")
@@ -470,8 +470,8 @@ def test_query_training_status_reads_a_completed_job(aws, lam, create, cloud, tm
     )
     sm.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=job,
                                                             WaiterConfig={"Delay": 1, "MaxAttempts": 300})
-    name = create({"query_training_status.py": (REPO / "code" / "query_training_status.py").read_text()},
-                  "query_training_status.lambda_handler", Timeout=30)
+    name = create({"model_gate.py": (REPO / "code" / "model_gate.py").read_text()},
+                  "model_gate.lambda_handler", Timeout=30)
     out, body = call(lam, name, {"TrainingJobName": job})
     assert "FunctionError" not in out, body
     assert body["TrainingJobStatus"] == "Completed"

@@ -134,6 +134,22 @@ def offline_project(s3: Any, overrides: dict[str, Any] | None = None, sagemaker_
     return params, Layout(bucket, params.project_name), copy.deepcopy(_DEFINITIONS[key])
 
 
+#: what ``Find Champion`` leaves at ``$.Champion`` when nothing of the project serves yet (code/model_gate.py,
+#: ``find_champion``, under the ``Payload`` of the ``lambda:invoke`` result: Step Functions guide, "Invoke Lambda
+#: with Step Functions"). A fragment that starts after Find Champion gets it in its input, as that state would
+#: have left it.
+NO_CHAMPION: dict[str, Any] = {"Payload": {"exists": False, "Baseline": "none",
+                                           "reason": "no model serves on the endpoint yet"}}
+
+
+def run_input(params: Any, layout: Any, **changes: Any) -> dict[str, Any]:
+    """The input of a new execution: the run's names (``retrain.workflow.execution_names``, a new run id) with
+    ``changes``, plus ``Champion`` as Find Champion leaves it on a first run (:data:`NO_CHAMPION`)."""
+    from retrain.workflow import execution_names
+
+    return {**execution_names(params, unique("run"), layout), "Champion": copy.deepcopy(NO_CHAMPION), **changes}
+
+
 def fragment(definition: dict[str, Any], start: str, keep: Iterable[str]) -> dict[str, Any]:
     """The states ``keep`` of ``definition`` (as the project built them: same Parameters, Retry, Catch, Choices),
     starting at ``start``; transitions to a state left out end the fragment."""

@@ -15,7 +15,7 @@ from rel_helpers import ANSWER_WITHIN_S, FINAL_GLUE, ROOT, churn_csv, set_field,
 
 from retrain.config import load_params
 from retrain.resources import Layout, glue_job_spec, upload_etl_code
-from retrain.workflow import glue_arguments
+from retrain.workflow import execution_names, glue_arguments
 
 pytestmark = pytest.mark.slow  # one Spark start (the warm worker), then a few seconds per case
 MAX_MESSAGE = 2000
@@ -71,7 +71,9 @@ def _run(rel: dict[str, Any], etl: dict[str, Any], content: str, input_format: s
     layout = Layout(rel["bucket"], f"{params.project_name}/{unique('case')}")
     rel["s3"].put_object(Bucket=rel["bucket"], Key=layout.data_key, Body=content.encode())
     glue = rel["glue"]
-    run_id = glue.start_job_run(JobName=params.glue_job_name, Arguments=glue_arguments(params, layout))["JobRunId"]
+    names = execution_names(params, "run", layout)  # the run writes under <project>/runs/run/
+    arguments = glue_arguments(params, layout, names, "none")  # "none": no model serves, so no drift check
+    run_id = glue.start_job_run(JobName=params.glue_job_name, Arguments=arguments)["JobRunId"]
     run = wait_for(lambda: (r := glue.get_job_run(JobName=params.glue_job_name, RunId=run_id)["JobRun"])
                    ["JobRunState"] in FINAL_GLUE and r, limit=300, every=0.2, what="the end of the run")
     left = rel["s3"].list_objects_v2(Bucket=rel["bucket"], Prefix=layout.key("")).get("Contents", [])
@@ -83,7 +85,7 @@ def test_good_data_passes(rel: dict[str, Any], etl: dict[str, Any]) -> None:
     """The control case (it also starts the warm Spark worker the cases below reuse)."""
     run = _run(rel, etl, GOOD, "raw")
     assert run["JobRunState"] == "SUCCEEDED", run.get("ErrorMessage")
-    assert "features.json" in run["left"] and any(k.startswith("train/") for k in run["left"])
+    assert "runs/run/features.json" in run["left"] and any(k.startswith("runs/run/train/") for k in run["left"])
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -100,5 +102,5 @@ def test_bad_data_fails_the_etl_naming_the_problem(rel: dict[str, Any], etl: dic
         assert word in message, message[:MAX_MESSAGE]
     assert len(message) <= MAX_MESSAGE, f"the message is {len(message)} characters long: {message[:300]}..."
     # nothing a training job could read: at most the data check's report
-    assert run["left"] == ["data/customer-churn.csv", *(["data_report.json"] if checked else [])], run["left"]
+    assert run["left"] == ["data/customer-churn.csv", *(["runs/run/data_report.json"] if checked else [])], run["left"]
     assert took < ANSWER_WITHIN_S, f"answered after {took:.0f} s"

@@ -29,8 +29,8 @@ DEPLOY = ["Create Endpoint Config", "Check Endpoint", "Endpoint Missing?", "Wait
 @pytest.fixture(scope="module")
 def deploy(rel: dict[str, Any]) -> dict[str, Any]:
     """The deploy fragment as a state machine, and two good models and a broken one in S3."""
-    params, _, definition = offline_project(rel["s3"], {"project_name": unique("relep")},
-                                            sagemaker_role=rel["roles"]["sagemaker"])
+    params, layout, definition = offline_project(rel["s3"], {"project_name": unique("relep")},
+                                                 sagemaker_role=rel["roles"]["sagemaker"])
     machine = rel["stepfunctions"].create_state_machine(
         name=unique("rel-deploy"), definition=json.dumps(fragment(definition, DEPLOY[0], DEPLOY)),
         roleArn=rel["roles"]["states"])["stateMachineArn"]
@@ -39,7 +39,7 @@ def deploy(rel: dict[str, Any]) -> dict[str, Any]:
         archive, booster, rows = tiny_model(seed, rounds)
         models[label] = {"uri": _put(rel, f"{label}/model.tar.gz", archive), "booster": booster, "rows": rows}
     models["broken"] = {"uri": _put(rel, "broken/model.tar.gz", b"this is not a tar.gz archive")}
-    return {"params": params, "machine": machine, "models": models, "definition": definition}
+    return {"params": params, "layout": layout, "machine": machine, "models": models, "definition": definition}
 
 
 def _put(rel: dict[str, Any], key: str, data: bytes) -> str:
@@ -56,7 +56,7 @@ def _expected(model: dict[str, Any]) -> np.ndarray:
 
 def _roll_out(rel: dict[str, Any], deploy: dict[str, Any], endpoint: str, model_uri: str) -> dict[str, Any]:
     """Register a model for ``model_uri`` and run the project's deploy branch for it; the execution."""
-    names = execution_names(deploy["params"], unique("r"))
+    names = execution_names(deploy["params"], unique("r"), deploy["layout"])
     names["EndpointName"] = endpoint
     rel["sagemaker"].create_model(
         ModelName=names["ModelName"], ExecutionRoleArn=rel["roles"]["sagemaker"],

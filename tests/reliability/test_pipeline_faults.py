@@ -100,14 +100,12 @@ class Pipeline:
 
 def _rows(pipe: Pipeline, out: Path) -> np.ndarray:
     """The run's held-back rows, encoded as the model reads them."""
-    from retrain.deploy import features_matrix, read_json
-    from retrain.resources import Layout
+    from retrain.deploy import features_matrix, read_bytes, read_json
 
     state = json.loads((out / "state.json").read_text())
-    layout = Layout(state["bucket"], pipe.project)
     s3 = pipe.client("s3")
-    holdout = s3.get_object(Bucket=layout.bucket, Key=layout.holdout_key)["Body"].read()
-    return features_matrix(holdout, read_json(s3, layout.features_uri))[0][:50]
+    manifest = read_json(s3, state["execution_input"]["FeaturesUri"])  # the run's own feature plan
+    return features_matrix(read_bytes(s3, state["holdout_uri"]), manifest)[0][:50]
 
 
 def _scores(pipe: Pipeline, rows: np.ndarray) -> np.ndarray:
@@ -200,7 +198,7 @@ def test_a_rerun_after_the_kill_deploys(baseline: dict[str, Any]) -> None:
 
 def _bad_data(path: Path) -> tuple[Path, int]:
     """The project's data with a non-numeric value in a few rows, at least one of them among the training rows."""
-    from retrain.resources import split_holdout
+    from retrain.holdout import split_holdout
 
     lines = (ROOT / "data" / "customer-churn.csv").read_text().splitlines()
     column = lines[0].split(",").index(BAD_COLUMN)
@@ -230,15 +228,15 @@ def bad_data(pipe: Pipeline, baseline: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_bad_data_fails_the_run_naming_the_column(pipe: Pipeline, bad_data: dict[str, Any]) -> None:
-    assert bad_data["code"] == 1, bad_data["stdout"][-3000:]
+    assert bad_data["code"] == 4, bad_data["stdout"][-3000:]  # the data failed its checks: nothing trained
     s = summary(bad_data["out"])
-    assert s["status"] == "failed"
-    assert "04_run_workflow.ipynb failed" in s["message"]
+    assert s["status"] == "data_check_failed"
+    assert s["message"].startswith("the new data failed its checks: ")
     assert f"column '{BAD_COLUMN}' has {bad_data['bad_rows']} row" in s["message"], s["message"]
     assert "'n/a'" in s["message"] and "non-numeric" in s["message"]
     assert s["execution"]["status"] == "FAILED"
     # the clean-up ran on the way out; keep_endpoint (local default) kept the serving endpoint
-    assert [n["status"] for n in s["notebooks"]] == ["ok", "ok", "ok", "failed", "ok"]
+    assert [n["status"] for n in s["notebooks"]] == ["ok"] * 5  # a verdict, not a notebook failure
     assert s["cleanup"]["unexpected"] == [] and f"endpoint {pipe.endpoint}" in s["cleanup"]["remaining"]
 
 
@@ -338,8 +336,9 @@ def test_the_roles_in_iam_are_least_privilege(pipe: Pipeline, baseline: dict[str
     roles = [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(pipe.project)]
     assert len(roles) == 4
     sm_role = next(r["Arn"] for r in roles if r["RoleName"].endswith("-sagemaker-role"))
-    names = [pipe.project, bucket, f"{pipe.project}-etl", f"{pipe.project}-query-training-status", pipe.endpoint,
-             sm_role, "StepFunctionsGetEventsForSageMakerTrainingJobsRule", "repository/sagemaker-xgboost"]
+    names = [pipe.project, bucket, f"{pipe.project}-etl", f"{pipe.project}-model-gate", pipe.endpoint,
+             sm_role, "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+             "StepFunctionsGetEventsForSageMakerProcessingJobsRule", "repository/sagemaker-xgboost"]
     for role in roles:
         name = role["RoleName"]
         assert iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"] == [], name

@@ -1,13 +1,14 @@
 """Faults inside the workflow, run through the project's own states (built offline by ``retrain.workflow`` with the
 same Parameters, Retry and Choices the pipeline deploys) on the session's local cloud:
 
-- code: a Glue script that raises, the status Lambda raising, a Lambda timing out -> the execution fails with the
-  AWS error name and a cause naming the problem;
+- code: a Glue script that raises, the model gate Lambda raising in Judge Model, a Lambda timing out -> the
+  execution fails with the AWS error name and a cause naming the problem;
 - faults: a Glue timeout, two executions at once on a job that allows one run, a killed training process;
 - workflow: an invalid definition, a missing IAM role.
 
 A Glue ``pythonshell`` job stands in for the Spark job where the script's content does not matter: the ETL state
-only names the job and passes its arguments.
+only names the job and passes its arguments. A fragment that starts after Find Champion gets the champion that
+state leaves on a first run (``rel_helpers.NO_CHAMPION``): the ETL state reads its ``Baseline``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from rel_helpers import (
     finish,
     fragment,
     offline_project,
+    run_input,
     run_machine,
     unique,
     wait_for,
@@ -34,11 +36,11 @@ from rel_helpers import (
 
 from retrain.errors import WorkflowError
 from retrain.resources import lambda_zip
-from retrain.workflow import check_definition, execution_names
+from retrain.workflow import check_definition
 
 ETL = "Extract, Transform, Load"
 TRAIN = "Train Model"
-QUERY = "Query Training Status"
+JUDGE = "Judge Model"
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +52,8 @@ def project(rel: dict[str, Any]) -> dict[str, Any]:
     return {"params": params, "layout": layout, "definition": definition}
 
 
-def _names(project: dict[str, Any], **changes: str) -> dict[str, str]:
-    names = execution_names(project["params"], unique("run"))
-    names.update(changes)
-    return names
+def _names(project: dict[str, Any], **changes: str) -> dict[str, Any]:
+    return run_input(project["params"], project["layout"], **changes)
 
 
 def _script_job(rel: dict[str, Any], source: str, *, concurrent: int = 1, timeout: int = 5) -> str:
@@ -91,19 +91,23 @@ def test_glue_script_exception_fails_the_workflow_with_the_scripts_error(rel: di
 
 
 @pytest.fixture(scope="module")
-def status_function(rel: dict[str, Any]) -> str:
-    """The project's own status Lambda (code/query_training_status.py)."""
-    name = unique("rel-status")
+def gate_function(rel: dict[str, Any]) -> str:
+    """The project's own model gate Lambda (code/model_gate.py)."""
+    name = unique("rel-gate")
     rel["lambda"].create_function(FunctionName=name, Runtime="python3.12", Role=rel["roles"]["lambda"],
-                                  Handler="query_training_status.lambda_handler", Timeout=30,
-                                  Code={"ZipFile": lambda_zip(ROOT / "code" / "query_training_status.py")})
+                                  Handler="model_gate.lambda_handler", Timeout=30,
+                                  Code={"ZipFile": lambda_zip(ROOT / "code" / "model_gate.py")})
     return name
 
 
 def test_lambda_exception_fails_the_workflow_with_its_error_type(rel: dict[str, Any], project: dict[str, Any],
-                                                                 status_function: str) -> None:
-    definition = fragment(project["definition"], QUERY, [QUERY])
-    names = _names(project, LambdaFunctionName=status_function, TrainingJobName="relwf-no-such-job")
+                                                                 gate_function: str) -> None:
+    """Judge Model asks the gate about a training job that does not exist: the function raises, and its exception
+    class is the run's error, its message in the cause (recorded on AWS: localstack snapshot
+    tests/aws/services/stepfunctions/v2/error_handling/test_task_service_lambda.snapshot.json
+    test_raise_custom_exception, error "CustomException")."""
+    definition = fragment(project["definition"], JUDGE, [JUDGE])
+    names = _names(project, LambdaFunctionName=gate_function, TrainingJobName="relwf-no-such-job")
     out = run_machine(rel["stepfunctions"], rel["roles"]["states"], definition, names)
     error, cause = execution_failure(out)
     assert out["status"] == "FAILED" and error == "TrainingJobNotFound"
@@ -122,7 +126,7 @@ def test_lambda_timeout_fails_the_workflow_with_sandbox_timedout(rel: dict[str, 
     name = unique("rel-slow")
     rel["lambda"].create_function(FunctionName=name, Runtime="python3.12", Role=rel["roles"]["lambda"],
                                   Handler="slow.handler", Timeout=1, Code={"ZipFile": buffer.getvalue()})
-    definition = fragment(project["definition"], QUERY, [QUERY])
+    definition = fragment(project["definition"], JUDGE, [JUDGE])
     out = run_machine(rel["stepfunctions"], rel["roles"]["states"], definition,
                       _names(project, LambdaFunctionName=name))
     error, cause = execution_failure(out)
@@ -180,11 +184,12 @@ def test_without_the_retry_the_second_execution_fails_with_the_glue_error(rel: d
     assert finish(sfn, first["executionArn"])["status"] == "SUCCEEDED"
 
 
-def _training_data(rel: dict[str, Any], layout: Any) -> None:
+def _training_data(rel: dict[str, Any], layout: Any, names: dict[str, Any]) -> None:
+    """Prepared splits where the run's training job reads them (its own ``TrainUri``/``ValidationUri``)."""
     import numpy as np
 
     rng = np.random.default_rng(3)
-    for uri, rows in ((layout.train_uri, 3000), (layout.validation_uri, 300)):
+    for uri, rows in ((names["TrainUri"], 3000), (names["ValidationUri"], 300)):
         x = rng.normal(size=(rows, 12))
         y = (x[:, 0] + rng.normal(scale=0.5, size=rows) > 0).astype(int)
         text = "\n".join(",".join([str(label), *(f"{v:.4f}" for v in row)]) for label, row in zip(y, x, strict=True))
@@ -201,8 +206,8 @@ def test_a_killed_training_process_fails_the_job_and_the_workflow(cloud: Any, re
     params, layout, definition = offline_project(
         rel["s3"], {"project_name": unique("relkill"), "hyperparameters.num_round": 1000000},
         sagemaker_role=rel["roles"]["sagemaker"])
-    _training_data(rel, layout)
-    names = execution_names(params, unique("run"))
+    names = run_input(params, layout)
+    _training_data(rel, layout, names)
     sfn = rel["stepfunctions"]
     machine = sfn.create_state_machine(name=unique("rel-train"), definition=json.dumps(fragment(definition, TRAIN,
                                                                                                [TRAIN])),
@@ -230,7 +235,7 @@ def test_a_killed_training_process_fails_the_job_and_the_workflow(cloud: Any, re
 def test_invalid_definition_is_refused_listing_every_problem(rel: dict[str, Any], project: dict[str, Any]) -> None:
     broken = json.loads(json.dumps(project["definition"]))
     broken["States"][TRAIN]["Next"] = "Nowhere"
-    broken["States"][QUERY].pop("Resource")
+    broken["States"][JUDGE].pop("Resource")
     with pytest.raises(WorkflowError) as linted:  # the project lints before it sends (notebook 03)
         check_definition(broken)
     assert "Nowhere" in str(linted.value) and "problems" in str(linted.value)

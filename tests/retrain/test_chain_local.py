@@ -67,8 +67,9 @@ def test_first_run_deploys_and_creates_the_endpoint(runs: dict[str, Any]) -> Non
     assert runs["first_code"] == 0
     s = summary(runs["first"])
     assert s["status"] == "deployed" and s["target"] == "local"
-    assert s["gate"]["metric"] == "validation:error" and s["gate"]["passed"] is True
-    assert 0 < s["gate"]["value"] <= 0.1 and s["gate"]["threshold"] == 0.9
+    floor = s["gate"]["floor"]
+    assert floor["metric"] == "validation:error" and floor["passed"] is True and s["gate"]["decision"] == "deploy"
+    assert 0 < floor["value"] <= 0.1 and floor["max"] == 0.1
     assert s["endpoint"]["name"] == "e2e-churn-ep" and s["endpoint"]["action"] == "created"
     assert s["endpoint"]["smoke_test"]["rows"] == 200 and s["endpoint"]["smoke_test"]["accuracy"] >= 0.85
     assert s["execution"]["status"] == "SUCCEEDED" and s["execution"]["arn"].startswith("arn:aws:states:")
@@ -76,7 +77,8 @@ def test_first_run_deploys_and_creates_the_endpoint(runs: dict[str, Any]) -> Non
     assert [n["status"] for n in s["notebooks"]] == ["ok"] * 5
     assert all(n["html"] and (runs["first"] / n["html"]).is_file() for n in s["notebooks"])
     assert s["versions"]["stepfunctions"] == "2.3.0" and "git_commit" in s
-    assert s["data"]["validation_uri"].endswith("/e2e-churn/validation/")
+    run_id = state(runs["first"])["run_id"]
+    assert s["data"]["DataPrefix"].endswith(f"/e2e-churn/runs/{run_id}/")  # each run's data under its own prefix
     assert runs["after_first"]["EndpointStatus"] == "InService"
 
 
@@ -115,7 +117,8 @@ def test_every_notebook_used_the_one_validated_set(runs: dict[str, Any]) -> None
 
 def test_runs_are_reproducible(runs: dict[str, Any]) -> None:
     first, second = summary(runs["first"]), summary(runs["second"])
-    assert first["gate"]["value"] == second["gate"]["value"]
+    assert first["gate"]["floor"]["value"] == second["gate"]["floor"]["value"]
+    assert first["gate"]["candidate"] == second["gate"]["candidate"] == second["gate"]["champion"]
     assert first["endpoint"]["smoke_test"] == second["endpoint"]["smoke_test"]
 
 
@@ -123,10 +126,11 @@ def test_impossible_threshold_is_rejected_and_the_endpoint_untouched(runs: dict[
     assert runs["reject_code"] == 3
     s = summary(runs["reject"])
     assert s["status"] == "rejected"
-    assert s["gate"]["passed"] is False and s["gate"]["threshold"] == 1.0 and s["gate"]["value"] > 0
+    floor = s["gate"]["floor"]
+    assert floor["passed"] is False and floor["max"] == 0.0 and floor["value"] > 0 and s["gate"]["decision"] == "reject"
     assert s["endpoint"]["action"] == "none" and s["endpoint"]["smoke_test"] is None
     assert s["execution"]["status"] == "FAILED"
-    assert "Model rejected: validation error" in s["message"] and f"{s['gate']['value']}"[:5] in s["message"]
+    assert "does not clear the floor: validation:error" in s["message"] and f"{floor['value']:.4g}" in s["message"]
     assert runs["after_reject"]["EndpointConfigName"] == runs["after_second"]["EndpointConfigName"]
     assert [n["status"] for n in s["notebooks"]] == ["ok"] * 5
     visited = state(runs["reject"])["execution"]["visited"]

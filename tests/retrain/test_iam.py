@@ -11,15 +11,8 @@ import pytest
 from moto import mock_aws
 
 from retrain.config import load_params
-from retrain.iam import (
-    ROLE_KINDS,
-    Scope,
-    delete_role,
-    ensure_project_roles,
-    ensure_role,
-    role_policies,
-    trust_policy,
-)
+from retrain.iam import delete_role, ensure_project_roles, ensure_role
+from retrain.policies import ROLE_KINDS, Scope, role_policies, trust_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -62,7 +55,8 @@ def test_star_resource_only_for_actions_that_require_it(kind: str, scope: Scope)
 @pytest.mark.parametrize("kind", ROLE_KINDS)
 def test_every_resource_names_this_project(kind: str, scope: Scope) -> None:
     allowed = (scope.bucket, "retrain-churn", "/aws-glue/", "/aws/sagemaker/",
-               "StepFunctionsGetEventsForSageMakerTrainingJobsRule", "repository/sagemaker-xgboost")
+               "StepFunctionsGetEventsForSageMakerTrainingJobsRule", "StepFunctionsGetEventsForSageMakerProcessingJobsRule",
+               "repository/sagemaker-xgboost")
     for st in statements(kind, scope):
         for resource in as_list(st["Resource"]):
             if resource == "*":
@@ -77,25 +71,30 @@ def test_stepfunctions_policy_matches_the_workflow(scope: Scope) -> None:
     glue = by_sid["RunTheEtlJob"]
     assert set(glue["Action"]) == {"glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"}
     assert glue["Resource"] == f"arn:aws:glue:us-east-1:{ACCOUNT}:job/retrain-churn-etl"
-    sm = by_sid["TrainAndRegister"]
-    assert {"sagemaker:CreateTrainingJob", "sagemaker:CreateModel", "sagemaker:CreateEndpointConfig",
-            "sagemaker:AddTags", "sagemaker:ListTags"} <= set(sm["Action"])
+    sm = by_sid["TrainEvaluateAndModel"]
+    assert {"sagemaker:CreateTrainingJob", "sagemaker:CreateProcessingJob", "sagemaker:CreateModel",
+            "sagemaker:CreateEndpointConfig", "sagemaker:AddTags", "sagemaker:ListTags"} <= set(sm["Action"])
     arn = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
-    assert set(sm["Resource"]) == {f"{arn}:training-job/retrain-churn-*", f"{arn}:model/retrain-churn-*",
-                                   f"{arn}:endpoint-config/retrain-churn-*"}
+    assert set(sm["Resource"]) == {f"{arn}:training-job/retrain-churn-*", f"{arn}:processing-job/retrain-churn-*",
+                                   f"{arn}:model/retrain-churn-*", f"{arn}:endpoint-config/retrain-churn-*"}
+    registry = by_sid["RegisterModels"]
+    assert set(registry["Resource"]) == {f"{arn}:model-package-group/retrain-churn-models",
+                                         f"{arn}:model-package/retrain-churn-models/*"}
+    assert "sagemaker:AddTags" not in registry["Action"]  # a version takes its group's tags
     endpoint = f"{arn}:endpoint/retrain-churn-endpoint"
     assert by_sid["CreateTheEndpoint"]["Resource"] == [endpoint, f"{arn}:endpoint-config/retrain-churn-*"]
     assert set(by_sid["CheckTheEndpoint"]["Action"]) == {"sagemaker:DescribeEndpoint", "sagemaker:ListTags"}
     update = by_sid["UpdateOnlyOurEndpoint"]
     assert update["Action"] == "sagemaker:UpdateEndpoint"
     assert update["Condition"] == {"StringEquals": {"aws:ResourceTag/retrain:project": "retrain-churn"}}
-    assert by_sid["QueryTrainingStatus"]["Action"] == "lambda:InvokeFunction"
-    assert "function:retrain-churn-query-training-status" in by_sid["QueryTrainingStatus"]["Resource"][0]
+    assert by_sid["InvokeTheModelGate"]["Action"] == "lambda:InvokeFunction"
+    assert "function:retrain-churn-model-gate" in by_sid["InvokeTheModelGate"]["Resource"][0]
     passrole = by_sid["PassOnlyTheSageMakerRole"]
     assert passrole["Resource"] == SM_ROLE
     assert passrole["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
-    events = by_sid["SyncTrainingJobEvents"]
-    assert events["Resource"].endswith(":rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule")
+    events = by_sid["SyncJobEvents"]
+    assert [r.rsplit("/", 1)[1] for r in events["Resource"]] == [
+        "StepFunctionsGetEventsForSageMakerTrainingJobsRule", "StepFunctionsGetEventsForSageMakerProcessingJobsRule"]
 
 
 def _allowed(kind: str, scope: Scope, action: str, resource: str, **context: str) -> bool:
@@ -107,30 +106,42 @@ def _allowed(kind: str, scope: Scope, action: str, resource: str, **context: str
 
 def test_data_roles_write_only_their_outputs(scope: Scope) -> None:
     obj = f"arn:aws:s3:::{scope.bucket}/retrain-churn/"
-    # the ETL job reads the raw data, its script and modules, writes only the splits and its reports
-    for key in ("data/customer-churn.csv", "code/glue_etl.py", "code/data_checks.py", "code/etl_features.py"):
+    run = "runs/20260101-000000-abcd/"
+    # the ETL job reads the raw data, its script and modules, the champion's profile; writes only a run's outputs
+    for key in ("data/customer-churn.csv", "code/glue_etl.py", "code/data_checks.py", "code/etl_features.py",
+                "runs/old/profile.json", "runs/old/features.json"):
         assert _allowed("glue", scope, "s3:GetObject", obj + key)
     for key in ("train/part-0.csv", "validation/part-0.csv", "features.json", "profile.json", "data_report.json",
                 "train/_temporary/0/x"):
-        assert _allowed("glue", scope, "s3:PutObject", obj + key) and _allowed("glue", scope, "s3:DeleteObject",
-                                                                              obj + key)
-    for key in ("code/glue_etl.py", "code/data_checks.py"):
-        assert not _allowed("glue", scope, "s3:PutObject", obj + key)  # cannot overwrite its code
+        assert _allowed("glue", scope, "s3:PutObject", obj + run + key) and _allowed(
+            "glue", scope, "s3:DeleteObject", obj + run + key)
+    for key in ("code/glue_etl.py", "code/data_checks.py", "train/part-0.csv", "runs/x/evaluation/evaluation.json"):
+        assert not _allowed("glue", scope, "s3:PutObject", obj + key)  # not its code, not outside a run's splits
     assert not _allowed("glue", scope, "s3:DeleteObject", obj + "data/customer-churn.csv")  # nor delete the data
     assert not _allowed("glue", scope, "s3:PutObject", obj + "output/x/model.tar.gz")
-    # training reads the splits, writes only under the model output prefix; hosting reads the artifact back
-    for key in ("train/part-0.csv", "validation/part-0.csv", "output/job/output/model.tar.gz"):
-        assert _allowed("sagemaker", scope, "s3:GetObject", obj + key)
-    assert _allowed("sagemaker", scope, "s3:PutObject", obj + "output/job/output/model.tar.gz")
-    for key in ("train/part-0.csv", "data/customer-churn.csv", "code/glue_etl.py", "features.json"):
-        assert not _allowed("sagemaker", scope, "s3:PutObject", obj + key)
+    # training reads a run's splits, writes only under the model output prefix; the evaluation reads the models,
+    # the held-back rows and its code, writes only a run's evaluation; hosting reads the artifact back
+    for key in (run + "train/part-0.csv", run + "validation/part-0.csv", run + "features.json",
+                "output/job/output/model.tar.gz", "holdout/holdout.csv", "code/evaluation/evaluate.py"):
+        assert _allowed("sagemaker", scope, "s3:GetObject", obj + key), key
+    for key in ("output/job/output/model.tar.gz", run + "evaluation/evaluation.json"):
+        assert _allowed("sagemaker", scope, "s3:PutObject", obj + key)
+    for key in (run + "train/part-0.csv", "data/customer-churn.csv", "code/glue_etl.py", run + "features.json",
+                "holdout/holdout.csv", "code/evaluation/evaluate.py"):
+        assert not _allowed("sagemaker", scope, "s3:PutObject", obj + key), key
     assert not _allowed("sagemaker", scope, "s3:GetObject", obj + "data/customer-churn.csv")
-    assert _allowed("sagemaker", scope, "s3:ListBucket", f"arn:aws:s3:::{scope.bucket}", **{
-        "s3:prefix": "retrain-churn/train/"})
+    for prefix in ("retrain-churn/runs/r/train/", "retrain-churn/holdout/", "retrain-churn/code/evaluation/"):
+        assert _allowed("sagemaker", scope, "s3:ListBucket", f"arn:aws:s3:::{scope.bucket}", **{"s3:prefix": prefix})
     assert not _allowed("sagemaker", scope, "s3:ListBucket", f"arn:aws:s3:::{scope.bucket}", **{
         "s3:prefix": "other-project/"})
     lam = {st["Sid"]: st for st in statements("lambda", scope)}
     assert lam["DescribeProjectTrainingJobs"]["Action"] == "sagemaker:DescribeTrainingJob"
+    # the model gate finds the champion and reads evaluations, nothing else of the bucket
+    arn = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
+    assert _allowed("lambda", scope, "sagemaker:DescribeModelPackage", f"{arn}:model-package/retrain-churn-models/3")
+    assert not _allowed("lambda", scope, "sagemaker:DescribeModelPackage", f"{arn}:model-package/other-models/3")
+    assert _allowed("lambda", scope, "s3:GetObject", obj + run + "evaluation/evaluation.json")
+    assert not _allowed("lambda", scope, "s3:GetObject", obj + "data/customer-churn.csv")
 
 
 def test_trust_policies_name_the_service_and_the_account_where_the_service_documents_it() -> None:

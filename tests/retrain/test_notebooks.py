@@ -57,9 +57,9 @@ def test_a_notebook_edited_apart_from_its_source_is_found(tmp_path: Path) -> Non
 def test_notebook_03_builds_one_state_per_cell() -> None:
     """The lesson is in the notebook: each SDK step is constructed in a cell of its own, after prose with a link."""
     notebook = jupytext.read(FOLDER / "03_build_workflow.py")
-    constructors = ("steps.GlueStartJobRunStep(", "steps.TrainingStep(", "steps.ModelStep(", "steps.LambdaStep(",
-                    "EndpointConfigWithSelector(", "steps.EndpointStep(", "steps.Choice(\"Accuracy Gate\"",
-                    "FailWithPaths(", "Workflow(")
+    constructors = ('"Find Champion"', "steps.GlueStartJobRunStep(", "steps.TrainingStep(", "steps.ProcessingStep(",
+                    '"Judge Model"', "register_step(", 'steps.Choice("Deploy?")', "create_model_step(",
+                    "EndpointConfigWithSelector(", "steps.EndpointStep(", "Workflow(")
     cells = notebook.cells
     for constructor in constructors:
         (index,) = [i for i, c in enumerate(cells) if c.cell_type == "code" and constructor in c.source]

@@ -70,7 +70,8 @@ def test_a_policy_missing_a_permission_fails_the_plan(monkeypatch: pytest.Monkey
 
 def test_a_data_role_too_tight_fails_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_output(document: dict[str, Any]) -> None:
-        document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != "WriteOnlyModelArtifacts"]
+        document["Statement"] = [s for s in document["Statement"]
+                                 if s.get("Sid") != "WriteOnlyArtifactsAndEvaluations"]
 
     _with_policy_change(monkeypatch, "sagemaker", no_output)
     plan = build(load_params(AWS))

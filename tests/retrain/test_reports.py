@@ -121,7 +121,9 @@ def test_notebook_html_is_offline(tmp_path: Path) -> None:
 
 def summary(status: str = "deployed") -> dict:
     return {"run_id": "r1", "target": "local", "status": status, "message": "model deployed; endpoint created",
-            "gate": {"metric": "validation:error", "value": 0.05, "threshold": 0.9, "passed": True},
+            "gate": {"floor": {"metric": "validation:error", "max": 0.1, "passed": True, "value": 0.05},
+                     "metric": "auc", "candidate": 0.91, "champion": 0.9, "absolute": 0.01, "rows": 200,
+                     "decision": "deploy", "reason": "auc 0.9100 beats 0.9000", "approval_status": "Approved"},
             "endpoint": {"name": "ep", "action": "created", "smoke_test": {"rows": 10, "accuracy": 0.9}},
             "execution": {"arn": "arn:x", "status": "SUCCEEDED", "duration_s": 12.5},
             "notebooks": [{"name": "01_setup_roles", "status": "ok", "duration_s": 1.0, "html": "01_setup_roles.html"},
@@ -134,10 +136,14 @@ def test_index_embeds_graph_and_plots_and_links_notebooks(tmp_path: Path) -> Non
     art.mkdir()
     (art / "graph.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><rect class="x"/></svg>')
     save_figure(plot_importance({"a": 1.0}), art / "importance.png")
+    save_figure(plot_importance({"b": 1.0}), art / "face_off.png")
     index = write_index(summary(), tmp_path)
     text = index.read_text()
     assert '<rect class="x"/>' in text and "data:image/png;base64," in text
     assert "href='01_setup_roles.html'" in text and ">deployed<" in text and "0.05" in text
+    assert "validation:error 0.05 (at most 0.1)" in text and "<td>0.91</td>" in text and "<td>0.9</td>" in text
+    assert ("alt='auc of the candidate 0.9100 against the model in production 0.9000, on the same 200 held-back "
+            "rows; decision: deploy'") in text
     assert remote_references(text) == []
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "deployed"
     rejected = render_index(summary("rejected"), tmp_path / "nothing")

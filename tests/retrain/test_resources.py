@@ -26,6 +26,7 @@ from retrain.deploy import (
     to_csv_payload,
 )
 from retrain.errors import CloudError, ParamsError
+from retrain.holdout import split_holdout
 from retrain.ownership import OwnershipError
 from retrain.resources import (
     LAMBDA_HANDLER,
@@ -37,7 +38,6 @@ from retrain.resources import (
     glue_job_spec,
     lambda_zip,
     make_estimator,
-    split_holdout,
     training_image,
     upload_bytes,
 )
@@ -75,23 +75,36 @@ def test_holdout_is_seeded_disjoint_and_byte_exact() -> None:
         split_holdout(DATA, "raw", 5000, seed=1)
 
 
+def test_a_held_back_row_stays_held_back_when_the_data_grows(tmp_path: Path) -> None:
+    """Rows neither model trained on: the choice depends on each row alone, so a grown file can only push
+    rows out of the hold-back, never pull a row the production model trained on into it."""
+    lines = DATA.read_text().splitlines()
+    grown = tmp_path / "grown.csv"
+    extra = [line.replace(",", ",1", 1) for line in lines[1:400]]  # 399 new rows (a changed account length)
+    grown.write_text("\n".join([lines[0], *extra[:200], *lines[1:], *extra[200:]]) + "\n")
+    before, after = split_holdout(DATA, "raw", 200, seed=42), split_holdout(grown, "raw", 200, seed=42)
+    old_rows = set(lines[1:])
+    assert {r for r in after.holdout_lines if r in old_rows} <= set(before.holdout_lines)
+    assert len(set(after.holdout_lines) & set(before.holdout_lines)) > 150
+
+
 def test_holdout_of_prepared_data_has_no_header(tmp_path: Path) -> None:
     prepared = tmp_path / "p.csv"
     prepared.write_text("".join(f"{i % 2},{i},{i * 2}\n" for i in range(20)))
     split = split_holdout(prepared, "prepared", 5, seed=1)
     assert split.header is None and len(split.holdout_lines) == 5
-    X, y = features_matrix(split.holdout_bytes(), "prepared", ["a", "b"])
+    X, y = features_matrix(split.holdout_bytes(), {"features": ["a", "b"], "input_format": "prepared"})
     assert X.shape == (5, 2) and set(y) <= {0, 1}
 
 
 def test_lambda_zip_is_deterministic_and_holds_the_handler() -> None:
-    source = ROOT / "code" / "query_training_status.py"
+    source = ROOT / "code" / "model_gate.py"
     first, second = lambda_zip(source), lambda_zip(source)
     assert first == second
     with zipfile.ZipFile(io.BytesIO(first)) as z:
-        assert z.namelist() == ["query_training_status.py"]
-        assert z.read("query_training_status.py") == source.read_bytes()
-    assert LAMBDA_HANDLER == "query_training_status.lambda_handler"
+        assert z.namelist() == ["model_gate.py"]
+        assert z.read("model_gate.py") == source.read_bytes()
+    assert LAMBDA_HANDLER == "model_gate.lambda_handler"
 
 
 @mock_aws
@@ -106,7 +119,7 @@ def test_bucket_and_lambda_are_create_or_update() -> None:
     layout = Layout("b-123", params.project_name)
     iam = boto3.client("iam", region_name="us-east-1")
     role = iam.create_role(RoleName="l", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    upload_bytes(s3, lambda_zip(ROOT / "code" / "query_training_status.py"), "b-123", layout.lambda_key)
+    upload_bytes(s3, lambda_zip(ROOT / "code" / "model_gate.py"), "b-123", layout.lambda_key)
     lam = boto3.client("lambda", region_name="us-east-1")
     assert ensure_lambda_function(lam, params.lambda_function_name, role, "b-123", layout.lambda_key) == "created"
     conf = lam.get_function_configuration(FunctionName=params.lambda_function_name)
@@ -161,7 +174,7 @@ def test_lambda_creation_waits_out_iam_propagation(tmp_path: Path, monkeypatch: 
         session = boto3.session.Session(region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
         s3, iam, lam = (session.client(n, endpoint_url=cloud.endpoint_url) for n in ("s3", "iam", "lambda"))
         ensure_bucket(s3, "prop-bucket", "us-east-1")
-        upload_bytes(s3, lambda_zip(ROOT / "code" / "query_training_status.py"), "prop-bucket", "fn.zip")
+        upload_bytes(s3, lambda_zip(ROOT / "code" / "model_gate.py"), "prop-bucket", "fn.zip")
         trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]})
         role = iam.create_role(RoleName="fresh-role", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
@@ -196,7 +209,11 @@ def test_estimator_uses_the_xgboost_image_and_params() -> None:
 
 def test_raw_rows_are_encoded_like_the_etl_job() -> None:
     split = split_holdout(DATA, "raw", 30, seed=1)
-    X, y = features_matrix(split.holdout_bytes(), "raw", FEATURES)
+    manifest = {"label": "Churn?", "task": "binary", "features": FEATURES, "numeric": NUMERIC,
+                "categorical": {"State": list(STATES), "Area Code": ["408", "415", "510"], "Int'l Plan": ["no", "yes"],
+                                "VMail Plan": ["no", "yes"]},
+                "label_values": {"True.": 1, "True": 1, "False.": 0, "False": 0}, "input_format": "raw"}
+    X, y = features_matrix(split.holdout_bytes(), manifest)
     assert X.shape == (30, len(FEATURES)) and set(np.unique(y)) <= {0, 1}
     first = split.holdout_lines[0].split(",")
     header = split.header.split(",")
@@ -208,7 +225,7 @@ def test_raw_rows_are_encoded_like_the_etl_job() -> None:
     assert X[:, state_cols].sum(axis=1).tolist() == [1.0] * 30  # exactly one state per row
     assert y[0] == (1 if row["Churn?"].startswith("True") else 0)
     with pytest.raises(CloudError, match="matches no column"):
-        features_matrix(split.holdout_bytes(), "raw", ["Nope_1"])
+        features_matrix(split.holdout_bytes(), {**manifest, "features": ["Nope_1"]})
 
 
 def test_payload_and_scores_round_trip() -> None:

@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from retrain.config import load_params
 from retrain.notebooks import workflow_definition
+from retrain.resources import Layout
 from retrain.state import new_run_id
 from retrain.workflow import (
     EXECUTION_INPUT_SCHEMA,
@@ -48,68 +49,119 @@ def test_statelint_catches_a_broken_definition(definition: dict[str, Any]) -> No
 
 def test_main_line_and_resources(definition: dict[str, Any]) -> None:
     states = definition["States"]
-    assert definition["StartAt"] == "Extract, Transform, Load"
-    chain = ["Extract, Transform, Load", "Train Model", "Save Model", "Query Training Status", "Accuracy Gate"]
+    assert definition["StartAt"] == "Find Champion"
+    chain = ["Find Champion", "Extract, Transform, Load", "Train Model", "Champion Serving?"]
     for a, b in zip(chain, chain[1:], strict=False):
         assert states[a]["Next"] == b
+    for evaluate in ("Evaluate Both", "Evaluate Candidate"):
+        assert states[evaluate]["Next"] == "Judge Model"
+    after = ["Judge Model", "Register Model", "Deploy?"]
+    for a, b in zip(after, after[1:], strict=False):
+        assert states[a]["Next"] == b
+    assert states["Create Model"]["Next"] == "Create Endpoint Config"
     assert states["Extract, Transform, Load"]["Resource"] == "arn:aws:states:::glue:startJobRun.sync"
     assert states["Train Model"]["Resource"] == "arn:aws:states:::sagemaker:createTrainingJob.sync"
-    assert states["Save Model"]["Resource"] == "arn:aws:states:::sagemaker:createModel"
-    assert states["Query Training Status"]["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert states["Evaluate Both"]["Resource"] == "arn:aws:states:::sagemaker:createProcessingJob.sync"
+    assert states["Judge Model"]["Resource"] == states["Find Champion"]["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert states["Register Model"]["Resource"] == "arn:aws:states:::aws-sdk:sagemaker:createModelPackage"
+    assert states["Create Model"]["Resource"] == "arn:aws:states:::sagemaker:createModel"
     assert "DebugHookConfig" not in states["Train Model"]["Parameters"]
     hps = states["Train Model"]["Parameters"]["HyperParameters"]
     assert hps["eval_metric"] == "error" and hps["num_round"] == "100"  # strings, as SageMaker wants
     args = states["Extract, Transform, Load"]["Parameters"]["Arguments"]
-    assert args["--S3_DEST"] == f"s3://{BUCKET}/retrain-churn/" and args["--TRAIN_KEY"] == "train/"
+    assert args["--S3_DEST.$"] == "$$.Execution.Input['DataPrefix']" and args["--TRAIN_KEY"] == "train/"
+    assert args["--BASELINE.$"] == "$['Champion']['Payload']['Baseline']"  # drift against the champion's data
     assert args["--INPUT_FORMAT"] == "raw" and args["--TRAIN_FRACTION"] == "0.7" and args["--SEED"] == "42"
-    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+    assert "--SCHEMA" not in args  # the churn schema is the job's default
+    channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri.$"]
                 for c in states["Train Model"]["Parameters"]["InputDataConfig"]}
-    assert channels == {"train": f"s3://{BUCKET}/retrain-churn/train/",
-                        "validation": f"s3://{BUCKET}/retrain-churn/validation/"}
+    assert channels == {"train": "$$.Execution.Input['TrainUri']", "validation": "$$.Execution.Input['ValidationUri']"}
 
 
-def test_gate_reads_validation_error_by_name(definition: dict[str, Any]) -> None:
-    gate = definition["States"]["Accuracy Gate"]
-    (rule,) = gate["Choices"]
-    assert rule["Variable"] == "$['Payload']['metrics']['validationError']"
-    assert rule["NumericLessThanEquals"] == pytest.approx(0.1)
-    assert rule["Next"] == "Create Endpoint Config"
-    assert gate["Default"] == "Model Rejected"
-    payload = definition["States"]["Query Training Status"]["Parameters"]["Payload"]
-    assert payload["RequiredMetrics"] == ["validation:error"]
-    assert "trainingMetrics" not in json.dumps(gate)
+def test_both_models_are_scored_on_the_same_held_back_rows(definition: dict[str, Any]) -> None:
+    s = definition["States"]
+    serving = s["Champion Serving?"]
+    assert serving["Choices"] == [{"Variable": "$['Champion']['Payload']['exists']", "BooleanEquals": True,
+                                   "Next": "Evaluate Both"}] and serving["Default"] == "Evaluate Candidate"
+    both = {i["InputName"]: i["S3Input"] for i in s["Evaluate Both"]["Parameters"]["ProcessingInputs"]}
+    alone = {i["InputName"]: i["S3Input"] for i in s["Evaluate Candidate"]["Parameters"]["ProcessingInputs"]}
+    assert set(both) == {"code", "holdout", "candidate-model", "candidate-data", "champion-model", "champion-data"}
+    assert set(alone) == set(both) - {"champion-model", "champion-data"}
+    assert both["holdout"]["S3Uri"] == f"s3://{BUCKET}/retrain-churn/holdout/holdout.csv"
+    assert both["candidate-model"]["S3Uri.$"] == "$['Training']['ModelArtifacts']['S3ModelArtifacts']"
+    assert both["champion-model"]["S3Uri.$"] == "$['Champion']['Payload']['ModelDataUrl']"
+    app = s["Evaluate Both"]["Parameters"]["AppSpecification"]
+    assert app["ImageUri"].endswith("/sagemaker-xgboost:1.7-1")
+    assert app["ContainerEntrypoint"] == ["python3", "/opt/ml/processing/code/evaluate.py"]
+    (output,) = s["Evaluate Both"]["Parameters"]["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["S3Uri.$"] == "$$.Execution.Input['EvaluationUri']"
 
 
-def test_threshold_moves_the_gate() -> None:
-    rule = workflow_definition(LOCAL, {"accuracy_threshold": 0.97}, account=ACCOUNT)["States"]["Accuracy Gate"]
-    rule = rule["Choices"][0]
-    assert rule["NumericLessThanEquals"] == pytest.approx(0.03)
+def test_the_judge_holds_the_floor_and_the_champion_challenger_gate(definition: dict[str, Any]) -> None:
+    s = definition["States"]
+    payload = s["Judge Model"]["Parameters"]["Payload"]
+    assert payload["Action"] == "JudgeModel" and payload["Approval"] == "auto"
+    assert payload["Floor"] == {"metric": "validation:error", "max": pytest.approx(0.1)}
+    assert payload["Gate"] == {"metric": "auc", "min_absolute_improvement": 0.0}
+    deploy = s["Deploy?"]
+    assert deploy["Choices"] == [{"Variable": "$['Judgement']['Payload']['decision']", "StringEquals": "deploy",
+                                  "Next": "Create Model"}]
+    assert deploy["Default"] == "Model Rejected"
+    assert s["Model Rejected"] == {"Type": "Fail", "Error": "ModelRejected", "CausePath": "$.Judgement.Payload.reason"}
+    register = s["Register Model"]["Parameters"]
+    assert register["ModelApprovalStatus.$"] == "$.Judgement.Payload.approval_status"
+    assert register["InferenceSpecification"]["Containers"][0]["ModelDataUrl.$"] == \
+        "$.Training.ModelArtifacts.S3ModelArtifacts"
+    assert s["Create Model"]["Parameters"]["Containers"] == [{"ModelPackageName.$": "$.Registered.ModelPackageArn"}]
 
 
-def test_rejection_carries_the_measured_value(definition: dict[str, Any]) -> None:
-    fail = definition["States"]["Model Rejected"]
-    assert fail["Type"] == "Fail" and fail["Error"] == "ModelRejected"
-    assert "Cause" not in fail
-    assert fail["CausePath"].startswith("States.Format(")
-    assert "$.Payload.metrics.validationError" in fail["CausePath"]
-    assert "0.1" in fail["CausePath"] and "0.9" in fail["CausePath"]
+def test_gate_parameters_move_the_judge() -> None:
+    judged = workflow_definition(LOCAL, {"accuracy_threshold": 0.97, "gate_metric": "logloss",
+                                         "min_relative_improvement": 0.01}, account=ACCOUNT)
+    payload = judged["States"]["Judge Model"]["Parameters"]["Payload"]
+    assert payload["Floor"]["max"] == pytest.approx(0.03)
+    assert payload["Gate"] == {"metric": "logloss", "min_absolute_improvement": 0.0, "min_relative_improvement": 0.01}
+
+
+def test_manual_approval_waits_polls_and_times_out() -> None:
+    states = workflow_definition(LOCAL, {"approval": "manual", "approval_timeout_seconds": 30,
+                                         "approval_poll_seconds": 4}, account=ACCOUNT)["States"]
+    assert lint({"StartAt": "Find Champion", "States": states}) == []
+    assert states["Deploy?"]["Choices"][0]["Next"] == "Start Waiting"
+    assert states["Judge Model"]["Parameters"]["Payload"]["Approval"] == "manual"
+    assert states["Wait for Approval"] == {"Type": "Wait", "Seconds": 4, "Next": "Check Approval"}
+    assert states["Check Approval"]["Resource"] == "arn:aws:states:::aws-sdk:sagemaker:describeModelPackage"
+    approved, rejected = states["Approved?"]["Choices"]
+    assert (approved["StringEquals"], approved["Next"]) == ("Approved", "Create Model")
+    assert (rejected["StringEquals"], rejected["Next"]) == ("Rejected", "Rejected by Reviewer")
+    assert states["Count the Wait"]["Parameters"] == {"polls.$": "States.MathAdd($.ApprovalWait.polls, 1)"}
+    (out_of_time,) = states["Out of Time?"]["Choices"]
+    assert out_of_time["NumericGreaterThanEquals"] == 8  # ceil(30 / 4) polls
+    assert states["Reject After Timeout"]["Parameters"]["ModelApprovalStatus"] == "Rejected"
+    assert states["Approval Timed Out"]["Error"] == "ApprovalTimedOut"
+    assert states["Rejected by Reviewer"]["Error"] == "ModelRejectedByReviewer"
 
 
 def test_names_per_execution_come_from_the_input(definition: dict[str, Any]) -> None:
     s = definition["States"]
     assert s["Train Model"]["Parameters"]["TrainingJobName.$"] == "$$.Execution.Input['TrainingJobName']"
-    assert s["Save Model"]["Parameters"]["ModelName.$"] == "$$.Execution.Input['ModelName']"
+    assert s["Create Model"]["Parameters"]["ModelName.$"] == "$$.Execution.Input['ModelName']"
+    assert s["Evaluate Both"]["Parameters"]["ProcessingJobName.$"] == "$$.Execution.Input['EvaluationJobName']"
     cfg = s["Create Endpoint Config"]["Parameters"]
     assert cfg["EndpointConfigName.$"] == "$$.Execution.Input['EndpointConfigName']"
     assert cfg["ProductionVariants"][0]["ModelName.$"] == "$$.Execution.Input['ModelName']"
     for state in ("Create Endpoint", "Update Endpoint"):
         assert s[state]["Parameters"]["EndpointConfigName.$"] == "$$.Execution.Input['EndpointConfigName']"
     params = load_params(LOCAL)
-    a, b = execution_names(params, new_run_id()), execution_names(params, new_run_id())
+    layout = Layout(BUCKET, params.project_name)
+    a, b = execution_names(params, new_run_id(), layout), execution_names(params, new_run_id(), layout)
     assert set(a) == set(EXECUTION_INPUT_SCHEMA)
-    for key in ("TrainingJobName", "ModelName", "EndpointConfigName"):
-        assert a[key] != b[key] and a[key].startswith("retrain-churn-") and len(a[key]) <= 63
+    for key in ("TrainingJobName", "ModelName", "EndpointConfigName", "EvaluationJobName", "DataPrefix"):
+        assert a[key] != b[key] and len(a[key].rsplit("/", 2)[-2 if key == "DataPrefix" else -1]) <= 63
+    assert a["DataPrefix"] == f"s3://{BUCKET}/retrain-churn/runs/{a['RunId']}/"
+    assert a["TrainUri"] == a["DataPrefix"] + "train/" and a["EvaluationUri"] == a["DataPrefix"] + "evaluation/"
     assert a["EndpointName"] == b["EndpointName"] == "retrain-churn-endpoint"  # the project prefix, by default
+    assert a["ModelPackageGroupName"] == "retrain-churn-models"
 
 
 def test_endpoint_is_created_or_updated_at_run_time(definition: dict[str, Any]) -> None:
@@ -176,7 +228,7 @@ REAL_NAMES = {
 
 def test_retries_cover_transient_errors_only(definition: dict[str, Any]) -> None:
     tasks = {n: s for n, s in definition["States"].items() if s["Type"] == "Task"}
-    assert len(tasks) == 9
+    assert len(tasks) == 13
     for name, state in tasks.items():
         family = "aws-sdk:sagemaker" if ":aws-sdk:sagemaker:" in state["Resource"] else \
             state["Resource"].split(":::")[1].split(":")[0]
@@ -185,7 +237,9 @@ def test_retries_cover_transient_errors_only(definition: dict[str, Any]) -> None
             assert set(retry["ErrorEquals"]) <= REAL_NAMES[family], (name, retry["ErrorEquals"])
             assert retry["BackoffRate"] >= 2 and retry["MaxAttempts"] >= 3
     assert "Glue.AWSGlueException" in tasks["Extract, Transform, Load"]["Retry"][0]["ErrorEquals"]
-    assert "Lambda.TooManyRequestsException" in tasks["Query Training Status"]["Retry"][0]["ErrorEquals"]
+    for name in ("Find Champion", "Judge Model"):
+        assert "Lambda.TooManyRequestsException" in tasks[name]["Retry"][0]["ErrorEquals"]
+    assert "Retry" not in tasks["Register Model"]  # a retried CreateModelPackage could register the model twice
     assert "Retry" in tasks["Describe Endpoint"] and "Retry" not in tasks["Check Endpoint"]
 
 
@@ -193,7 +247,8 @@ def test_training_never_outlives_the_execution_and_everything_is_tagged(definiti
     s = definition["States"]
     assert s["Train Model"]["Parameters"]["StoppingCondition"]["MaxRuntimeInSeconds"] <= definition["TimeoutSeconds"]
     tag = [{"Key": "retrain:project", "Value": "retrain-churn"}]
-    for state in ("Train Model", "Save Model", "Create Endpoint Config", "Create Endpoint"):
+    assert "Tags" not in s["Register Model"]["Parameters"]  # a version has its group's tags
+    for state in ("Train Model", "Evaluate Both", "Create Model", "Create Endpoint Config", "Create Endpoint"):
         assert s[state]["Parameters"]["Tags"] == tag, state
     assert "Tags" not in s["Update Endpoint"]["Parameters"]  # UpdateEndpoint takes no tags
 

@@ -20,6 +20,7 @@ from rel_helpers import (  # noqa: E402
     execution_failure,
     fragment,
     offline_project,
+    run_input,
     run_machine,
     tiny_model,
     unique,
@@ -28,10 +29,9 @@ from rel_helpers import (  # noqa: E402
 from localcloud import LocalCloud, lifecycle  # noqa: E402
 from retrain.config import load_params  # noqa: E402
 from retrain.iam import ensure_project_roles  # noqa: E402
-from retrain.workflow import execution_names  # noqa: E402
 
 ACCOUNT = "123456789012"
-ETL, SAVE, CONFIG, QUERY = "Extract, Transform, Load", "Save Model", "Create Endpoint Config", "Query Training Status"
+ETL, SAVE, CONFIG, QUERY = "Extract, Transform, Load", "Create Model", "Create Endpoint Config", "Judge Model"
 DENIED = "is not authorized to perform"
 
 
@@ -55,12 +55,12 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         c["glue"].create_job(Name=params.glue_job_name, Role=roles["glue"].arn, GlueVersion="5.0",
                              Command={"Name": "pythonshell", "PythonVersion": "3.9",
                                       "ScriptLocation": f"s3://{bucket}/{project}/code/glue_etl.py"})
-        yield {"cloud": cloud, "c": c, "params": params, "roles": roles, "definition": definition,
+        yield {"cloud": cloud, "c": c, "params": params, "layout": layout, "roles": roles, "definition": definition,
                "bucket": bucket, "sfn_role": roles["stepfunctions"].arn}
 
 
 def _run(strict: dict[str, Any], start: str, keep: list[str], **names: Any) -> dict[str, Any]:
-    execution_input = {**execution_names(strict["params"], unique("r")), **names}
+    execution_input = run_input(strict["params"], strict["layout"], **names)
     return run_machine(strict["c"]["stepfunctions"], strict["sfn_role"],
                        fragment(strict["definition"], start, keep), execution_input, limit=120)
 
@@ -79,6 +79,21 @@ def _without(strict: dict[str, Any], sid: str) -> Iterator[None]:
     finally:
         iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(original))
         time.sleep(1.1)
+
+
+def _approved_package(c: dict[str, Any], params: Any, model_url: str) -> str:
+    """An Approved version in the project's group (Create Model deploys only a registered, approved model)."""
+    sm = c["sagemaker"]
+    try:
+        sm.create_model_package_group(ModelPackageGroupName=params.model_package_group_name)
+    except sm.exceptions.ClientError:
+        pass  # the group exists from an earlier test
+    image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+    return sm.create_model_package(
+        ModelPackageGroupName=params.model_package_group_name, ModelApprovalStatus="Approved",
+        InferenceSpecification={"Containers": [{"Image": image, "ModelDataUrl": model_url}],
+                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+    )["ModelPackageArn"]
 
 
 def test_the_projects_policy_allows_its_own_states(strict: dict[str, Any]) -> None:
@@ -113,7 +128,7 @@ def test_passing_a_role_the_policy_does_not_name_is_denied(strict: dict[str, Any
     archive, _, _ = tiny_model(1, 2)
     key = f"{params.project_name}/output/model.tar.gz"
     c["s3"].put_object(Bucket=strict["bucket"], Key=key, Body=archive)
-    artifacts = {"ModelArtifacts": {"S3ModelArtifacts": f"s3://{strict['bucket']}/{key}"}}
+    artifacts = {"Registered": {"ModelPackageArn": _approved_package(c, params, f"s3://{strict['bucket']}/{key}")}}
     ok = _run(strict, SAVE, [SAVE], **artifacts)
     assert ok["status"] == "SUCCEEDED", ok["events"][-1]
     other = c["iam"].create_role(RoleName=unique("other-sagemaker"), AssumeRolePolicyDocument=json.dumps(
@@ -122,7 +137,7 @@ def test_passing_a_role_the_policy_does_not_name_is_denied(strict: dict[str, Any
     definition = json.loads(json.dumps(strict["definition"]))
     definition["States"][SAVE]["Parameters"]["ExecutionRoleArn"] = other["Role"]["Arn"]
     out = run_machine(c["stepfunctions"], strict["sfn_role"], fragment(definition, SAVE, [SAVE]),
-                      {**execution_names(params, unique("r")), **artifacts}, limit=120)
+                      run_input(params, strict["layout"], **artifacts), limit=120)
     error, cause = execution_failure(out)
     assert error == "SageMaker.AmazonSageMakerException"
     assert f"{DENIED}: iam:PassRole on resource: {other['Role']['Arn']}" in cause
@@ -133,9 +148,9 @@ def test_lambda_without_permission_is_a_403_access_denied(strict: dict[str, Any]
     # Lambda tasks): without its Retry the test sees the first denial at once.
     definition = fragment(strict["definition"], QUERY, [QUERY])
     definition["States"][QUERY].pop("Retry")
-    for _ in _without(strict, "QueryTrainingStatus"):
+    for _ in _without(strict, "InvokeTheModelGate"):
         out = run_machine(strict["c"]["stepfunctions"], strict["sfn_role"], definition,
-                          execution_names(strict["params"], unique("r")), limit=120)
+                          run_input(strict["params"], strict["layout"]), limit=120)
     error, cause = execution_failure(out)
     function = strict["params"].lambda_function_name
     assert error == "Lambda.AWSLambdaException"
@@ -176,7 +191,7 @@ def test_a_denied_endpoint_check_fails_the_run_instead_of_creating(strict: dict[
     definition = fragment(strict["definition"], "Check Endpoint", CHECK)
     for _ in _without(strict, "CheckTheEndpoint"):
         out = run_machine(strict["c"]["stepfunctions"], strict["sfn_role"], definition,
-                          execution_names(strict["params"], unique("r")), limit=60)
+                          run_input(strict["params"], strict["layout"]), limit=60)
     error, cause = execution_failure(out)
     assert error == "EndpointCheckFailed"
     assert f"{DENIED}: sagemaker:DescribeEndpoint" in cause and "Could not find endpoint" not in cause
@@ -189,7 +204,7 @@ def test_only_an_endpoint_carrying_the_projects_tag_is_updated(strict: dict[str,
     archive, _, _ = tiny_model(3, 2)
     key = f"{params.project_name}/output/own/model.tar.gz"
     c["s3"].put_object(Bucket=bucket, Key=key, Body=archive)
-    names = execution_names(params, unique("r"))
+    names = run_input(params, strict["layout"])
     image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
     c["sagemaker"].create_model(ModelName=names["ModelName"], ExecutionRoleArn=strict["roles"]["sagemaker"].arn,
                                 PrimaryContainer={"Image": image, "ModelDataUrl": f"s3://{bucket}/{key}"},

@@ -10,7 +10,7 @@ import pytest
 from policy_check import STAR_ONLY, problems, trust_problems
 
 from retrain.config import Params
-from retrain.iam import ROLE_KINDS, SERVICE_PRINCIPALS, Scope, role_policies, trust_policy
+from retrain.policies import ROLE_KINDS, SERVICE_PRINCIPALS, Scope, role_policies, trust_policy
 
 ACCOUNT = "123456789012"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
@@ -19,7 +19,8 @@ IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 def project_names(params: Params, bucket: str, sagemaker_role: str) -> list[str]:
     """What a resource of this project is named by."""
     return [params.project_name, bucket, params.glue_job_name, params.lambda_function_name, params.endpoint_name,
-            sagemaker_role, "StepFunctionsGetEventsForSageMakerTrainingJobsRule", "repository/sagemaker-xgboost"]
+            sagemaker_role, "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+            "StepFunctionsGetEventsForSageMakerProcessingJobsRule", "repository/sagemaker-xgboost"]
 
 
 @pytest.fixture(params=[("retrain-churn", "customer-churn"), ("acme-risk", "risk-endpoint")], ids=lambda p: p[0])

@@ -8,6 +8,10 @@ columns with some values missing, and two possible labels — ``delivery_minutes
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,3 +56,23 @@ def generate_deliveries(rows: int = 2000, seed: int = 7, *, missing_share: float
         "region": region, "vehicle": vehicle, "distance_km": distance, "items": items, "hour": hour,
         "traffic_index": traffic_text, "rain": rain, "delivery_minutes": minutes, "lateness": lateness,
     })
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``python -m retrain.deliveries --rows N --seed S --out FILE`` writes the deliveries as CSV."""
+    parser = argparse.ArgumentParser(prog="python -m retrain.deliveries", description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=3000, help="deliveries to generate (default 3000)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    parser.add_argument("--out", default="data/deliveries.csv", help="CSV file to write (default data/deliveries.csv)")
+    args = parser.parse_args(argv)
+    if args.rows < 1:
+        parser.error(f"--rows must be 1 or more, got {args.rows}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    generate_deliveries(args.rows, args.seed).to_csv(out, index=False, lineterminator="\n")
+    print(f"wrote {out}: {args.rows} deliveries, seed {args.seed}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,6 +17,9 @@ os.environ.update(
     AWS_CONFIG_FILE=os.devnull,
     AWS_SHARED_CREDENTIALS_FILE=os.devnull,
     SAGEMAKER_SUPPRESS_V2_WARNING="1",
+    # the suite's clouds keep their state in memory (fast, and each test's cloud starts empty); the persistence
+    # tests ask for it (tests/localcloud/test_persistence.py)
+    LOCALCLOUD_PERSIST="0",
 )
 os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_ENDPOINT_URL", None)

@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--enforce-iam", action="store_true", default=None,
                              help="Step Functions checks each service call of a workflow against the state "
                                   "machine role's IAM policies, as AWS does (also LOCALCLOUD_ENFORCE_IAM=1)")
+            cmd.add_argument("--no-persist", dest="persist", action="store_false", default=None,
+                             help="keep state in memory only: nothing is restored at start or kept at stop (by "
+                                  "default state is kept under the server's home, see docs/persistence.md; "
+                                  "also LOCALCLOUD_PERSIST=0)")
     env = sub.add_parser("env", help="print the shell exports that point AWS SDKs and the SageMaker SDK at localcloud",
                          description="Print exports for `eval \"$(localcloud env)\"`: AWS_ENDPOINT_URL and test "
                                      "credentials for every AWS SDK (boto3, the aws CLI), and a SageMaker Python SDK "
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise KeyboardInterrupt
 
             signal.signal(signal.SIGTERM, _terminate)
-            cloud = LocalCloud(port=args.port, enforce_iam=args.enforce_iam)
+            cloud = LocalCloud(port=args.port, enforce_iam=args.enforce_iam, persist=args.persist)
             print(f"localcloud serving on {cloud.endpoint_url} (Ctrl-C to stop)", flush=True)
             try:
                 cloud.serve_forever()
@@ -91,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                 pass
             return 0
         if args.command == "start":
-            url, started = lifecycle.ensure_running(args.port, enforce_iam=bool(args.enforce_iam))
+            url, started = lifecycle.ensure_running(args.port, enforce_iam=bool(args.enforce_iam),
+                                                    persist=args.persist)
             print(url if started else f"{url} (already running)")
             return 0
         if args.command == "status":

@@ -51,12 +51,15 @@ def start(port: int = settings.DEFAULT_PORT, home: Path | None = None, timeout: 
 
 def ensure_running(port: int = settings.DEFAULT_PORT, home: Path | None = None,
                    timeout: float = START_TIMEOUT_S, *, enforce_iam: bool = False,
-                   prewarm: tuple[str, ...] = ()) -> tuple[str, bool]:
+                   prewarm: tuple[str, ...] = (), persist: bool | None = None) -> tuple[str, bool]:
     """Return ``(endpoint_url, started)``: ``started`` is False when a localcloud already answered on ``port``.
 
     ``enforce_iam`` starts the server with ``--enforce-iam`` (it does not change a server already running).
     ``prewarm=("glue",)`` starts the Glue service's Spark worker with the server rather than when the first Spark
     job is created, for a caller about to run one (unless ``LOCALCLOUD_GLUE_PREWARM`` says otherwise).
+    ``persist=False`` starts a server that keeps its state in memory only (``--no-persist``); by default it is
+    kept under ``home`` and restored at start (``LOCALCLOUD_PERSIST``). The call returns once the restored state
+    runs again (health ``status`` "running": endpoints serve their models again).
     """
     if health(port):
         return endpoint_url(port), False
@@ -70,6 +73,8 @@ def ensure_running(port: int = settings.DEFAULT_PORT, home: Path | None = None,
     log_path = folder / "server.log"
     env = dict(os.environ)
     env["LOCALCLOUD_HOME"] = str(folder.parent)
+    if persist is not None:
+        env["LOCALCLOUD_PERSIST"] = "1" if persist else "0"
     if "glue" in prewarm:
         env.setdefault("LOCALCLOUD_GLUE_PREWARM", "start")
     with open(log_path, "ab") as log:
@@ -85,7 +90,8 @@ def ensure_running(port: int = settings.DEFAULT_PORT, home: Path | None = None,
             raise LocalCloudError(
                 f"localcloud exited with code {proc.returncode} while starting; see {log_path}."
             )
-        if health(port):
+        info = health(port)
+        if info and info.get("status", "running") == "running":
             return endpoint_url(port), True
         time.sleep(0.1)
     _kill_group(proc.pid)

@@ -31,7 +31,8 @@ from localcloud.core.context import ServerContext  # noqa: E402
 from localcloud.core.gate import Gate, denied_response  # noqa: E402
 from localcloud.core.protocol import AWSRequest, parse_query, signing_scope  # noqa: E402
 from localcloud.errors import LocalCloudError  # noqa: E402
-from localcloud.services import MOTO_SERVICES, load_services, shutdown_backends  # noqa: E402
+from localcloud.persist import Persistence, changes_state  # noqa: E402
+from localcloud.services import DURABILITY, MOTO_SERVICES, backend_of, load_services, shutdown_backends  # noqa: E402
 from localcloud.services.eventbridge.hooks import serving  # noqa: E402
 
 LOG = logging.getLogger(__name__)
@@ -44,14 +45,23 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 class LocalCloudApp:
     """The WSGI application: health, moto pass-through, our services."""
 
-    def __init__(self, ctx: ServerContext) -> None:
+    def __init__(self, ctx: ServerContext, persistence: Persistence | None = None) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         self.ctx = ctx
         self.moto = DomainDispatcherApplication(create_backend_app)
+        #: the state folder (None: this server keeps its state in memory only)
+        self.persistence = persistence
+        if persistence is not None:
+            persistence.restore_moto()  # first: backends may read moto's state when they are made
         self.backends, self.services = load_services(ctx)
+        self._unit = backend_of(self.services)
+        if persistence is not None:
+            persistence.restore_backends(dict(self.backends), DURABILITY)
         self.gate = Gate(ctx)
         self.started = time.time()
+        #: False until the restored state is running again (endpoints loaded); health says "starting" meanwhile
+        self.ready = persistence is None
 
     # routing -------------------------------------------------------------------------------------------------
     def _scope(self, environ: dict[str, Any]) -> tuple[str, str]:
@@ -72,26 +82,46 @@ class LocalCloudApp:
             if denied is not None:
                 return denied(environ, start_response)
         if service in MOTO_SERVICES:
-            return self._moto(environ, start_response)
+            return self._moto(environ, start_response, service, target)
         request = Request(environ)
         aws = AWSRequest(method=request.method, path=request.path, headers=dict(request.headers),
                          query=dict(request.args), service=service, region=region)
         owner = next((svc for svc in self.services if svc.matches(aws)), None)
         if owner is None and not service and not target:
-            return self._moto(environ, start_response)  # unsigned: S3 (presigned or anonymous)
+            return self._moto(environ, start_response, "s3", None)  # unsigned: S3 (presigned or anonymous)
         if owner is not None:
             aws.body = request.get_data()
             out = owner.handle(aws)
+            if self.persistence is not None and out.status < 300 and changes_state(
+                    aws.method, aws.path, target, environ.get("QUERY_STRING", ""), None):
+                self.persistence.committed(self._unit[id(owner)])
             return Response(out.body, status=out.status, headers=out.headers)(environ, start_response)
         message = (f"localcloud does not serve '{service or target}'. It serves: "
                    f"{', '.join(self.service_names())}.")
         return not_served(environ, service, target, message)(environ, start_response)
 
-    def _moto(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def _moto(self, environ: dict[str, Any], start_response: Callable[..., Any], service: str,
+              target: str | None) -> Iterable[bytes]:
         """moto serves the request; the events it raises (a PutEvents entry, an S3 object written, an SNS
-        publish, a schedule created) are this server's to deliver."""
+        publish, a schedule created) are this server's to deliver. A request that changed moto's state is
+        answered once that state is on disk (when the server persists)."""
+        writes = self.persistence is not None and self._moto_writes(environ, target)
         with serving(self.backends.get("eventbridge")):  # type: ignore[arg-type]
-            return self.moto(environ, start_response)
+            out = self.moto(environ, start_response)
+        if writes:
+            assert self.persistence is not None
+            self.persistence.committed(f"moto-{service}")
+        return out
+
+    @staticmethod
+    def _moto_writes(environ: dict[str, Any], target: str | None) -> bool:
+        form = None
+        if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", "") and not target:
+            length = int(environ.get("CONTENT_LENGTH") or 0)  # a query-protocol Action is in the form body
+            form = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(form)
+        return changes_state(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""), target,
+                             environ.get("QUERY_STRING", ""), form)
 
     def _authorize(self, environ: dict[str, Any], service: str, region: str, target: str | None) -> Response | None:
         """Check a role session's request against the role's policies (the body is read, then put back)."""
@@ -119,12 +149,13 @@ class LocalCloudApp:
             services[type(svc).__name__.removesuffix("API")] = {**svc.health(), "provider": "localcloud"}
         return {
             "localcloud": True,
-            "status": "running",
+            "status": "running" if self.ready else "starting",
             "endpoint": self.ctx.endpoint_url,
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started, 1),
             "home": str(self.ctx.home),
             "enforce_iam": self.ctx.enforce_iam,
+            "persist": self.persistence.stats() if self.persistence is not None else False,
             "services": services,
         }
 
@@ -132,6 +163,8 @@ class LocalCloudApp:
         return Response(json.dumps(self.health()), mimetype="application/json")(environ, start_response)
 
     def shutdown(self) -> None:
+        if self.persistence is not None:
+            self.persistence.close()  # before the services stop: what was running is kept as running
         shutdown_backends(self.backends)
 
 
@@ -224,13 +257,15 @@ class LocalCloud:
     """
 
     def __init__(self, port: int = settings.DEFAULT_PORT, host: str = settings.DEFAULT_HOST,
-                 home: Path | None = None, *, enforce_iam: bool | None = None) -> None:
+                 home: Path | None = None, *, enforce_iam: bool | None = None, persist: bool | None = None) -> None:
         if host not in LOOPBACK:
             raise LocalCloudError(f"localcloud only listens on loopback; '{host}' is not a loopback address.")
         self.host = host
         self.port = port or free_port(host)
         self.home = (home or settings.instance_dir(self.port)).resolve()
         self.enforce_iam = settings.enforce_iam() if enforce_iam is None else enforce_iam
+        #: keep state under ``home``/state across restarts (``LOCALCLOUD_PERSIST=0`` or ``persist=False``: memory)
+        self.persist = settings.persist() if persist is None else persist
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.app: LocalCloudApp | None = None
@@ -246,7 +281,7 @@ class LocalCloud:
         self.home.mkdir(parents=True, exist_ok=True)
         ctx = ServerContext(endpoint_url=self.endpoint_url, home=self.home, port=self.port,
                             enforce_iam=self.enforce_iam)
-        self.app = LocalCloudApp(ctx)
+        self.app = LocalCloudApp(ctx, Persistence(self.home, MOTO_SERVICES) if self.persist else None)
         try:
             self._server = make_server(self.host, self.port, self.app, threaded=True,
                                        request_handler=keepalive.KeepAliveRequestHandler)
@@ -261,7 +296,11 @@ class LocalCloud:
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"localcloud-{self.port}",
                                         daemon=True)
         self._thread.start()
-        LOG.info("localcloud serving on %s (state in %s)", self.endpoint_url, self.home)
+        if self.app.persistence is not None:
+            self.app.persistence.recover()  # needs the server answering: endpoints load models over S3
+            self.app.ready = True
+        LOG.info("localcloud serving on %s (state in %s%s)", self.endpoint_url, self.home,
+                 "" if self.persist else ", in memory only")
         return self.endpoint_url
 
     def serve_forever(self) -> None:

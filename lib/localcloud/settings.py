@@ -23,6 +23,12 @@ def enforce_iam() -> bool:
     return os.environ.get("LOCALCLOUD_ENFORCE_IAM", "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def persist() -> bool:
+    """Whether a server keeps its state on disk under its home across restarts (on unless
+    ``LOCALCLOUD_PERSIST`` is 0/false/no/off; ``--no-persist`` and ``persist=False`` turn it off per server)."""
+    return os.environ.get("LOCALCLOUD_PERSIST", "").strip().lower() not in ("0", "false", "no", "off")
+
+
 def home() -> Path:
     """Where state and logs live: ``$LOCALCLOUD_HOME`` or ``.localcloud`` in the working directory."""
     return Path(os.environ.get("LOCALCLOUD_HOME") or Path.cwd() / ".localcloud").resolve()

@@ -27,6 +27,18 @@ BACKENDS: dict[str, str] = {
     "cloudwatch": "localcloud.services.cloudwatch.backend:CloudWatchBackend",
 }
 
+#: backend name -> the module that keeps it across a restart (``localcloud.persist``): ``state(backend)`` and
+#: ``restore(backend, saved)`` for the records it keeps, ``recover(backend)`` for what starts again once the server
+#: answers (endpoints reload their models, schedules run)
+DURABILITY: dict[str, str] = {
+    "sagemaker": "localcloud.services.sagemaker.durability",
+    "glue": "localcloud.services.glue.durability",
+    "lambda": "localcloud.services.awslambda.durability",
+    "stepfunctions": "localcloud.services.stepfunctions.durability",
+    "eventbridge": "localcloud.services.eventbridge.durability",
+    "cloudwatch": "localcloud.services.cloudwatch.durability",
+}
+
 #: the APIs in routing order, each ``(module:Class, backend name)``
 SERVICES: tuple[tuple[str, str], ...] = (
     ("localcloud.services.sagemaker_runtime.api:SageMakerRuntimeAPI", "sagemaker"),
@@ -59,6 +71,11 @@ def load_services(ctx: ServerContext) -> tuple[dict[str, Backend], list[Service]
     backends: dict[str, Backend] = {name: _load(spec)(ctx) for name, spec in BACKENDS.items()}
     services: list[Service] = [_load(spec)(backends[backend]) for spec, backend in SERVICES]
     return backends, services
+
+
+def backend_of(services: list[Service]) -> dict[int, str]:
+    """``id(api)`` → the name of the backend it serves (the APIs :func:`load_services` made, in its order)."""
+    return {id(svc): backend for svc, (_, backend) in zip(services, SERVICES, strict=True)}
 
 
 def shutdown_backends(backends: dict[str, Backend]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from localcloud.core.clients import client
+from localcloud.core.durable import write_atomic
 from localcloud.errors import AWSError
 
 from .models import CodePackage
@@ -92,6 +93,8 @@ def unpack(data: bytes, folder: Path) -> CodePackage:
     folder.mkdir(parents=True, exist_ok=True)
     root = folder / digest
     zip_path = folder / f"{digest}.zip"
+    if not zip_path.exists():  # the package itself outlives a restart (the folder is extracted from it again)
+        write_atomic(zip_path, data)
     if not root.is_dir():
         staging = folder / f".{digest}.partial"
         shutil.rmtree(staging, ignore_errors=True)
@@ -102,7 +105,6 @@ def unpack(data: bytes, folder: Path) -> CodePackage:
             raise invalid(f"Could not unzip uploaded file ({exc}). Please check your file, then try to upload "
                           "again.") from exc
         staging.rename(root)
-        zip_path.write_bytes(data)
     LOG.debug("unpacked %d files (%d bytes) into %s", len(members), total, root)
     return CodePackage(sha256=sha256_b64(data), size=len(data), zip_path=zip_path, root=root)
 

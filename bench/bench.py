@@ -441,8 +441,10 @@ def bench_scale(bench: Bench) -> dict[str, Any]:
         pairs = zip(scale["1000000"]["runs"], scale["100000"]["runs"], strict=False)
         scale.update(repeated([{"ratio_1m_to_100k": round(big["total_s"] / small["total_s"], 2)}
                                for big, small in pairs]))
-    if not scale and "scale" in bench.errors:
-        return {"error": bench.errors["scale"][0]}
+    if "scale" in bench.errors:
+        if not scale:
+            return {"error": bench.errors["scale"][0]}
+        scale["errors"] = bench.errors["scale"]  # the runs that failed (a size with none is not in the results)
     return scale
 
 

@@ -145,8 +145,8 @@ def test_clean_up_alone_can_remove_everything(runs: dict[str, Any], cloud: dict[
     cleanup = state(out)["cleanup"]
     assert cleanup["unexpected"] == []
     # SageMaker keeps training jobs; the project's log groups expire after log_retention_days
-    assert {r.split(" ", 2)[0] + " " + r.split(" ", 2)[1] for r in cleanup["remaining"]} <= {"training job",
-                                                                                              "log group"}
+    assert {r.split(" ", 2)[0] + " " + r.split(" ", 2)[1] for r in cleanup["remaining"]} <= {
+        "training job", "processing job", "log group"}
     assert "endpoint e2e-churn-ep" in cleanup["deleted"]
     sm = cloud["sagemaker"]
     assert sm.list_endpoints(NameContains="e2e-churn")["Endpoints"] == []
@@ -162,9 +162,12 @@ def test_reports_are_offline(runs: dict[str, Any]) -> None:
         # every image has alternative text of its own (nbconvert puts a placeholder on those without)
         assert "No description has been provided for this image" not in page.read_text(encoding="utf-8"), page.name
     run_page = (runs["first"] / "04_run_workflow.html").read_text()
-    assert run_page.count('<img alt="') == 3 and 'alt="Confusion matrix of 200 held-back rows' in run_page
+    # the face-off (no champion on a first run: the new model's metrics alone), confusion, ROC, importance
+    assert run_page.count('<img alt="') == 4 and 'alt="Confusion matrix of 200 held-back rows' in run_page
+    assert 'alt="The new model&#39;s metrics on 200 held-back rows; no model was in production' in run_page \
+        or "alt=\"The new model's metrics on 200 held-back rows; no model was in production" in run_page
     index = (runs["first"] / "index.html").read_text()
-    assert "<svg" in index and index.count("data:image/png;base64,") == 3
+    assert "<svg" in index and index.count("data:image/png;base64,") == 4
 
 
 def test_a_failing_notebook_stops_the_chain_and_names_the_cell(cloud: dict[str, Any], tmp_path: Path) -> None:
@@ -196,7 +199,7 @@ def test_reports_seen_in_a_browser(runs: dict[str, Any], tmp_path: Path) -> None
         pytest.skip("chromium could not be installed (apt-get failed)")
     green, yellow = COLOURS["succeeded"][0], COLOURS["caught"][0]
     shot = tmp_path / "index.png"
-    screenshot(exe, runs["first"] / "index.html", shot)
+    screenshot(exe, runs["first"] / "index.html", shot, height=5000)
     assert count_colour(shot, green) > 5000, "the coloured workflow graph is not drawn"
     assert count_colour(shot, yellow) > 500, "the caught endpoint check is not drawn"
     assert count_colour(shot, "#e8710a") > 3000, "the feature importance plot is not drawn"

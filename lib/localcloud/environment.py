@@ -13,6 +13,11 @@ STS call, and turns the SDK's telemetry off (``TelemetryOptOut``) so a local run
 level is used so a user's own SDK defaults (``~/.config/sagemaker/config.yaml``) still apply on top.
 ``sagemaker.get_execution_role()`` still asks STS on AWS: give the role ARN instead (as on any machine that is not
 a SageMaker notebook).
+
+Step Functions' ``StartSyncExecution`` and ``TestState`` carry a host prefix in botocore's service model
+(``"endpoint": {"hostPrefix": "sync-"}``), which an SDK prepends to the endpoint's host (``sync-127.0.0.1``: no
+such host). ``AWS_DISABLE_HOST_PREFIX_INJECTION=true`` (botocore's ``disable_host_prefix_injection`` setting) keeps
+the host as it is.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ def environ(port: int = settings.DEFAULT_PORT, region: str = settings.DEFAULT_RE
         "AWS_SECRET_ACCESS_KEY": settings.TEST_SECRET_KEY,
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
+        "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
         SDK_CONFIG_ENV: str(write_sdk_config(port, region, folder)),
     }
 

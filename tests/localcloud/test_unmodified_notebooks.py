@@ -78,6 +78,23 @@ def test_boto3_reaches_localcloud_from_the_environment_alone(cloud: Any, tmp_pat
     assert json.loads(done.stdout.strip().splitlines()[-1]) == ["123456789012", True]
 
 
+def test_a_sync_express_execution_runs_from_the_environment_alone(cloud: Any, tmp_path: Path) -> None:
+    """StartSyncExecution has the ``sync-`` host prefix in botocore's model: the environment turns the prefix off,
+    so an unmodified client reaches localcloud (else it would ask for the host ``sync-127.0.0.1``)."""
+    code = ("import boto3, json\n"
+            "iam, sfn = boto3.client('iam'), boto3.client('stepfunctions')\n"
+            "trust = {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 'sts:AssumeRole',"
+            " 'Principal': {'Service': 'states.amazonaws.com'}}]}\n"
+            "role = iam.create_role(RoleName='env-sync-role', AssumeRolePolicyDocument=json.dumps(trust))\n"
+            "machine = sfn.create_state_machine(name='env-sync', type='EXPRESS', roleArn=role['Role']['Arn'],"
+            " definition=json.dumps({'StartAt': 'P', 'States': {'P': {'Type': 'Pass', 'End': True}}}))\n"
+            "out = sfn.start_sync_execution(stateMachineArn=machine['stateMachineArn'], input='{\"a\": 1}')\n"
+            "print(json.dumps([out['status'], out['output']]))\n")
+    done = _run_with_env(cloud, tmp_path, code, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == ["SUCCEEDED", '{"a":1}']
+
+
 @pytest.mark.slow
 def test_an_unmodified_estimator_trains_and_streams_its_logs(cloud: Any, aws: Any, tmp_path: Path) -> None:
     role = aws("iam").create_role(RoleName=unique("notebook-role"),

@@ -147,6 +147,25 @@ for group, action in ensure_log_groups(cloud.client("logs"), params).items():
     print(f"{group}: {action}, retention {params.log_retention_days} days")
 
 # %% [markdown]
+# ## Alarms that roll a bad model back
+#
+# A later run replaces the model in production with a guarded update (notebook 03, `deployment`). While it bakes,
+# SageMaker watches these [CloudWatch alarms](https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html)
+# on the endpoint and returns all traffic to the old model when one goes into ALARM: the share of requests
+# answered with a 5xx error (`max_error_rate`) and the average model latency (`max_model_latency_ms`), over
+# `alarm_period_seconds`. They watch the endpoint rather than a run, so they are made here, tagged as the
+# project's, and go with the endpoint in clean-up.
+
+# %%
+from retrain.alarms import ensure_alarms
+
+alarms = ensure_alarms(cloud.client("cloudwatch"), params)
+for name, action in alarms.items():
+    print(f"alarm {name}: {action}")
+state.update(alarms=sorted(alarms))
+print("rollback alarms:", ", ".join(alarms) or "none (rollback_alarms: false)")
+
+# %% [markdown]
 # ## The model registry
 #
 # A [model package group](https://docs.aws.amazon.com/sagemaker/latest/dg/model-registry-model-group.html) holds a

@@ -336,33 +336,54 @@ endpoint_config = EndpointConfigWithSelector(
 endpoint_config.add_retry(transient_retry("sagemaker", attempts=3))
 
 # %% [markdown]
-# ## Create or update the endpoint, decided at run time
+# ## Create the endpoint (the first run)
 #
 # The SDK's [EndpointStep](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/sagemaker.html)
-# fixes *create* or *update* when the workflow is built. A retrain must decide when it runs: `Check Endpoint` asks
-# SageMaker for the endpoint; "Could not find endpoint" leads to `Create Endpoint`, an endpoint that exists to
-# `Update Endpoint`, and any other failure (access denied, a service error) ends the run in
+# creates the endpoint on this run's configuration, tagged as the project's.
+
+# %%
+create_endpoint = steps.EndpointStep(
+    "Create Endpoint",
+    endpoint_name=execution_input["EndpointName"],
+    endpoint_config_name=execution_input["EndpointConfigName"],
+    update=False,
+    result_path="$.EndpointAction",
+    tags=project_tags(params),
+)
+create_endpoint.add_retry(transient_retry("sagemaker", attempts=3))
+
+# %% [markdown]
+# ## Update the endpoint, guarded (later runs)
+#
+# A later run replaces the model in production with a
+# [guarded deployment](https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails.html): SageMaker
+# shifts traffic to the new fleet all at once, in a canary step or in linear steps (`deployment`), bakes, and
+# sends all traffic back to the old fleet when one of the project's CloudWatch alarms (notebook 02) goes into
+# ALARM. The SDK's `EndpointStep` cannot send a `DeploymentConfig` and the optimized `sagemaker:updateEndpoint`
+# integration takes only the two names, so this state is an
+# [AWS SDK integration](https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html)
+# (`update_endpoint_step`). Its errors are named as the AWS SDK names them.
+
+# %%
+from retrain.deployment import SDK_TRANSIENT_ERRORS, describe, update_endpoint_step
+
+update_endpoint = update_endpoint_step(params, execution_input)
+update_endpoint.add_retry(steps.Retry(error_equals=list(SDK_TRANSIENT_ERRORS), interval_seconds=2, max_attempts=3,
+                                      backoff_rate=2.0))
+print(describe(params))
+update_endpoint.parameters["DeploymentConfig"]
+
+# %% [markdown]
+# ## Create or update, decided at run time
+#
+# `EndpointStep` fixes *create* or *update* when the workflow is built. A retrain must decide when it runs: `Check
+# Endpoint` asks SageMaker for the endpoint; "Could not find endpoint" leads to `Create Endpoint`, an endpoint that
+# exists to `Update Endpoint`, and any other failure (access denied, a service error) ends the run in
 # `Endpoint Check Failed` instead of trying to create (`endpoint_check_steps`).
 
 # %%
 from retrain.workflow import endpoint_check_steps
 
-
-def endpoint_step(name, update):
-    step = steps.EndpointStep(
-        name,
-        endpoint_name=execution_input["EndpointName"],
-        endpoint_config_name=execution_input["EndpointConfigName"],
-        update=update,
-        result_path="$.EndpointAction",
-        tags=None if update else project_tags(params),  # UpdateEndpoint takes no tags
-    )
-    step.add_retry(transient_retry("sagemaker", attempts=3))
-    return step
-
-
-create_endpoint = endpoint_step("Create Endpoint", update=False)
-update_endpoint = endpoint_step("Update Endpoint", update=True)
 check = endpoint_check_steps(execution_input, create_endpoint, update_endpoint)
 endpoint_config.next(check["check_endpoint"])
 print(check["check_endpoint"])

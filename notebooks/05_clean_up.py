@@ -94,13 +94,24 @@ show(cleanup.stop_execution())
 show(cleanup.endpoint())
 
 # %% [markdown]
+# ### 2b. The endpoint's alarms
+#
+# The auto-rollback alarms notebook 02 made watch the endpoint: with it they are deleted
+# ([DeleteAlarms](https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DeleteAlarms.html)), only
+# those carrying the project's tag; a kept endpoint keeps them.
+
+# %%
+show(cleanup.alarms())
+
+# %% [markdown]
 # ### 3. Endpoint configurations and models
 #
 # Every run creates a configuration and a model named after its run id. Those the endpoint does not serve — this
 # run's if it was rejected, and earlier runs' — are deleted
 # ([DeleteEndpointConfig](https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteEndpointConfig.html),
 # [DeleteModel](https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteModel.html)); the ones a kept
-# endpoint serves stay.
+# endpoint serves stay, and so do those of the last `rollback_configs_kept` deployed runs before it, so that
+# `retrain rollback` can return to them.
 
 # %%
 show(cleanup.configs_and_models())

@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from retrain.alarms import owned_alarm, project_alarms
 from retrain.cleanup_tools import (
     MISSING,
     NOT_OURS,
@@ -41,6 +42,7 @@ from retrain.iam import delete_role
 from retrain.ownership import owned, tags_of
 from retrain.policies import ROLE_KINDS
 from retrain.remains import remaining
+from retrain.rollback import kept_for_rollback
 from retrain.state import RunState
 from retrain.workflow import find_state_machine
 
@@ -57,6 +59,7 @@ class Cleanup:
         self.cloud, self.params, self.state = cloud, params, state
         self.report = CleanupReport()
         self.sagemaker_names: set[str] = set()  # models and configs seen, for the final listing
+        self.fallback: set[str] = set()  # configs and models kept for `retrain rollback`
 
     def _rows_since(self, mark: tuple[int, int, int]) -> list[dict[str, str]]:
         report = self.report
@@ -95,16 +98,36 @@ class Cleanup:
             wait_deleted(sm, endpoint)
         return self._rows_since(mark)
 
+    def alarms(self) -> list[dict[str, str]]:
+        """Step 2b: unless ``keep_endpoint``, delete the endpoint's auto-rollback alarms (``DeleteAlarms``): they
+        watch the endpoint and go with it. Only alarms carrying the project's tag."""
+        mark, cw = self._mark(), self.cloud.client("cloudwatch")
+        if not self.params.keep_endpoint:
+            for alarm in project_alarms(cw, self.params):
+                name = alarm["AlarmName"]
+                if not owned_alarm(cw, self.params, alarm):
+                    LOG.warning("alarm %s is not this project's: not deleted", name)
+                    self.report.remaining.append(Resource("cloudwatch alarm", name, NOT_OURS))
+                elif gone(cw.delete_alarms, AlarmNames=[name]):
+                    self.report.deleted.append(Resource("cloudwatch alarm", name))
+        return self._rows_since(mark)
+
     def configs_and_models(self) -> list[dict[str, str]]:
         """Step 3: delete the endpoint configs and models of this project the endpoint does not serve
-        (``DeleteEndpointConfig``, ``DeleteModel``): this run's and those earlier runs left."""
+        (``DeleteEndpointConfig``, ``DeleteModel``): this run's and those earlier runs left, but for the last
+        ``rollback_configs_kept`` deployed runs' while the endpoint is kept."""
         mark, sm = self._mark(), self.cloud.client("sagemaker")
         serving_config, serving_models = serving(sm, self.params.endpoint_name)
         models, configs = candidates(sm, self.params, self.state)
-        for config in sorted(configs - {serving_config}):
+        # the last rollback_configs_kept deployed runs' configs stay for `retrain rollback` (retrain.rollback)
+        fallback, fallback_models = kept_for_rollback(self.cloud, self.params,
+                                                      project_bucket(self.cloud, self.params, self.state),
+                                                      serving_config)
+        self.fallback = fallback | fallback_models
+        for config in sorted(configs - {serving_config} - fallback):
             if exists(sm.describe_endpoint_config, EndpointConfigName=config):
                 self.delete("endpoint config", config, sm.delete_endpoint_config, EndpointConfigName=config)
-        for model in sorted(models - serving_models):
+        for model in sorted(models - serving_models - fallback_models):
             if exists(sm.describe_model, ModelName=model):
                 self.delete("model", model, sm.delete_model, ModelName=model)
         self.sagemaker_names |= models | serving_models | configs | {serving_config or ""}
@@ -190,12 +213,13 @@ class Cleanup:
         it ("UNEXPECTED" when nothing does)."""
         mark = self._mark()
         left_alone = {(r.kind, r.name) for r in self.report.remaining}
-        self.report.remaining += [r for r in remaining(self.cloud, self.params, self.state, self.sagemaker_names)
+        self.report.remaining += [r for r in remaining(self.cloud, self.params, self.state, self.sagemaker_names,
+                                                       self.fallback)
                                   if (r.kind, r.name) not in left_alone]
         return self._rows_since(mark)
 
     #: the steps in order (what :func:`clean_up` runs)
-    STEPS = ("stop_execution", "endpoint", "configs_and_models", "services", "data", "roles", "what_remains")
+    STEPS = ("stop_execution", "endpoint", "alarms", "configs_and_models", "services", "data", "roles", "what_remains")
 
 
 def clean_up(cloud: Any, params: Params, state: RunState) -> CleanupReport:

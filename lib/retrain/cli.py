@@ -1,6 +1,6 @@
 """The ``retrain`` command line: ``run`` executes the notebook chain; ``plan`` checks the aws target offline;
 ``check`` validates parameters; ``approve``/``reject`` decide on a model waiting for approval; ``history`` and
-``compare`` read the runs' records."""
+``compare`` read the runs' records; ``rollback`` returns the endpoint to an earlier run's model."""
 
 from __future__ import annotations
 
@@ -52,6 +52,15 @@ def _parser() -> argparse.ArgumentParser:
     history = sub.add_parser("history", help="the recorded runs: data hash, parameters, commit, scores, decision")
     history.add_argument("--json", action="store_true", help="the whole records as JSON")
     _target_options(history)
+    rollback = sub.add_parser("rollback", help="put the endpoint back on an earlier run's model (guarded update)",
+                              description="Update the endpoint to an earlier deployed run's endpoint config with the "
+                                          "workflow's guarded deployment, wait until it serves it, and mark the "
+                                          "model it leaves Rejected in the registry. Exit codes: 0 rolled back, "
+                                          "1 failed (no such run, its config deleted, the update rolled back), "
+                                          "2 bad parameters.")
+    rollback.add_argument("--to", dest="to_run", default=None, metavar="RUN",
+                          help="the run to return to (default: the deployed run before the one serving)")
+    _target_options(rollback)
     compare = sub.add_parser("compare", help="two runs side by side: metrics, feature importance, data drift")
     compare.add_argument("run_a")
     compare.add_argument("run_b")
@@ -79,12 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     except RetrainError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    if args.command in ("approve", "reject", "history", "compare"):
+    if args.command in ("approve", "reject", "history", "compare", "rollback"):
         from retrain import commands
 
         try:
             if args.command == "history":
                 return commands.history(params, args.json)
+            if args.command == "rollback":
+                return commands.rollback(params, args.to_run and commands.require_run_id(args.to_run))
             if args.command == "compare":
                 return commands.compare(params, commands.require_run_id(args.run_a),
                                         commands.require_run_id(args.run_b))

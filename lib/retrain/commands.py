@@ -1,5 +1,5 @@
-"""The ``retrain`` commands that act on the registry and the run history: ``approve``, ``reject``, ``history`` and
-``compare``. They talk to the target of the parameters (on ``local``, the local cloud must already run: they never
+"""The ``retrain`` commands that act on the registry and the run history: ``approve``, ``reject``, ``history``,
+``compare`` and ``rollback``. They talk to the target of the parameters (on ``local``, the local cloud must already run: they never
 start one), and work the same on AWS, since the registry and the run records live there."""
 
 from __future__ import annotations
@@ -70,6 +70,20 @@ def _compare_text(result: dict[str, Any]) -> str:
         lines.append(f"data drift (PSI; {result['drift_note']}):")
         lines += [f"  {f:<24} {v:.4f}" for f, v in list(result["drift"].items())[:10]]
     return "\n".join(lines)
+
+
+def rollback(params: Params, to_run: str | None) -> int:
+    """``retrain rollback [--to RUN]``: the endpoint back on an earlier run's config (:mod:`retrain.rollback`)."""
+    from retrain.rollback import rollback as roll_back
+
+    cloud = _cloud(params)
+    done = roll_back(cloud, params, _layout(params, cloud), to_run)
+    print(f"endpoint {done['endpoint']}: {done['from_config']} (run {done['from_run'] or 'unknown'}) -> "
+          f"{done['to_config']} (run {done['to_run']})")
+    if done["alarms_left_out"]:
+        print(f"alarms already in ALARM, not watched during the rollback: {', '.join(done['alarms_left_out'])}")
+    print(f"registry: {done['rejected']} Rejected" if done["rejected"] else "registry: no version to mark")
+    return 0
 
 
 def require_run_id(run_id: str) -> str:

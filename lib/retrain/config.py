@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from retrain.deployment import validate_deployment
 from retrain.errors import ParamsError
 from retrain.gating import (
     DEFAULT_HYPERPARAMETERS,
@@ -90,6 +91,22 @@ class Params:
     iam_propagation_seconds: int = 0
     #: days CloudWatch keeps the log groups this project owns (its Lambda function's, its endpoint's)
     log_retention_days: int = 30
+    #: how an update shifts traffic to the new model (retrain.deployment): all_at_once, canary or linear
+    deployment: str = "canary"
+    canary_percent: int = 20
+    linear_step_percent: int = 25
+    wait_interval_seconds: int = 10
+    termination_wait_seconds: int = 5
+    max_execution_timeout_seconds: int = 600
+    #: CloudWatch alarms on the endpoint that roll a guarded update back (their period, M of N, thresholds)
+    rollback_alarms: bool = True
+    alarm_period_seconds: int = 10
+    alarm_evaluation_periods: int = 1
+    alarm_datapoints_to_alarm: int = 1
+    max_error_rate: float = 0.01
+    max_model_latency_ms: float = 1000.0
+    #: configs of earlier deployed runs clean-up keeps so that `retrain rollback` can return to them
+    rollback_configs_kept: int = 1
     state_file: str | None = None
     #: where relative paths (data_path, state_file) are resolved; set by :func:`load_params`, not a YAML key.
     root: str = field(default=".", repr=False)
@@ -160,10 +177,11 @@ DICT_FIELDS: dict[str, dict[str, Any]] = {"hyperparameters": DEFAULT_HYPERPARAME
 SNAPSHOT_KEY = "validated_params"
 _INT_FIELDS = {"seed", "holdout_rows", "localcloud_port", "training_instance_count", "endpoint_instance_count",
                "glue_number_of_workers", "endpoint_poll_seconds", "execution_timeout_seconds",
-               "iam_propagation_seconds", "log_retention_days", "approval_timeout_seconds", "approval_poll_seconds"}
+               "iam_propagation_seconds", "log_retention_days", "approval_timeout_seconds", "approval_poll_seconds",
+               "rollback_configs_kept"}
 _FLOAT_FIELDS = {"accuracy_threshold", "train_fraction", "min_absolute_improvement"}
 _BOOL_FIELDS = {"keep_endpoint", "keep_roles", "keep_data"}
-_STR_FIELDS = {"target", "region", "project_name", "data_path", "input_format",
+_STR_FIELDS = {"target", "region", "project_name", "data_path", "input_format", "deployment",
                "training_instance_type", "endpoint_instance_type", "glue_worker_type"}
 _OPTIONAL_STR_FIELDS = {"sagemaker_role_arn", "state_file", "endpoint_name", "gate_metric"}
 #: the values CloudWatch Logs' PutRetentionPolicy accepts (botocore's logs service model, documentation of shape Days)
@@ -268,6 +286,7 @@ def validate(params: Params, *, source: str = "params", check_files: bool = True
     _validate_values(params, source)
     validate_hyperparameters(params, source)
     validate_gate(params, source)
+    validate_deployment(params, source)
     if check_files and not params.data_file.is_file():
         raise ParamsError(f"{source}: data_path={params.data_path!r} does not exist (looked at {params.data_file}); "
                           f"point it at a CSV file (relative paths start at the project root).")
@@ -332,8 +351,9 @@ def _validate_values(params: Params, source: str) -> None:
                 "endpoint_poll_seconds", "execution_timeout_seconds"):
         if getattr(params, key) < 1:
             raise bad(key, "must be 1 or more.")
-    if params.iam_propagation_seconds < 0:
-        raise bad("iam_propagation_seconds", "must be 0 or more.")
+    for key in ("iam_propagation_seconds", "rollback_configs_kept"):
+        if getattr(params, key) < 0:
+            raise bad(key, "must be 0 or more.")
     for key in ("training_instance_type", "endpoint_instance_type"):
         if not _INSTANCE_RE.match(getattr(params, key)):
             raise bad(key, "is not a SageMaker instance type such as ml.m5.xlarge.")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from retrain.config import Params
+from retrain.deployment import alarm_requests, deployment_config
 from retrain.notebooks import workflow_definition
 from retrain.policies import ROLE_KINDS, Scope, role_policies, trust_policy
 from retrain.resources import (
@@ -119,6 +120,7 @@ def build(params: Params, account: str = EXAMPLE_ACCOUNT) -> Plan:
         requests.append(("logs", "CreateLogGroup", {"logGroupName": group, "tags": params.tags}))
         requests.append(("logs", "PutRetentionPolicy", {"logGroupName": group,
                                                         "retentionInDays": params.log_retention_days}))
+    requests += guarded_update_requests(params, names["EndpointConfigName"])
     machine = f"arn:aws:states:{params.region}:{account}:stateMachine:{params.state_machine_name}"
     requests.append(("stepfunctions", "CreateStateMachine", {
         "name": params.state_machine_name, "definition": json.dumps(definition), "roleArn": arns["stepfunctions"],
@@ -127,6 +129,14 @@ def build(params: Params, account: str = EXAMPLE_ACCOUNT) -> Plan:
                                                          "name": f"{params.project_name}-{run_id}",
                                                          "input": json.dumps(names)}))
     return Plan(params, account, bucket, roles, requests, definition, names)
+
+
+def guarded_update_requests(params: Params, config: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """The endpoint's auto-rollback alarms (notebook 02) and a guarded update as ``retrain rollback`` sends it."""
+    update = {"EndpointName": params.endpoint_name, "EndpointConfigName": config,
+              "DeploymentConfig": deployment_config(params)}
+    return [*[("cloudwatch", "PutMetricAlarm", alarm) for alarm in alarm_requests(params)],
+            ("sagemaker", "UpdateEndpoint", update)]
 
 
 def report(plan: Plan) -> str:

@@ -13,6 +13,7 @@ from botocore.validate import validate_parameters
 
 from localcloud.iam import Need, evaluate, needs_of, source_context, trusts
 from retrain.config import PROJECT_TAG
+from retrain.deployment import alarm_names
 from retrain.plan import INTEGRATIONS, PLACEHOLDER, SYNC_NEEDS, Plan
 from retrain.policies import SERVICE_PRINCIPALS, SYNC_PROCESSING_RULE, SYNC_TRAINING_RULE
 from retrain.resources import ETL_MODULES
@@ -174,7 +175,10 @@ def data_needs(plan: Plan) -> dict[str, list[Any]]:
                       Need("s3:GetObject", obj + "holdout/holdout.csv"),
                       Need("s3:GetObject", obj + run + "features.json"),
                       Need("s3:GetObject", obj + "output/champion-job/output/model.tar.gz"),
-                      Need("s3:PutObject", obj + run + "evaluation/evaluation.json")],
+                      Need("s3:PutObject", obj + run + "evaluation/evaluation.json"),
+                      # a guarded update reads its rollback alarms as the model's role (retrain.policies)
+                      *[Need("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}")
+                        for name in alarm_names(plan.params)]],
         "lambda": [need for name, request in sm for need in needs_of("sagemaker", name, request, region, account) or []]
         + (needs_of("sagemaker", "DescribeModelPackage", {"ModelPackageName": package}, region, account) or [])
         + [Need("s3:GetObject", obj + run + "evaluation/evaluation.json")],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from retrain.config import PROJECT_TAG, Params
+from retrain.deployment import alarm_names
 from retrain.resources import ETL_MODULES
 
 VERSION = "2012-10-17"
@@ -47,12 +48,14 @@ class Scope:
     endpoint: str
     group: str = ""
     partition: str = "aws"
+    alarms: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, params: Params, account: str, bucket: str) -> Scope:
         return cls(region=params.region, account=account, project=params.project_name, bucket=bucket,
                    glue_job=params.glue_job_name, function=params.lambda_function_name,
-                   endpoint=params.endpoint_name, group=params.model_package_group_name)
+                   endpoint=params.endpoint_name, group=params.model_package_group_name,
+                   alarms=tuple(alarm_names(params)))
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
         return (f"arn:{self.partition}:{service}:{self.region if region else ''}:"
@@ -255,6 +258,14 @@ def sagemaker_policy(scope: Scope, image_uri: str | None = None) -> dict[str, An
         {"Sid": "PublishMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
          "Condition": {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}}},
     ]
+    if scope.alarms:
+        # a guarded update reads its auto-rollback alarms as the model's execution role: "Ensure that your IAM
+        # execution role has permission to perform the cloudwatch:DescribeAlarms action on the auto-rollback
+        # alarms you specify" (SageMaker Developer Guide, "Auto-Rollback Configuration and Monitoring"); the
+        # permission may name alarms (CloudWatch User Guide, "CloudWatch permissions reference": DescribeAlarms
+        # with a narrower scope than *), arn:aws:cloudwatch:<region>:<account>:alarm:<name>
+        statements.append({"Sid": "ReadTheRollbackAlarms", "Effect": "Allow", "Action": "cloudwatch:DescribeAlarms",
+                           "Resource": [scope.arn("cloudwatch", f"alarm:{name}") for name in scope.alarms]})
     if image_uri:
         registry, _, repo = image_uri.partition("/")
         image_account = registry.split(".")[0]

@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from retrain.alarms import owned_alarm, project_alarms
 from retrain.cleanup_tools import (
     MISSING,
     Resource,
@@ -24,19 +25,27 @@ from retrain.state import RunState
 from retrain.workflow import find_state_machine
 
 
-def remaining(cloud: Any, params: Params, state: RunState, names: set[str] | None = None) -> list[Resource]:
-    """Every resource of this project that still exists, each with the reason it may (or '' if it should not)."""
+def remaining(cloud: Any, params: Params, state: RunState, names: set[str] | None = None,
+              fallback: set[str] | None = None) -> list[Resource]:
+    """Every resource of this project that still exists, each with the reason it may (or '' if it should not);
+    ``fallback``: the configs and models kept for ``retrain rollback``."""
     sm = cloud.client("sagemaker")
     out: list[Resource] = []
     keep_ep = "keep_endpoint: true" if params.keep_endpoint else ""
     serving_config, serving_models = serving(sm, params.endpoint_name)
     if serving_config is not None:
         out.append(Resource("endpoint", params.endpoint_name, keep_ep))
+    back = f"rollback_configs_kept: {params.rollback_configs_kept} (retrain rollback returns to it)"
     for name in sorted(n for n in (names or set()) if n):
         if exists(sm.describe_endpoint_config, EndpointConfigName=name):
-            out.append(Resource("endpoint config", name, keep_ep if name == serving_config else ""))
+            out.append(Resource("endpoint config", name, keep_ep if name == serving_config else
+                                back if name in (fallback or set()) else ""))
         elif exists(sm.describe_model, ModelName=name):
-            out.append(Resource("model", name, keep_ep if name in serving_models else ""))
+            out.append(Resource("model", name, keep_ep if name in serving_models else
+                                back if name in (fallback or set()) else ""))
+    cw = cloud.client("cloudwatch")
+    out += [Resource("cloudwatch alarm", a["AlarmName"], keep_ep and f"{keep_ep} (it watches the endpoint)")
+            for a in project_alarms(cw, params) if owned_alarm(cw, params, a)]
     out += [Resource(f"{kind} job", job, f"SageMaker keeps {kind} jobs (cannot be deleted)")
             for kind, listing, key, name in (("training", "list_training_jobs", "TrainingJobSummaries", "TrainingJobName"),
                                             ("processing", "list_processing_jobs", "ProcessingJobSummaries",

@@ -185,7 +185,9 @@ def test_endpoint_is_created_or_updated_at_run_time(definition: dict[str, Any]) 
     assert s["Endpoint Check Failed"] == {"Type": "Fail", "Error": "EndpointCheckFailed",
                                           "CausePath": "$.EndpointLookupError.Cause"}
     assert s["Create Endpoint"]["Resource"] == "arn:aws:states:::sagemaker:createEndpoint"
-    assert s["Update Endpoint"]["Resource"] == "arn:aws:states:::sagemaker:updateEndpoint"
+    # the optimized updateEndpoint takes only the two names; the guarded update needs the AWS SDK integration
+    assert s["Update Endpoint"]["Resource"] == "arn:aws:states:::aws-sdk:sagemaker:updateEndpoint"
+    assert s["Update Endpoint"]["Parameters"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]
     assert s["Create Endpoint"]["Next"] == s["Update Endpoint"]["Next"] == "Wait for Endpoint"
     assert s["Wait for Endpoint"]["Next"] == "Describe Endpoint"
     ready = s["Endpoint In Service?"]
@@ -222,7 +224,8 @@ REAL_NAMES = {
     "sagemaker": {"SageMaker.AmazonSageMakerException", "SageMaker.ResourceLimitExceededException"},
     "lambda": {"Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException",
                "Lambda.SdkClientException", "Lambda.TooManyRequestsException"},
-    "aws-sdk:sagemaker": {"SageMaker.SageMakerException"},
+    # UpdateEndpoint declares ResourceLimitExceeded (botocore's sagemaker model)
+    "aws-sdk:sagemaker": {"SageMaker.SageMakerException", "SageMaker.ResourceLimitExceededException"},
 }
 
 

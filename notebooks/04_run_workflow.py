@@ -132,7 +132,7 @@ from retrain.execute import wait
 
 report: ExecutionReport = wait(sfn, execution.execution_arn, poll_seconds=poll,
                                timeout_seconds=params.execution_timeout_seconds + 60)
-gate = report.gate()
+gate = report.gate(sm)  # after a person decided, the reason is theirs (the package's ApprovalDescription)
 state.update(execution=report.to_state(), verdict=report.verdict, gate=gate,
              endpoint={"name": params.endpoint_name, "action": report.endpoint_action, "smoke_test": None})
 print(f"verdict: {report.verdict}; {gate['reason'] or report.error}; endpoint {report.endpoint_action}")

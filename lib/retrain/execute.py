@@ -208,12 +208,22 @@ class ExecutionReport:
                 return "data_check_failed"
         return "failed"
 
-    def gate(self) -> dict[str, Any]:
+    def gate(self, sm: Any = None) -> dict[str, Any]:
         """The gate's decision as the summary records it: the floor, the champion/challenger comparison, the
-        decision and its reason (None values when the run stopped before the judge)."""
+        decision and its reason (None values when the run stopped before the judge). After a person's decision the
+        reason is theirs: with the SageMaker client ``sm``, a rejection's reason is the package's
+        ``ApprovalDescription`` (set by ``retrain reject --reason``, the SDK or Studio)."""
         judged = self.judgement or {}
         floor, gate = judged.get("floor") or {}, judged.get("gate") or {}
-        return {"decision": judged.get("decision"), "reason": judged.get("reason"),
+        reason = judged.get("reason")
+        if self.verdict == "approval_timed_out":
+            reason = self.cause
+        elif self.verdict == "rejected_by_reviewer":
+            reason = "a reviewer rejected the model"
+            if sm is not None and self.model_package:
+                said = sm.describe_model_package(ModelPackageName=self.model_package).get("ApprovalDescription")
+                reason += f": {said}" if said else " (no reason given)"
+        return {"decision": judged.get("decision"), "reason": reason,
                 "floor": floor or None, "metric": gate.get("metric"), "candidate": gate.get("candidate"),
                 "champion": gate.get("champion"), "absolute": gate.get("absolute"), "relative": gate.get("relative"),
                 "rows": gate.get("rows"), "passed": judged.get("decision") == "deploy" if judged else None,

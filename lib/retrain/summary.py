@@ -102,8 +102,6 @@ def fill_from_state(summary: dict[str, Any], state: RunState, chosen: list[str],
             summary["message"] = "the new data failed its checks: " + _glue_error((execution or {}).get("cause"))
         elif summary["status"] != "failed":
             summary["message"] = gate.get("reason") or (execution or {}).get("cause") or "the model was not deployed"
-            if summary["status"] != "rejected":
-                summary["message"] = f"{(execution or {}).get('cause') or summary['status']}"
         else:
             summary["message"] = summary["message"] or "the workflow run recorded no verdict"
     else:

@@ -205,7 +205,8 @@ def test_a_reviewer_rejects_with_a_reason(runs: dict[str, Any]) -> None:
     run = runs["reject"]
     assert run["code"] == 3, run["output"]
     s = summary(runs["base"] / "reject")
-    assert s["status"] == "rejected_by_reviewer" and "scores look too good to be true" in s["message"]
+    assert s["status"] == "rejected_by_reviewer"
+    assert s["message"] == "a reviewer rejected the model: scores look too good to be true"
     assert runs["serving_reject"] == runs["serving_approve"]
     package = next(p for p in runs["packages"] if p["ModelPackageArn"] == run["waited"]["ModelPackageArn"])
     assert package["ModelApprovalStatus"] == "Rejected"
@@ -217,8 +218,12 @@ def test_nobody_deciding_times_out(runs: dict[str, Any]) -> None:
     assert run["code"] == 3, run["output"]
     s = summary(runs["base"] / "timeout")
     assert s["status"] == "approval_timed_out"
+    assert s["message"] == "nobody approved or rejected the model within 2 s"
     assert runs["serving_timeout"] == runs["serving_approve"]
-    assert runs["packages"][-1]["ModelApprovalStatus"] == "PendingManualApproval"  # nobody decided
+    # the workflow closes the question: the version cannot be approved later by mistake
+    last = runs["packages"][-1]
+    assert last["ModelApprovalStatus"] == "Rejected"
+    assert last["ApprovalDescription"] == "no decision within 2 s: rejected by the workflow"
 
 
 def test_history_lists_every_recorded_run(runs: dict[str, Any], cloud: dict[str, Any],

@@ -87,18 +87,22 @@ image_uri = training_image(params.region)
 estimator = make_estimator(params, cloud.sagemaker_session(bucket), roles["sagemaker"], layout.output_uri)
 
 # %% [markdown]
-# ## Execution input
+# ## Name the run
 #
 # Names that must change with every execution (training job, evaluation job, model, endpoint config) and the run's
-# own data prefix (`<project>/runs/<run_id>/`) are **placeholders** filled from the execution's input; the SDK writes
-# them as `$$.Execution.Input['...']` paths.
-# ([ExecutionInput](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/placeholders.html))
+# own data prefix (`<project>/runs/<run_id>/`) are computed by the workflow's first states into `$.Run`: from the
+# `RunId` notebook 04 passes, or — when a schedule or new data started the execution, with no notebook to name it —
+# from the execution's start time and a `States.UUID()` (a [Pass](https://docs.aws.amazon.com/step-functions/latest/dg/state-pass.html)
+# with [intrinsic functions](https://docs.aws.amazon.com/step-functions/latest/dg/intrinsic-functions.html)).
+# Every later step reads them through [placeholders](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/placeholders.html)
+# written as `$['Run']['...']` paths (`make_execution_input`).
 
 # %%
-from retrain.workflow import make_execution_input
+from retrain.workflow import make_execution_input, naming_steps
 
+naming = naming_steps(params, layout)
 execution_input = make_execution_input()
-execution_input.get_schema_as_dict()
+naming["name_run"].parameters
 
 # %% [markdown]
 # ## Find the champion
@@ -329,8 +333,7 @@ endpoint_config = EndpointConfigWithSelector(
     initial_instance_count=params.endpoint_instance_count,
     instance_type=params.endpoint_instance_type,
     result_path="$.EndpointConfig",
-    result_selector={"EndpointConfigArn.$": "$.EndpointConfigArn",
-                     "EndpointConfigName.$": "$$.Execution.Input['EndpointConfigName']"},
+    result_selector={"EndpointConfigArn.$": "$.EndpointConfigArn"},
     tags=project_tags(params),
 )
 endpoint_config.add_retry(transient_retry("sagemaker", attempts=3))
@@ -417,7 +420,7 @@ serving = describe_endpoint.output()["Endpoint"]["EndpointConfigName"]
 endpoint_ready.add_choice(
     steps.ChoiceRule.And([
         steps.ChoiceRule.StringEquals(variable=status, value="InService"),
-        steps.ChoiceRule.StringEqualsPath(variable=serving, value="$.EndpointConfig.EndpointConfigName"),
+        steps.ChoiceRule.StringEqualsPath(variable=serving, value="$.Run.EndpointConfigName"),
     ]),
     next_step=deployed,
 )
@@ -445,11 +448,12 @@ from stepfunctions.workflow import Workflow
 from retrain.workflow import workflow_tags
 
 create_model.next(endpoint_config)
+naming["name_run"].next(find_champion)
+main_line = steps.Chain([find_champion, etl, train, champion_serving])
 workflow = Workflow(
     name=params.state_machine_name,
-    definition=steps.Chain([find_champion, etl, train, champion_serving]),
+    definition=steps.Chain([naming["start"]]),
     role=roles["stepfunctions"],
-    execution_input=execution_input,
     timeout_seconds=params.execution_timeout_seconds,
     tags=workflow_tags(params),
     client=cloud.client("stepfunctions"),

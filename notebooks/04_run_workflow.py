@@ -87,10 +87,11 @@ if before:
 # %% [markdown]
 # ## Execute
 #
-# Each execution gets a unique name; the per-run names travel in its input.
+# Each execution gets a unique name and the run id as its input: the workflow's first states derive every per-run
+# name from it (the `inputs` above are the same names, computed here to read the run's files).
 
 # %%
-execution = workflow.execute(name=f"{params.project_name}-{run_id}", inputs=inputs)
+execution = workflow.execute(name=f"{params.project_name}-{run_id}", inputs={"RunId": run_id})
 state.update(execution_arn=execution.execution_arn)  # a clean-up after an interrupt stops it
 print(execution.execution_arn)
 

@@ -127,7 +127,7 @@ def build(params: Params, account: str = EXAMPLE_ACCOUNT) -> Plan:
         "type": "STANDARD", "tags": [{"key": k, "value": v} for k, v in params.tags.items()]}))
     requests.append(("stepfunctions", "StartExecution", {"stateMachineArn": machine,
                                                          "name": f"{params.project_name}-{run_id}",
-                                                         "input": json.dumps(names)}))
+                                                         "input": json.dumps({"RunId": run_id})}))
     return Plan(params, account, bucket, roles, requests, definition, names)
 
 

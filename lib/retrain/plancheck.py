@@ -20,7 +20,8 @@ from retrain.resources import ETL_MODULES
 from retrain.workflow import lint
 
 _SESSION = botocore.session.get_session()
-_INPUT = re.compile(r"^\$\$\.Execution\.Input(?:\['([^']+)'\]|\.(\w+))$")
+#: a per-run name the workflow's first states put in ``$.Run`` (retrain.workflow.naming_steps)
+_INPUT = re.compile(r"^\$(?:\['Run'\]\['([^']+)'\]|\.Run\.(\w+))$")
 #: the IAM prefix of each botocore service name used here
 IAM_PREFIX = {"stepfunctions": "states", "sagemaker": "sagemaker", "glue": "glue", "lambda": "lambda", "s3": "s3"}
 
@@ -32,7 +33,7 @@ def _operation(service: str, name: str) -> Any:
 
 
 def resolve(value: Any, shape: Shape | None, names: dict[str, str], known: dict[str, Any] | None = None) -> Any:
-    """Task Parameters as the request Step Functions would send: ``.$`` paths filled (execution input by name,
+    """Task Parameters as the request Step Functions would send: ``.$`` paths filled (the run's names by name,
     state data from ``known`` when given, else by a value of the member's type), JSON payloads as bytes."""
     if isinstance(value, dict) and isinstance(shape, StructureShape):
         out: dict[str, Any] = {}

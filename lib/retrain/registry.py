@@ -49,7 +49,7 @@ def register_step(params: Params, image_uri: str, execution_input: Any) -> steps
         resource=SDK + "createModelPackage",
         parameters={
             "ModelPackageGroupName": execution_input["ModelPackageGroupName"],
-            "ModelPackageDescription.$": f"States.Format('run {{}}: {{}}', $$.Execution.Input.RunId, {judged}.reason)",
+            "ModelPackageDescription.$": f"States.Format('run {{}}: {{}}', $.Run.RunId, {judged}.reason)",
             "ModelApprovalStatus.$": f"{judged}.approval_status",
             "InferenceSpecification": {
                 "Containers": [{"Image": image_uri, "ModelDataUrl.$": "$.Training.ModelArtifacts.S3ModelArtifacts"}],
@@ -58,10 +58,10 @@ def register_step(params: Params, image_uri: str, execution_input: Any) -> steps
             },
             "ModelMetrics": {"ModelQuality": {"Statistics": {
                 "ContentType": "application/json",
-                "S3Uri.$": "States.Format('{}evaluation.json', $$.Execution.Input.EvaluationUri)"}}},
+                "S3Uri.$": "States.Format('{}evaluation.json', $.Run.EvaluationUri)"}}},
             "CustomerMetadataProperties": {
-                "run_id.$": "$$.Execution.Input.RunId",
-                "data_prefix.$": "$$.Execution.Input.DataPrefix",
+                "run_id.$": "$.Run.RunId",
+                "data_prefix.$": "$.Run.DataPrefix",
                 "decision.$": f"{judged}.decision",
                 "gate_metric.$": f"{judged}.gate.metric",
                 "candidate.$": _text(f"{judged}.gate.candidate"),

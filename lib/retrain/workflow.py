@@ -1,7 +1,8 @@
 """What the workflow needs that the AWS Step Functions Data Science SDK (2.3, frozen since 2022) lacks.
 
 Notebook 03 builds the workflow with the SDK's steps, one state per cell; these are its helpers: the per-run names
-of the execution input, the retries (named as AWS really names transient errors), the rejection cause, the
+the workflow derives at its start (from the run id in the input, or from the execution itself when a schedule or
+an S3 event started it), the retries (named as AWS really names transient errors), the rejection cause, the
 run-time endpoint check, a reason for a deployment that failed without one, two SDK steps extended with ASL fields
 it does not know (``ErrorPath``/``CausePath``, ``ResultSelector``), linting, and creating or updating the state
 machine. :func:`retrain.notebooks.workflow_definition` runs notebook 03 with no cloud to get the definition.
@@ -15,7 +16,7 @@ import time
 from typing import Any
 
 from stepfunctions import steps
-from stepfunctions.inputs import ExecutionInput
+from stepfunctions.inputs.placeholders import Placeholder
 from stepfunctions.workflow import Workflow
 
 from retrain.config import Params
@@ -25,7 +26,7 @@ from retrain.resources import Layout
 
 LOG = logging.getLogger(__name__)
 
-#: Names that change with every execution travel in the execution input.
+#: The per-run names, computed by the workflow's first states into ``$.Run`` (see :func:`naming_steps`).
 EXECUTION_INPUT_SCHEMA: dict[str, type] = {
     "RunId": str,
     "GlueJobName": str,
@@ -140,7 +141,54 @@ def execution_names(params: Params, run_id: str, layout: Layout) -> dict[str, st
     }
 
 
-def glue_arguments(params: Params, layout: Layout, execution_input: ExecutionInput, baseline: Any) -> dict[str, Any]:
+#: ``States.StringSplit`` splits on each of these characters and drops empty parts, so the context object's
+#: ``StartTime`` (``2019-03-26T20:14:13.192Z``) becomes ``[year, month, day, hour, minute, second, millis]``.
+#: Sources: Step Functions guide, "Context object" (StartTime's format); recorded on AWS: localstack snapshot
+#: tests/aws/services/stepfunctions/v2/intrinsic_functions/test_string_operations.snapshot.json, test_string_split
+#: ("This.is+a,test=string" split on ".+,=" gives five parts; ",,,," gives none).
+_CLOCK_SPLIT = "States.StringSplit($$.Execution.StartTime, '-:T.Z')"
+
+
+def _clock_part(index: int) -> str:
+    return f"States.ArrayGetItem({_CLOCK_SPLIT}, {index})"
+
+
+#: a run id like :func:`retrain.state.new_run_id`'s (``20260101-120000-<hex>``: sortable by time), made from the
+#: execution's start time and the first group of a fresh ``States.UUID()``. Not from the execution's name: a rule
+#: names its executions ``<EventId>_<uuid>`` and a schedule a bare UUID (docs/triggers-and-notifications.md),
+#: too long for SageMaker's 63-character job names once prefixed, and not sortable by time.
+RUN_ID_FROM_EXECUTION = ("States.Format('{}{}{}-{}{}{}-{}', " + ", ".join(_clock_part(i) for i in range(6))
+                         + ", States.ArrayGetItem(States.StringSplit(States.UUID(), '-'), 0))")
+
+
+def run_name_parameters(params: Params, layout: Layout) -> dict[str, str]:
+    """``Name the Run``'s Parameters: :func:`execution_names` as ``States.Format`` of ``$.RunId`` (the two must
+    agree: tests/retrain/test_unattended.py runs both)."""
+    template = execution_names(params, "{}", layout)
+    out: dict[str, str] = {}
+    for key, value in template.items():
+        if "{}" in value:
+            out[key + ".$"] = "$.RunId" if value == "{}" else f"States.Format('{value}', $.RunId)"
+        else:
+            out[key] = value
+    return out
+
+
+def naming_steps(params: Params, layout: Layout) -> dict[str, Any]:
+    """The first states: every per-run name into ``$.Run``, from ``RunId`` in the input (notebook 04 passes the
+    run id of ``retrain run``) or, for an execution a schedule or an S3 event started (input ``{}`` or the
+    event), from the execution itself; that input is kept as ``$.Trigger``."""
+    given = steps.Choice("Run Id Given?")
+    from_execution = steps.Pass("Run Id From Execution",
+                                parameters={"RunId.$": RUN_ID_FROM_EXECUTION, "Trigger.$": "$"})
+    name_run = steps.Pass("Name the Run", parameters=run_name_parameters(params, layout), result_path="$.Run")
+    given.add_choice(steps.ChoiceRule.IsPresent(variable="$.RunId", value=True), next_step=name_run)
+    given.default_choice(from_execution)
+    from_execution.next(name_run)
+    return {"start": given, "from_execution": from_execution, "name_run": name_run}
+
+
+def glue_arguments(params: Params, layout: Layout, execution_input: Placeholder, baseline: Any) -> dict[str, Any]:
     """The ETL job's arguments (strings, as Glue wants): where to read, the run's own prefix to write to, how to
     split, the schema and the check limits, and ``baseline`` — the data prefix of the model in production, or
     ``none`` — for the drift check."""
@@ -170,7 +218,7 @@ def project_tags(params: Params) -> dict[str, str]:
     return dict(params.tags)
 
 
-def endpoint_check_steps(execution_input: ExecutionInput, create: steps.State, update: steps.State
+def endpoint_check_steps(execution_input: Placeholder, create: steps.State, update: steps.State
                          ) -> dict[str, Any]:
     """Create or update, decided at run time by asking SageMaker for the endpoint.
 
@@ -221,9 +269,27 @@ def deploy_failure_steps() -> dict[str, Any]:
     return {"reason_given": reason_given, "no_reason": no_reason, "deploy_failed": deploy_failed}
 
 
-def make_execution_input() -> ExecutionInput:
-    """The placeholder collection for :data:`EXECUTION_INPUT_SCHEMA`."""
-    return ExecutionInput(schema=dict(EXECUTION_INPUT_SCHEMA))
+class StateData(Placeholder):
+    """A placeholder for a path in the state data (``$['Run']['TrainingJobName']``) that any later state may read.
+
+    The SDK's ``StepInput`` writes the same paths but its ``Workflow`` only lets a state use one that the state
+    just before it output; ``$.Run``, set once by the first states, is carried by every state after them.
+    """
+
+    def __init__(self, schema: Any = None, **kwargs: Any) -> None:
+        super().__init__(schema, **kwargs)
+        self.json_str_template = "${}"
+
+    def _create_variable(self, name: str, parent: Any, type: Any = None) -> StateData:  # noqa: A002 - SDK's name
+        if self.immutable:
+            raise ValueError("Placeholder variable does not conform to schema set for the placeholder collection.")
+        return StateData(name=name, parent=parent, type=type) if type else StateData(name=name, parent=parent)
+
+
+def make_execution_input() -> Placeholder:
+    """The placeholders of the per-run names in the state data (``$['Run']['TrainingJobName']``, ...), which
+    :func:`naming_steps` fills at the start of every execution."""
+    return StateData(schema={"Run": dict(EXECUTION_INPUT_SCHEMA)})["Run"]
 
 
 def workflow_tags(params: Params) -> list[dict[str, str]]:

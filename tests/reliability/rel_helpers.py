@@ -143,11 +143,15 @@ NO_CHAMPION: dict[str, Any] = {"Payload": {"exists": False, "Baseline": "none",
 
 
 def run_input(params: Any, layout: Any, **changes: Any) -> dict[str, Any]:
-    """The input of a new execution: the run's names (``retrain.workflow.execution_names``, a new run id) with
-    ``changes``, plus ``Champion`` as Find Champion leaves it on a first run (:data:`NO_CHAMPION`)."""
+    """The state data a fragment of the workflow starts from: the run's names (``retrain.workflow.execution_names``,
+    a new run id, with the ``changes`` to them) as ``Run`` — where the workflow's first states put them — and at
+    the top for the tests to read, plus ``Champion`` as Find Champion leaves it on a first run
+    (:data:`NO_CHAMPION`) and the other ``changes``."""
     from retrain.workflow import execution_names
 
-    return {**execution_names(params, unique("run"), layout), "Champion": copy.deepcopy(NO_CHAMPION), **changes}
+    names = execution_names(params, unique("run"), layout)
+    names.update({k: v for k, v in changes.items() if k in names})
+    return {**names, "Run": dict(names), "Champion": copy.deepcopy(NO_CHAMPION), **changes}
 
 
 def fragment(definition: dict[str, Any], start: str, keep: Iterable[str]) -> dict[str, Any]:

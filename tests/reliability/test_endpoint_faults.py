@@ -63,7 +63,7 @@ def _roll_out(rel: dict[str, Any], deploy: dict[str, Any], endpoint: str, model_
         PrimaryContainer={"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
                           "ModelDataUrl": model_uri})
     sfn = rel["stepfunctions"]
-    started = sfn.start_execution(stateMachineArn=deploy["machine"], input=json.dumps(names))
+    started = sfn.start_execution(stateMachineArn=deploy["machine"], input=json.dumps({"Run": names}))
     out = finish(sfn, started["executionArn"], limit=180)
     out["names"] = names
     return out
@@ -141,7 +141,7 @@ def test_a_failed_endpoint_without_a_reason_still_ends_in_endpoint_deploy_failed
     keep = ["Endpoint In Service?", "Model Deployed", "Wait for Endpoint", "Describe Endpoint",
             "Failure Reason Given?", "No Failure Reason", "Endpoint Deploy Failed"]
     state = {"Endpoint": {"EndpointStatus": "Failed", "EndpointConfigName": "x"},
-             "EndpointConfig": {"EndpointConfigName": "x"}}
+             "Run": {"EndpointConfigName": "x"}}
     out = run_machine(rel["stepfunctions"], rel["roles"]["states"], fragment(definition, keep[0], keep), state,
                       limit=60)
     error, cause = execution_failure(out)

@@ -49,8 +49,8 @@ def test_statelint_catches_a_broken_definition(definition: dict[str, Any]) -> No
 
 def test_main_line_and_resources(definition: dict[str, Any]) -> None:
     states = definition["States"]
-    assert definition["StartAt"] == "Find Champion"
-    chain = ["Find Champion", "Extract, Transform, Load", "Train Model", "Champion Serving?"]
+    assert definition["StartAt"] == "Run Id Given?"  # the per-run names first (tests/retrain/test_unattended.py)
+    chain = ["Name the Run", "Find Champion", "Extract, Transform, Load", "Train Model", "Champion Serving?"]
     for a, b in zip(chain, chain[1:], strict=False):
         assert states[a]["Next"] == b
     for evaluate in ("Evaluate Both", "Evaluate Candidate"):
@@ -69,13 +69,13 @@ def test_main_line_and_resources(definition: dict[str, Any]) -> None:
     hps = states["Train Model"]["Parameters"]["HyperParameters"]
     assert hps["eval_metric"] == "error" and hps["num_round"] == "100"  # strings, as SageMaker wants
     args = states["Extract, Transform, Load"]["Parameters"]["Arguments"]
-    assert args["--S3_DEST.$"] == "$$.Execution.Input['DataPrefix']" and args["--TRAIN_KEY"] == "train/"
+    assert args["--S3_DEST.$"] == "$['Run']['DataPrefix']" and args["--TRAIN_KEY"] == "train/"
     assert args["--BASELINE.$"] == "$['Champion']['Payload']['Baseline']"  # drift against the champion's data
     assert args["--INPUT_FORMAT"] == "raw" and args["--TRAIN_FRACTION"] == "0.7" and args["--SEED"] == "42"
     assert "--SCHEMA" not in args  # the churn schema is the job's default
     channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri.$"]
                 for c in states["Train Model"]["Parameters"]["InputDataConfig"]}
-    assert channels == {"train": "$$.Execution.Input['TrainUri']", "validation": "$$.Execution.Input['ValidationUri']"}
+    assert channels == {"train": "$['Run']['TrainUri']", "validation": "$['Run']['ValidationUri']"}
 
 
 def test_both_models_are_scored_on_the_same_held_back_rows(definition: dict[str, Any]) -> None:
@@ -94,7 +94,7 @@ def test_both_models_are_scored_on_the_same_held_back_rows(definition: dict[str,
     assert app["ImageUri"].endswith("/sagemaker-xgboost:1.7-1")
     assert app["ContainerEntrypoint"] == ["python3", "/opt/ml/processing/code/evaluate.py"]
     (output,) = s["Evaluate Both"]["Parameters"]["ProcessingOutputConfig"]["Outputs"]
-    assert output["S3Output"]["S3Uri.$"] == "$$.Execution.Input['EvaluationUri']"
+    assert output["S3Output"]["S3Uri.$"] == "$['Run']['EvaluationUri']"
 
 
 def test_the_judge_holds_the_floor_and_the_champion_challenger_gate(definition: dict[str, Any]) -> None:
@@ -126,7 +126,7 @@ def test_gate_parameters_move_the_judge() -> None:
 def test_manual_approval_waits_polls_and_times_out() -> None:
     states = workflow_definition(LOCAL, {"approval": "manual", "approval_timeout_seconds": 30,
                                          "approval_poll_seconds": 4}, account=ACCOUNT)["States"]
-    assert lint({"StartAt": "Find Champion", "States": states}) == []
+    assert lint({"StartAt": "Run Id Given?", "States": states}) == []
     assert states["Deploy?"]["Choices"][0]["Next"] == "Start Waiting"
     assert states["Judge Model"]["Parameters"]["Payload"]["Approval"] == "manual"
     assert states["Wait for Approval"] == {"Type": "Wait", "Seconds": 4, "Next": "Check Approval"}
@@ -142,16 +142,16 @@ def test_manual_approval_waits_polls_and_times_out() -> None:
     assert states["Rejected by Reviewer"]["Error"] == "ModelRejectedByReviewer"
 
 
-def test_names_per_execution_come_from_the_input(definition: dict[str, Any]) -> None:
+def test_names_per_execution_come_from_the_run_names(definition: dict[str, Any]) -> None:
     s = definition["States"]
-    assert s["Train Model"]["Parameters"]["TrainingJobName.$"] == "$$.Execution.Input['TrainingJobName']"
-    assert s["Create Model"]["Parameters"]["ModelName.$"] == "$$.Execution.Input['ModelName']"
-    assert s["Evaluate Both"]["Parameters"]["ProcessingJobName.$"] == "$$.Execution.Input['EvaluationJobName']"
+    assert s["Train Model"]["Parameters"]["TrainingJobName.$"] == "$['Run']['TrainingJobName']"
+    assert s["Create Model"]["Parameters"]["ModelName.$"] == "$['Run']['ModelName']"
+    assert s["Evaluate Both"]["Parameters"]["ProcessingJobName.$"] == "$['Run']['EvaluationJobName']"
     cfg = s["Create Endpoint Config"]["Parameters"]
-    assert cfg["EndpointConfigName.$"] == "$$.Execution.Input['EndpointConfigName']"
-    assert cfg["ProductionVariants"][0]["ModelName.$"] == "$$.Execution.Input['ModelName']"
+    assert cfg["EndpointConfigName.$"] == "$['Run']['EndpointConfigName']"
+    assert cfg["ProductionVariants"][0]["ModelName.$"] == "$['Run']['ModelName']"
     for state in ("Create Endpoint", "Update Endpoint"):
-        assert s[state]["Parameters"]["EndpointConfigName.$"] == "$$.Execution.Input['EndpointConfigName']"
+        assert s[state]["Parameters"]["EndpointConfigName.$"] == "$['Run']['EndpointConfigName']"
     params = load_params(LOCAL)
     layout = Layout(BUCKET, params.project_name)
     a, b = execution_names(params, new_run_id(), layout), execution_names(params, new_run_id(), layout)
@@ -196,7 +196,7 @@ def test_endpoint_is_created_or_updated_at_run_time(definition: dict[str, Any]) 
     assert deployed["Next"] == "Model Deployed"
     assert deployed["And"] == [
         {"Variable": "$['Endpoint']['EndpointStatus']", "StringEquals": "InService"},
-        {"Variable": "$['Endpoint']['EndpointConfigName']", "StringEqualsPath": "$.EndpointConfig.EndpointConfigName"},
+        {"Variable": "$['Endpoint']['EndpointConfigName']", "StringEqualsPath": "$.Run.EndpointConfigName"},
     ]
     assert rolled_back == {"Variable": "$['Endpoint']['EndpointStatus']", "StringEquals": "InService",
                            "Next": "Failure Reason Given?"}
@@ -209,8 +209,7 @@ def test_endpoint_is_created_or_updated_at_run_time(definition: dict[str, Any]) 
     assert reason["Default"] == "No Failure Reason"
     assert s["No Failure Reason"]["ResultPath"] == "$.Endpoint.FailureReason"
     assert s["No Failure Reason"]["Next"] == "Endpoint Deploy Failed"
-    selector = s["Create Endpoint Config"]["ResultSelector"]
-    assert selector["EndpointConfigName.$"] == "$$.Execution.Input['EndpointConfigName']"
+    assert s["Create Endpoint Config"]["ResultSelector"] == {"EndpointConfigArn.$": "$.EndpointConfigArn"}
     assert ready["Default"] == "Wait for Endpoint"
     assert s["Endpoint Deploy Failed"]["Error"] == "EndpointDeployFailed"
     assert s["Endpoint Deploy Failed"]["CausePath"] == "$.Endpoint.FailureReason"

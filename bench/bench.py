@@ -10,7 +10,10 @@ One run measures, on this machine (``python bench/bench.py --help`` for the opti
   Spark worker, training process and model server;
 * ``endpoint``: single-row InvokeEndpoint latency over plain HTTP and through boto3, requests/s with 4 concurrent
   clients, rows/s for 1,000-row CSV batches, each against in-process prediction of the same rows;
-* ``scale``: ``retrain run`` on 100k and 1M generated rows: wall time and peak RSS of all its processes.
+* ``scale``: ``retrain run`` on 100k and 1M generated rows: wall time and peak RSS of all its processes;
+* ``canary``: the project's guarded update (``deployment: canary``) on a local cloud of its own, a client invoking
+  at a fixed rate: failed requests, the share each fleet served over time (a plot), and a broken candidate rolled
+  back by the 5xx alarm, how long after its first failed request (``bench_canary.py``).
 
 Every section runs ``--repeat`` times (3; a cold run, its warm run and its endpoint measurement on a fresh local
 cloud each time, the floor beside it), and every timed figure is reported as the median of its runs with min and
@@ -36,13 +39,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_canary import bench_run as canary_run
 from bench_endpoint import FULL, QUICK, bench_endpoint, holdout_rows
 from bench_stats import figures, lookup, repeated
 from bench_tools import PeakRss, client, floor_main, run_floor, state_durations
 
 LOG = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("cold", "floor", "warm", "endpoint", "scale")
+SECTIONS = ("cold", "floor", "warm", "endpoint", "scale", "canary")
 QUICK_SECTIONS = ("cold", "floor", "endpoint")
 SECTION_TEXT = {
     "cold": "retrain run, starting its own local cloud",
@@ -50,6 +54,7 @@ SECTION_TEXT = {
     "warm": "a second retrain run on the running local cloud",
     "endpoint": "latency and throughput of InvokeEndpoint",
     "scale": "retrain run on generated data, each size on a fresh local cloud",
+    "canary": "a guarded update under a fixed-rate client, then a broken one rolled back",
 }
 
 #: target name → (comparison, value, unit); checked by :func:`verdicts`.
@@ -66,12 +71,15 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "scale.1000000.total_s": ("<=", 180.0, "s"),
     "scale.1000000.peak_rss_gb": ("<=", 6.0, "GB"),
     "scale.ratio_1m_to_100k": ("<=", 12.0, "x"),
+    # issue 16: a guarded update fails no request; after a rollback the old fleet answers every request
+    "canary.failed_good_update": ("<=", 0, "requests"),
+    "canary.failed_after_rollback": ("<=", 0, "requests"),
 }
 #: figures shown under the targets for context (not judged)
 CONTEXT = ("floor.total_s", "cold.cpu_busy_pct", "warm.run_s", "endpoint.boto3_p50_ms", "endpoint.batch_ms",
            "endpoint.inprocess_csv_rows_per_s", "endpoint.inprocess_predict_rows_per_s",
            "endpoint.served_predict_rows_per_s", "endpoint.batch_vs_served_predict", "scale.100000.total_s",
-           "scale.100000.peak_rss_gb")
+           "scale.100000.peak_rss_gb", "canary.canary_share_new", "canary.rollback_s", "canary.rollback_in_periods")
 
 
 #: why a target that this machine cannot meet is missed (printed under the table when it is)
@@ -300,11 +308,18 @@ class Bench:
         shutil.rmtree(self.home, ignore_errors=True)
 
     def repetition(self, index: int) -> None:
-        """One run of each section but scale: a cold run, its warm run and endpoint on its cloud, the floor."""
+        """One run of each section but scale: the canary, a cold run, its warm run and endpoint on its cloud, the
+        floor."""
         args = self.args
         label = f"({index + 1} of {args.repeat})" if args.repeat > 1 else ""
         suffix = f"-{index + 1}" if args.repeat > 1 else ""
         cold_run: dict[str, Any] | None = None
+        if "canary" in args.sections:  # first, on a cloud of its own, while no other local cloud runs
+            LOG.info("canary %s: %s", label, SECTION_TEXT["canary"])
+            self.fresh_cloud()
+            run = self.attempt("canary", lambda: canary_run(self.out / f"canary{suffix}"))
+            if run is not None:
+                self.runs["canary"].append(run)
         if "cold" in args.sections:
             LOG.info("cold %s: %s", label, SECTION_TEXT["cold"])
             self.fresh_cloud()

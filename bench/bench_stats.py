@@ -41,6 +41,15 @@ FIGURES: dict[str, tuple[str, str]] = {
     "scale.1000000.total_s": ("s", "retrain run on 1M generated rows"),
     "scale.1000000.peak_rss_gb": ("GB", "its peak RSS"),
     "scale.ratio_1m_to_100k": ("x", "1M ÷ 100k, pairwise per repetition"),
+    "canary.requests": ("requests", "requests the fixed-rate client sent during both guarded updates"),
+    "canary.rate_rps": ("req/s", "the rate the client kept during the good update"),
+    "canary.failed_good_update": ("requests", "requests that failed (or got a third answer) during the good canary"),
+    "canary.canary_share_new": ("share", "share of requests the new fleet answered while the canary baked"),
+    "canary.update_s": ("s", "the good update from the deploy branch's start to InService on the new config"),
+    "canary.failed_broken_update": ("requests", "requests the broken canary answered 500 before the rollback"),
+    "canary.failed_after_rollback": ("requests", "requests that failed after the endpoint was back on the old fleet"),
+    "canary.rollback_s": ("s", "the broken canary's first failed request to the endpoint InService on the old config"),
+    "canary.rollback_in_periods": ("x", "rollback_s in (scaled) alarm periods"),
 }
 
 

@@ -79,13 +79,15 @@ print(("created " if created else "using ") + f"s3://{bucket}/{params.project_na
 # %%
 from retrain.history import digest
 from retrain.holdout import split_holdout
-from retrain.resources import upload_bytes
+from retrain.resources import upload_bytes, upload_if_changed
 
 split = split_holdout(params.data_file, params.input_format, params.holdout_rows, params.seed)
-data_uri = upload_bytes(s3, split.training_bytes(), bucket, layout.data_key)
+# written only when it changed: with retrain_on_new_data, each new object at the data key starts a run
+data_uri, data_written = upload_if_changed(s3, split.training_bytes(), bucket, layout.data_key)
 holdout_uri = upload_bytes(s3, split.holdout_bytes(), bucket, layout.holdout_key)
 data_sha256 = digest(split.training_bytes())
-print(f"{len(split.training_lines)} rows for the workflow -> {data_uri} ({data_sha256[:19]}...)")
+print(f"{len(split.training_lines)} rows for the workflow -> {data_uri} ({data_sha256[:19]}...)"
+      + ("" if data_written else ", unchanged: not written again"))
 print(f"{len(split.holdout_lines)} rows held back     -> {holdout_uri}")
 
 # %% [markdown]

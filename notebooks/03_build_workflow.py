@@ -503,3 +503,24 @@ if offline_account is None:
     state_machine_arn, action = create_or_update(workflow, settle_seconds=5 if params.target == "aws" else 0)
     print(f"{action}: {state_machine_arn}")
     state.update(state_machine_arn=state_machine_arn, state_machine_action=action)
+
+# %% [markdown]
+# ## Retraining unattended: the triggers
+#
+# With `schedule` (`rate(1 day)`, `cron(0 6 ? * MON *)`, ...) an
+# [EventBridge Scheduler](https://docs.aws.amazon.com/scheduler/latest/UserGuide/what-is-scheduler.html) schedule
+# starts the workflow on time; with `retrain_on_new_data: true` the bucket sends its events to EventBridge and a
+# [rule](https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventBridge.html) starts it for each new object
+# written at the data key. Both act as the role `<project>-triggers-role`, which may only start this state
+# machine. The executions they start have no notebook to name them: the first states above derive every name from
+# the execution itself. Turning both off removes them (`retrain.triggers`).
+
+# %%
+from retrain import triggers
+
+if offline_account is None:
+    armed = triggers.ensure(cloud, params, cloud.account_id, bucket, layout.data_key)
+    state.update(triggers=armed)
+    print(armed)
+else:
+    print("triggers:", params.schedule or "no schedule", "| new data:", params.retrain_on_new_data)

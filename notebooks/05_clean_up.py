@@ -117,6 +117,19 @@ show(cleanup.alarms())
 show(cleanup.configs_and_models())
 
 # %% [markdown]
+# ### 4a. The triggers of retraining unattended
+#
+# While a `schedule` or `retrain_on_new_data` is on and `keep_triggers` is true, the schedule, the new-data rule
+# and what they start and read (the state machine, the Lambda function, the Glue job, the data, the roles) stay,
+# and the steps below keep them. Otherwise the schedule group with its schedule
+# ([DeleteScheduleGroup](https://docs.aws.amazon.com/scheduler/latest/APIReference/API_DeleteScheduleGroup.html)),
+# the rule ([DeleteRule](https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_DeleteRule.html)), the
+# bucket's EventBridge notifications and the triggers' role are deleted.
+
+# %%
+show(cleanup.triggers())
+
+# %% [markdown]
 # ### 4. The state machine, the Lambda function and the Glue job
 #
 # They cost nothing while idle, but notebooks 02 and 03 create them again, so they go:

@@ -2,8 +2,9 @@
 
 ``keep_endpoint`` keeps the endpoint with the configuration and model it serves (the next run updates it);
 ``keep_data`` keeps the bucket's ``<project>/`` objects and the model registry (the history of every model);
-``keep_roles`` keeps the IAM roles. The Glue job, the Lambda function and the state machine are always removed
-(notebooks 02 and 03 recreate them). SageMaker keeps training and processing jobs forever by design; they are listed
+``keep_roles`` keeps the IAM roles. The Glue job, the Lambda function and the state machine are removed
+(notebooks 02 and 03 recreate them) unless a schedule or the new-data trigger starts them and ``keep_triggers``
+keeps it (:mod:`retrain.triggers`): then they stay with the data and the roles. SageMaker keeps training and processing jobs forever by design; they are listed
 but cannot be deleted; log groups expire after ``log_retention_days``.
 
 It also runs on the way out of a failed or interrupted ``retrain run``: an execution of this run that is still
@@ -19,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from retrain import triggers
 from retrain.alarms import owned_alarm, project_alarms
 from retrain.cleanup_tools import (
     MISSING,
@@ -133,10 +135,24 @@ class Cleanup:
         self.sagemaker_names |= models | serving_models | configs | {serving_config or ""}
         return self._rows_since(mark)
 
+    def triggers(self) -> list[dict[str, str]]:
+        """Step 4a: while a schedule or the new-data trigger is on and ``keep_triggers``, keep them and what they
+        need (state machine, Lambda function, Glue job, data, roles: the later steps keep them too); else delete
+        them (``DeleteScheduleGroup``, ``RemoveTargets``/``DeleteRule``, the bucket's EventBridge notifications,
+        the triggers' role)."""
+        mark = self._mark()
+        if not triggers.kept(self.params):
+            bucket = project_bucket(self.cloud, self.params, self.state)
+            self.report.deleted += [Resource(kind, name) for kind, name in triggers.remove(self.cloud, self.params,
+                                                                                          bucket)]
+        return self._rows_since(mark)
+
     def services(self) -> list[dict[str, str]]:
         """Step 4: delete the state machine, the Lambda function and the Glue job (notebooks 02 and 03 make
-        them again): ``DeleteStateMachine``, ``DeleteFunction``, ``DeleteJob``."""
+        them again): ``DeleteStateMachine``, ``DeleteFunction``, ``DeleteJob``; kept while triggers start them."""
         mark, params, sfn = self._mark(), self.params, self.cloud.client("stepfunctions")
+        if triggers.kept(params):
+            return self._rows_since(mark)
         machine = find_state_machine(sfn, params.state_machine_name)
         if machine:
             self.delete("state machine", machine, sfn.delete_state_machine, label=params.state_machine_name,
@@ -155,6 +171,8 @@ class Cleanup:
         under ``<project>/`` (``DeleteObjects``: data, runs, evaluations, artifacts), then the bucket if it is empty
         and this project's (``DeleteBucket``)."""
         mark, params, s3 = self._mark(), self.params, self.cloud.client("s3")
+        if triggers.kept(params):  # the unattended runs read the data and register in the group
+            return self._rows_since(mark)
         if not params.keep_data:
             self._registry()
         bucket = project_bucket(self.cloud, params, self.state)
@@ -198,7 +216,7 @@ class Cleanup:
         """Step 6: unless ``keep_roles``, delete the project's roles with their policies (``DeleteRolePolicy``,
         ``DeleteRole``); a SageMaker role given in ``sagemaker_role_arn`` is not ours and stays."""
         mark, params = self._mark(), self.params
-        if not params.keep_roles:
+        if not params.keep_roles and not triggers.kept(params):
             iam = self.cloud.client("iam")
             for kind in ROLE_KINDS:
                 if kind == "sagemaker" and params.sagemaker_role_arn:

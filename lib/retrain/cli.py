@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", dest="to_run", default=None, metavar="RUN",
                           help="the run to return to (default: the deployed run before the one serving)")
     _target_options(rollback)
+    schedule = sub.add_parser("schedule", help="the triggers of retraining unattended: status, pause, resume",
+                              description="status: the schedule, the new-data rule and the latest executions; "
+                                          "pause/resume: disable or enable both (exit 1 when there is none).")
+    schedule.add_argument("action", choices=("status", "pause", "resume"))
+    _target_options(schedule)
     compare = sub.add_parser("compare", help="two runs side by side: metrics, feature importance, data drift")
     compare.add_argument("run_a")
     compare.add_argument("run_b")
@@ -88,6 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     except RetrainError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    if args.command == "schedule":
+        from retrain import commands
+
+        try:
+            return commands.schedule(params, args.action)
+        except RetrainError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
     if args.command in ("approve", "reject", "history", "compare", "rollback"):
         from retrain import commands
 

@@ -86,6 +86,25 @@ def rollback(params: Params, to_run: str | None) -> int:
     return 0
 
 
+def schedule(params: Params, action: str) -> int:
+    """``retrain schedule status|pause|resume``: the triggers of retraining unattended (:mod:`retrain.triggers`)."""
+    from retrain import triggers
+
+    cloud = _cloud(params)
+    if action != "status":
+        changed = triggers.set_state(cloud, params, enable=action == "resume")
+        print("\n".join(changed) or "no schedule or new-data rule of this project: nothing to "
+                                     f"{action} (set schedule / retrain_on_new_data and run notebook 03)")
+        return 0 if changed else 1
+    found = triggers.status(cloud, params)
+    sched, rule = found["schedule"], found["rule"]
+    print(f"schedule: {sched['name']} {sched['expression']} {sched['state']}" if sched else "schedule: none")
+    print(f"new data: rule {rule['name']} {rule['state']}" if rule else "new data: no rule")
+    for e in found["executions"]:
+        print(f"  {e['start'][:19]}  {e['status']:<9} {e['name']}")
+    return 0
+
+
 def require_run_id(run_id: str) -> str:
     if not run_id or "/" in run_id:
         raise CloudError(f"{run_id!r} is not a run id (such as 20260101-120000-1a2b; `retrain history` lists them).")

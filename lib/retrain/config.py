@@ -78,6 +78,12 @@ class Params:
     keep_endpoint: bool = True
     keep_roles: bool = True
     keep_data: bool = True
+    #: retraining unattended (retrain.triggers): a Scheduler expression (rate(...), cron(...), at(...)); null: none
+    schedule: str | None = None
+    #: start a run for each new object written at the data key (S3 -> EventBridge -> the workflow)
+    retrain_on_new_data: bool = False
+    #: clean-up keeps the triggers and what they need while they are on; false removes them with the rest
+    keep_triggers: bool = True
     localcloud_port: int = 4566
     sagemaker_role_arn: str | None = None
     training_instance_type: str = "ml.m5.xlarge"
@@ -180,10 +186,12 @@ _INT_FIELDS = {"seed", "holdout_rows", "localcloud_port", "training_instance_cou
                "iam_propagation_seconds", "log_retention_days", "approval_timeout_seconds", "approval_poll_seconds",
                "rollback_configs_kept"}
 _FLOAT_FIELDS = {"accuracy_threshold", "train_fraction", "min_absolute_improvement"}
-_BOOL_FIELDS = {"keep_endpoint", "keep_roles", "keep_data"}
+_BOOL_FIELDS = {"keep_endpoint", "keep_roles", "keep_data", "retrain_on_new_data", "keep_triggers"}
 _STR_FIELDS = {"target", "region", "project_name", "data_path", "input_format", "deployment",
                "training_instance_type", "endpoint_instance_type", "glue_worker_type"}
-_OPTIONAL_STR_FIELDS = {"sagemaker_role_arn", "state_file", "endpoint_name", "gate_metric"}
+_OPTIONAL_STR_FIELDS = {"sagemaker_role_arn", "state_file", "endpoint_name", "gate_metric", "schedule"}
+#: the expressions EventBridge Scheduler accepts (Scheduler user guide, "Schedule types")
+_SCHEDULE_RE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\)|at\(.+\))$")
 #: the values CloudWatch Logs' PutRetentionPolicy accepts (botocore's logs service model, documentation of shape Days)
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288,
                   3653)
@@ -362,3 +370,6 @@ def _validate_values(params: Params, source: str) -> None:
     if params.sagemaker_role_arn is not None and not _ROLE_ARN_RE.match(params.sagemaker_role_arn):
         raise bad("sagemaker_role_arn", "is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME); leave it "
                                         "null to let notebook 01 create one.")
+    if params.schedule is not None and not _SCHEDULE_RE.match(params.schedule):
+        raise bad("schedule", "is not an EventBridge Scheduler expression: rate(1 day), cron(0 6 * * ? *), "
+                              "at(2026-01-01T06:00:00), or null for no schedule.")

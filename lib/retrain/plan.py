@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retrain import triggers
 from retrain.config import Params
 from retrain.deployment import alarm_requests, deployment_config
 from retrain.notebooks import workflow_definition
@@ -122,6 +123,7 @@ def build(params: Params, account: str = EXAMPLE_ACCOUNT) -> Plan:
                                                         "retentionInDays": params.log_retention_days}))
     requests += guarded_update_requests(params, names["EndpointConfigName"])
     machine = f"arn:aws:states:{params.region}:{account}:stateMachine:{params.state_machine_name}"
+    requests += triggers.plan_requests(params, account, bucket, layout.data_key)  # notebook 03, after the machine
     requests.append(("stepfunctions", "CreateStateMachine", {
         "name": params.state_machine_name, "definition": json.dumps(definition), "roleArn": arns["stepfunctions"],
         "type": "STANDARD", "tags": [{"key": k, "value": v} for k, v in params.tags.items()]}))

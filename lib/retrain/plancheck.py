@@ -12,6 +12,7 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 from botocore.validate import validate_parameters
 
 from localcloud.iam import Need, evaluate, needs_of, source_context, trusts
+from retrain import triggers
 from retrain.config import PROJECT_TAG
 from retrain.deployment import alarm_names
 from retrain.plan import INTEGRATIONS, PLACEHOLDER, SYNC_NEEDS, Plan
@@ -207,8 +208,24 @@ def check_iam(plan: Plan) -> list[str]:
         if not trusts(role["trust"], SERVICE_PRINCIPALS[kind], context):
             problems.append(f"the trust policy of the {kind} role does not let {SERVICE_PRINCIPALS[kind]} assume it")
         count += 1
-    plan.checked["permissions"] = count
-    return problems
+    trigger_problems, trigger_count = check_triggers(plan)
+    plan.checked["permissions"] = count + trigger_count
+    return problems + trigger_problems
+
+
+def check_triggers(plan: Plan) -> tuple[list[str], int]:
+    """The triggers' role: Scheduler and EventBridge may assume it, and it may start the state machine."""
+    p = plan.params
+    if not triggers.enabled(p):
+        return [], 0
+    machine = triggers.machine_arn(p, plan.account)
+    problems = _denied([triggers.role_policy(p, plan.account)], "triggers",
+                       [Need("states:StartExecution", machine)], {})
+    principals = [principal for principal, on in (("scheduler.amazonaws.com", bool(p.schedule)),
+                                                  ("events.amazonaws.com", p.retrain_on_new_data)) if on]
+    problems += [f"the trust policy of the triggers role does not let {principal} assume it"
+                 for principal in principals if not trusts(triggers.trust_policy(), principal, {})]
+    return problems, 1 + len(principals)
 
 
 def check(plan: Plan) -> list[str]:

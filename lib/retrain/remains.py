@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from retrain import triggers
 from retrain.alarms import owned_alarm, project_alarms
 from retrain.cleanup_tools import (
     MISSING,
@@ -64,13 +65,27 @@ def remaining(cloud: Any, params: Params, state: RunState, names: set[str] | Non
         found = logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
         if any(g["logGroupName"] == group for g in found):
             out.append(Resource("log group", group, f"expires: retention {params.log_retention_days} days"))
+    trig = triggers.kept(params)
     if find_state_machine(cloud.client("stepfunctions"), params.state_machine_name):
-        out.append(Resource("state machine", params.state_machine_name))
+        out.append(Resource("state machine", params.state_machine_name, trig))
     if exists(cloud.client("lambda").get_function, FunctionName=params.lambda_function_name):
-        out.append(Resource("lambda function", params.lambda_function_name))
+        out.append(Resource("lambda function", params.lambda_function_name, trig))
     if exists(cloud.client("glue").get_job, JobName=params.glue_job_name):
-        out.append(Resource("glue job", params.glue_job_name))
+        out.append(Resource("glue job", params.glue_job_name, trig))
     out += remaining_data_and_roles(cloud, params, state)
+    return out + remaining_triggers(cloud, params)
+
+
+def remaining_triggers(cloud: Any, params: Params) -> list[Resource]:
+    """The schedule group, the new-data rule and the triggers' role, if they exist (kept while triggers are on
+    and ``keep_triggers``)."""
+    out, trig = [], triggers.kept(params)
+    if exists(cloud.client("scheduler").get_schedule_group, Name=triggers.group_name(params)):
+        out.append(Resource("schedule group", triggers.group_name(params), trig))
+    if exists(cloud.client("events").describe_rule, Name=triggers.rule_name(params)):
+        out.append(Resource("eventbridge rule", triggers.rule_name(params), trig))
+    if exists(cloud.client("iam").get_role, RoleName=triggers.role_name(params)):
+        out.append(Resource("iam role", triggers.role_name(params), trig))
     return out
 
 
@@ -78,7 +93,7 @@ def remaining_data_and_roles(cloud: Any, params: Params, state: RunState) -> lis
     out: list[Resource] = []
     bucket = project_bucket(cloud, params, state)
     s3 = cloud.client("s3")
-    keep_data = "keep_data: true" if params.keep_data else ""
+    keep_data = "keep_data: true" if params.keep_data else triggers.kept(params)
     try:
         listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"{params.project_name}/")
         count = listing.get("KeyCount", len(listing.get("Contents", [])))
@@ -93,5 +108,5 @@ def remaining_data_and_roles(cloud: Any, params: Params, state: RunState) -> lis
     for kind in ROLE_KINDS:
         name = params.role_name(kind)
         if exists(iam.get_role, RoleName=name):
-            out.append(Resource("iam role", name, "keep_roles: true" if params.keep_roles else ""))
+            out.append(Resource("iam role", name, "keep_roles: true" if params.keep_roles else triggers.kept(params)))
     return out

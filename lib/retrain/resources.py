@@ -151,6 +151,26 @@ def upload_bytes(s3: Any, data: bytes, bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
 
+def upload_if_changed(s3: Any, data: bytes, bucket: str, key: str) -> tuple[str, bool]:
+    """Put ``data`` at ``s3://bucket/key`` unless the object there holds the same bytes; ``(uri, written)``.
+
+    With ``retrain_on_new_data`` every object written at the data key starts a run, so the same data is not
+    written twice. The ETag of an object made by PutObject is the MD5 of its bytes (S3 API reference, "Common
+    Response Headers": ETag), which is what is compared.
+    """
+    import hashlib
+
+    try:
+        etag = s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        etag = None
+    if etag == hashlib.md5(data, usedforsecurity=False).hexdigest():
+        return f"s3://{bucket}/{key}", False
+    return upload_bytes(s3, data, bucket, key), True
+
+
 def upload_file(s3: Any, path: Path, bucket: str, key: str) -> str:
     return upload_bytes(s3, Path(path).read_bytes(), bucket, key)
 

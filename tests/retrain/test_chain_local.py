@@ -88,9 +88,11 @@ def test_second_run_updates_the_endpoint(runs: dict[str, Any]) -> None:
     assert s["status"] == "deployed" and s["endpoint"]["action"] == "updated"
     assert runs["after_second"]["EndpointConfigName"] != runs["after_first"]["EndpointConfigName"]
     assert runs["after_second"]["EndpointConfigName"] == state(runs["second"])["execution_input"]["EndpointConfigName"]
-    # clean-up of the second run retired the first run's config and model, and kept what serves
+    # clean-up of the second run kept what serves and, for `retrain rollback`, the first run's config (the last
+    # rollback_configs_kept = 1 deployed run before it)
     cleanup = state(runs["second"])["cleanup"]
-    assert f"endpoint config {runs['after_first']['EndpointConfigName']}" in cleanup["deleted"]
+    first = f"endpoint config {runs['after_first']['EndpointConfigName']}"
+    assert first in cleanup["remaining"] and cleanup["why"][first].startswith("rollback_configs_kept: 1")
     assert cleanup["unexpected"] == []
 
 

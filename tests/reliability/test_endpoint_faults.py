@@ -29,7 +29,10 @@ DEPLOY = ["Create Endpoint Config", "Check Endpoint", "Endpoint Missing?", "Wait
 @pytest.fixture(scope="module")
 def deploy(rel: dict[str, Any]) -> dict[str, Any]:
     """The deploy fragment as a state machine, and two good models and a broken one in S3."""
-    params, layout, definition = offline_project(rel["s3"], {"project_name": unique("relep")},
+    # all at once: these tests follow one switch from the old model to the new (a canary's mixed answers are
+    # tests/reliability/test_canary_measured.py's)
+    params, layout, definition = offline_project(rel["s3"], {"project_name": unique("relep"),
+                                                             "deployment": "all_at_once"},
                                                  sagemaker_role=rel["roles"]["sagemaker"])
     machine = rel["stepfunctions"].create_state_machine(
         name=unique("rel-deploy"), definition=json.dumps(fragment(definition, DEPLOY[0], DEPLOY)),

@@ -282,7 +282,9 @@ def retrained(pipe: Pipeline, baseline: dict[str, Any], bad_data: dict[str, Any]
     thread.start()
     out = pipe.base / "retrain"
     try:
-        proc = retrain(pipe.args(out, "-p", "hyperparameters.seed=7", "-p", "hyperparameters.num_round=60"),
+        # all at once: the test follows one switch (a canary answers from both models while it bakes)
+        proc = retrain(pipe.args(out, "-p", "hyperparameters.seed=7", "-p", "hyperparameters.num_round=60",
+                                 "-p", "deployment=all_at_once"),
                        env=pipe.env)
         time.sleep(1)
     finally:

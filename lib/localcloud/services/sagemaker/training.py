@@ -11,7 +11,6 @@ container per job.
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import threading
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from localcloud import images
 from localcloud.core.children import Child, ChildError, ChildRaised, ChildSpec, Spare
 from localcloud.core.context import ServerContext
 from localcloud.core.jobs import Workers, utcnow
-from localcloud.core.logs import LogShipper
+from localcloud.core.logs import LogShipper, syslog_escape
 from localcloud.core.processes import tail
 from localcloud.images.builtin_xgboost import content
 from localcloud.images.builtin_xgboost import hyperparameters as hp
@@ -43,14 +42,6 @@ FAILURE_REASON_LIMIT = 1024  # FailureReason's maximum length in the SageMaker A
 #: log stream per node ... The log stream's name begins with the value specified in the TrainingJobName", SageMaker
 #: developer guide, common-info-all-sagemaker-models-logs; the SDK reads ``<job>/`` streams of this group)
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def syslog_escape(line: str) -> str:
-    """A container output line as the training stream holds it: control characters as ``#`` and three octal
-    digits (a tab is ``#011``; the 1.7-1 container's own metric regexes match ``.*\\[[0-9]+\\].*#011validation-``
-    in these logs: ``algorithm_mode/metrics.py``)."""
-    return _CONTROL.sub(lambda m: f"#{ord(m.group()):03o}", line)
 
 
 def log_stream(job: TrainingJob) -> str:

@@ -6,13 +6,11 @@ Parameters say *what* to build; the run state file (:mod:`retrain.state`) record
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +19,18 @@ import yaml
 from retrain.deployment import validate_deployment
 from retrain.errors import ParamsError
 from retrain.gating import (
-    DEFAULT_HYPERPARAMETERS,
     closest,
     type_error,
     validate_gate,
     validate_hyperparameters,
 )
+from retrain.parameters import DEFAULT_HYPERPARAMETERS as DEFAULT_HYPERPARAMETERS
+from retrain.parameters import PROJECT_TAG as PROJECT_TAG
+from retrain.parameters import SNAPSHOT_KEY as SNAPSHOT_KEY
+from retrain.parameters import Params as Params
 
 LOG = logging.getLogger(__name__)
 
-#: the tag every resource the project creates carries: key, with the project name as value. The project updates or
-#: deletes only resources that carry it (a same-named resource someone else made is left alone).
-PROJECT_TAG = "retrain:project"
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
 _ENDPOINT_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -41,146 +39,10 @@ _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _INSTANCE_RE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 
 
-@dataclass
-class Params:
-    """Everything a run needs to know, with the defaults of ``params/local.yaml``.
-
-    AWS-only values (``sagemaker_role_arn``, instance types and counts, ``iam_propagation_seconds``) are ignored
-    by the local cloud apart from being sent in the requests, which botocore validates as AWS would.
-    """
-
-    target: str = "local"
-    region: str = "us-east-1"
-    project_name: str = "retrain-churn"
-    data_path: str = "data/customer-churn.csv"
-    input_format: str = "raw"
-    accuracy_threshold: float = 0.90
-    #: None: ``<project_name>-endpoint`` (every resource the project creates carries the project prefix)
-    endpoint_name: str | None = None
-    hyperparameters: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_HYPERPARAMETERS))
-    #: the data's schema (label, task, ids, drop, numeric, categorical; see code/etl_features.py); None: churn
-    dataset: dict[str, Any] | None = None
-    #: limits of the data checks before training (code/data_checks.py DEFAULT_LIMITS)
-    data_checks: dict[str, float] = field(default_factory=dict)
-    #: the champion/challenger gate: the metric compared on held-back rows (None: auc, accuracy or rmse by task)
-    gate_metric: str | None = None
-    min_absolute_improvement: float = 0.0
-    min_relative_improvement: float | None = None
-    #: the floor of a regression model (validation:rmse must not exceed it); classification uses accuracy_threshold
-    max_rmse: float | None = None
-    #: auto: a model that passes the gates is approved and deployed; manual: a person approves it (retrain approve)
-    approval: str = "auto"
-    approval_timeout_seconds: int = 3600
-    approval_poll_seconds: int = 10
-    train_fraction: float = 0.7
-    seed: int = 42
-    holdout_rows: int = 200
-    keep_endpoint: bool = True
-    keep_roles: bool = True
-    keep_data: bool = True
-    #: retraining unattended (retrain.triggers): a Scheduler expression (rate(...), cron(...), at(...)); null: none
-    schedule: str | None = None
-    #: start a run for each new object written at the data key (S3 -> EventBridge -> the workflow)
-    retrain_on_new_data: bool = False
-    #: clean-up keeps the triggers and what they need while they are on; false removes them with the rest
-    keep_triggers: bool = True
-    localcloud_port: int = 4566
-    sagemaker_role_arn: str | None = None
-    training_instance_type: str = "ml.m5.xlarge"
-    training_instance_count: int = 1
-    endpoint_instance_type: str = "ml.m5.large"
-    endpoint_instance_count: int = 1
-    glue_worker_type: str = "G.1X"
-    glue_number_of_workers: int = 2
-    endpoint_poll_seconds: int = 2
-    execution_timeout_seconds: int = 3600
-    iam_propagation_seconds: int = 0
-    #: days CloudWatch keeps the log groups this project owns (its Lambda function's, its endpoint's)
-    log_retention_days: int = 30
-    #: how an update shifts traffic to the new model (retrain.deployment): all_at_once, canary or linear
-    deployment: str = "canary"
-    canary_percent: int = 20
-    linear_step_percent: int = 25
-    wait_interval_seconds: int = 10
-    termination_wait_seconds: int = 5
-    max_execution_timeout_seconds: int = 600
-    #: CloudWatch alarms on the endpoint that roll a guarded update back (their period, M of N, thresholds)
-    rollback_alarms: bool = True
-    alarm_period_seconds: int = 10
-    alarm_evaluation_periods: int = 1
-    alarm_datapoints_to_alarm: int = 1
-    max_error_rate: float = 0.01
-    max_model_latency_ms: float = 1000.0
-    #: configs of earlier deployed runs clean-up keeps so that `retrain rollback` can return to them
-    rollback_configs_kept: int = 1
-    state_file: str | None = None
-    #: where relative paths (data_path, state_file) are resolved; set by :func:`load_params`, not a YAML key.
-    root: str = field(default=".", repr=False)
-
-    # -- derived names: every AWS resource the project creates starts with ``project_name`` -----------------
-    @property
-    def glue_job_name(self) -> str:
-        return f"{self.project_name}-etl"
-
-    @property
-    def lambda_function_name(self) -> str:
-        return f"{self.project_name}-model-gate"
-
-    @property
-    def model_package_group_name(self) -> str:
-        return f"{self.project_name}-models"
-
-    @property
-    def state_machine_name(self) -> str:
-        return f"{self.project_name}-retrain"
-
-    @property
-    def tags(self) -> dict[str, str]:
-        """The project's tag as ``{key: value}``."""
-        return {PROJECT_TAG: self.project_name}
-
-    def role_name(self, kind: str) -> str:
-        """IAM role name for ``kind`` in ``stepfunctions``, ``glue``, ``lambda``, ``sagemaker``."""
-        return f"{self.project_name}-{kind}-role"
-
-    @property
-    def max_validation_error(self) -> float:
-        """The largest ``validation:error`` the accuracy gate lets through (1 - accuracy_threshold)."""
-        return round(1.0 - self.accuracy_threshold, 10)
-
-    def resolve(self, path: str) -> Path:
-        """An absolute path for ``path``: as given when absolute, else under the project root."""
-        p = Path(os.path.expanduser(path))
-        return p if p.is_absolute() else (Path(self.root) / p).resolve()
-
-    @property
-    def data_file(self) -> Path:
-        return self.resolve(self.data_path)
-
-    @property
-    def state_path(self) -> Path:
-        return self.resolve(self.state_file or f"reports/state/{self.project_name}-{self.target}.json")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The parameters as plain data (what a YAML file would hold)."""
-        data = dataclasses.asdict(self)
-        data.pop("root")
-        return data
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the validated set (``params.json``): what ``retrain run`` hands every notebook, so all of them
-        use the very parameters the run validated once, and the summary records them."""
-        file = Path(path)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text(json.dumps({SNAPSHOT_KEY: self.to_dict(), "root": self.root}, indent=2) + "\n")
-        return file
-
-
 _FIELDS = {f.name: f for f in dataclasses.fields(Params) if f.name != "root"}
 #: the fields that are mappings (``-p <field>.<key>=value`` sets one key), with what a dotted override starts from
 DICT_FIELDS: dict[str, dict[str, Any]] = {"hyperparameters": DEFAULT_HYPERPARAMETERS, "dataset": {}, "data_checks": {}}
 #: the key of a validated parameter set written by :meth:`Params.save`
-SNAPSHOT_KEY = "validated_params"
 _INT_FIELDS = {"seed", "holdout_rows", "localcloud_port", "training_instance_count", "endpoint_instance_count",
                "glue_number_of_workers", "endpoint_poll_seconds", "execution_timeout_seconds",
                "iam_propagation_seconds", "log_retention_days", "approval_timeout_seconds", "approval_poll_seconds",

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from retrain.errors import ParamsError
 
 if TYPE_CHECKING:
-    from retrain.config import Params
+    from retrain.parameters import Params
 
 #: the production variant's name: the SDK's EndpointConfigStep default (``variant_name='AllTraffic'``)
 VARIANT = "AllTraffic"

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from retrain.errors import ParamsError
 from retrain.evaluation import METRICS
+from retrain.parameters import DEFAULT_HYPERPARAMETERS as DEFAULT_HYPERPARAMETERS
 
 if TYPE_CHECKING:
-    from retrain.config import Params
+    from retrain.parameters import Params
 
 TASKS = ("binary", "multiclass", "regression")
 #: the objective family and the floor's training metric of each task
@@ -28,18 +29,6 @@ OBJECTIVE_PREFIX = {"binary": "binary:", "multiclass": "multi:", "regression": "
 FLOOR_METRIC = {"binary": "error", "multiclass": "merror", "regression": "rmse"}
 DEFAULT_GATE_METRIC = {"binary": "auc", "multiclass": "accuracy", "regression": "rmse"}
 APPROVALS = ("auto", "manual")
-
-#: The seed notebook's XGBoost settings.
-DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
-    "max_depth": 5,
-    "eta": 0.2,
-    "gamma": 4,
-    "min_child_weight": 6,
-    "subsample": 0.8,
-    "objective": "binary:logistic",
-    "eval_metric": "error",
-    "num_round": 100,
-}
 
 # name -> (kind, low, high, low_inclusive, high_inclusive); kind is "int", "float", "str" or a tuple of choices.
 _HP_RULES: dict[str, tuple[Any, float | None, float | None, bool, bool]] = {

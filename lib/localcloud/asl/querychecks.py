@@ -19,17 +19,23 @@ Layer: above :mod:`.jsonata_check`, :mod:`.templates` and :mod:`.variables`; the
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from localcloud.asl.jsonata_check import field_problems
 from localcloud.asl.jsonata_eval import is_expression
 from localcloud.asl.templates import template_problems
 from localcloud.asl.variables import name_problem
 
-if TYPE_CHECKING:
-    from localcloud.asl.checker import Checker
-
 LOG = logging.getLogger(__name__)
+
+
+class Checker(Protocol):
+    """What these checks need of :class:`localcloud.asl.checker.Checker`: somewhere to report a problem (a
+    protocol, so this module, which the checker imports, imports nothing back)."""
+
+    def add(self, where: str, message: str, *, code: str = ...) -> None: ...
+
+
 
 JSONPATH = "JSONPath"
 JSONATA = "JSONata"

@@ -18,6 +18,7 @@ from typing import Any
 from localcloud.core.arns import arn
 from localcloud.errors import AWSError
 from localcloud.services.sagemaker.jobmodels import ProcessingJob
+from localcloud.services.sagemaker.jobtable import JobTable
 from localcloud.services.sagemaker.processing_run import ProcessingRunner
 from localcloud.services.sagemaker.tagging import Tags, check
 from localcloud.services.sagemaker.validation import check_name, constraint, invalid, need, optional, page
@@ -85,8 +86,10 @@ def _check_app(params: dict[str, Any]) -> None:
                              f"have value less than or equal to {MAX_RUNTIME} and greater than or equal to 1")
 
 
-class ProcessingJobs:
+class ProcessingJobs(JobTable):
     """The processing jobs of one server (the backend's lock guards them)."""
+
+    name_field, kind = "ProcessingJobName", "processing"
 
     def __init__(self, runner: ProcessingRunner, lock: threading.RLock, tags: Tags,
                  check_role: Callable[[str, str, str, str], None]) -> None:
@@ -117,26 +120,6 @@ class ProcessingJobs:
             self.tags.created(job_arn, params.get("Tags"))
         self.runner.start(job)
         return {"ProcessingJobArn": job_arn}
-
-    def _job(self, params: dict[str, Any]) -> ProcessingJob:
-        name = need(params, "ProcessingJobName")
-        job = self.jobs.get(name.lower())
-        if job is None:
-            raise AWSError("ValidationException", f"Could not find requested job with name {name}")
-        return job
-
-    def describe(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            return self._job(params).describe()
-
-    def stop(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            job = self._job(params)
-            if job.status != "InProgress":
-                raise invalid(f"The request was rejected because the processing job is in status {job.status}.")
-            job.stop_requested = True
-            job.move("Stopping")
-        return {}
 
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.lock:

@@ -18,6 +18,7 @@ from typing import Any
 from localcloud.core.arns import arn
 from localcloud.errors import AWSError
 from localcloud.services.sagemaker.jobmodels import TransformJob
+from localcloud.services.sagemaker.jobtable import JobTable
 from localcloud.services.sagemaker.models import Model
 from localcloud.services.sagemaker.tagging import Tags, check
 from localcloud.services.sagemaker.transform_run import TransformRunner
@@ -72,8 +73,10 @@ def _check(params: dict[str, Any]) -> None:
         raise constraint(env, "environment", "have length less than or equal to 16")
 
 
-class TransformJobs:
+class TransformJobs(JobTable):
     """The transform jobs of one server (the backend's lock guards them)."""
+
+    name_field, kind = "TransformJobName", "transform"
 
     def __init__(self, runner: TransformRunner, lock: threading.RLock, tags: Tags,
                  model: Callable[[str, str], Model]) -> None:
@@ -97,26 +100,6 @@ class TransformJobs:
             self.tags.created(job_arn, params.get("Tags"))
         self.runner.start(job)
         return {"TransformJobArn": job_arn}
-
-    def _job(self, params: dict[str, Any]) -> TransformJob:
-        name = need(params, "TransformJobName")
-        job = self.jobs.get(name.lower())
-        if job is None:
-            raise AWSError("ValidationException", f"Could not find requested job with name {name}")
-        return job
-
-    def describe(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            return self._job(params).describe()
-
-    def stop(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            job = self._job(params)
-            if job.status != "InProgress":
-                raise invalid(f"The request was rejected because the transform job is in status {job.status}.")
-            job.stop_requested = True
-            job.move("Stopping")
-        return {}
 
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.lock:

@@ -28,6 +28,7 @@ from typing import Any
 from localcloud.core.arns import arn
 from localcloud.errors import AWSError
 from localcloud.services.sagemaker import tuning_check as checks
+from localcloud.services.sagemaker.jobtable import JobTable
 from localcloud.services.sagemaker.tagging import Tags, check
 from localcloud.services.sagemaker.tuning_models import Definition, Trial, TuningJob, best_of
 from localcloud.services.sagemaker.tuning_run import TrainingHost, TuningRunner
@@ -43,8 +44,10 @@ def _not_found(name: str) -> AWSError:
     return AWSError("ResourceNotFound", f"Amazon SageMaker can't find a tuning job called {name}. Type another name.")
 
 
-class TuningJobs:
+class TuningJobs(JobTable):
     """The tuning jobs of one server (the backend's lock guards them)."""
+
+    name_field, kind = "HyperParameterTuningJobName", "tuning"
 
     def __init__(self, host: TrainingHost, tags: Tags, check_role: Callable[[str, str, str, str], None],
                  workdir: Path, cores: int | None = None) -> None:
@@ -161,19 +164,6 @@ class TuningJobs:
         if job is None:
             raise _not_found(name)
         return job
-
-    def describe(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            return self._job(params).describe()
-
-    def stop(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            job = self._job(params)
-            if job.status != "InProgress":
-                raise invalid(f"The request was rejected because the tuning job is in status {job.status}.")
-            job.stop_requested = True
-            job.move("Stopping")
-        return {}
 
     def list(self, params: dict[str, Any]) -> dict[str, Any]:
         sorts: dict[str, Callable[[TuningJob], Any]] = {"Name": lambda j: j.name.lower(),

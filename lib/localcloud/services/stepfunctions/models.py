@@ -56,21 +56,7 @@ class StateMachineRecord:
 
     def describe(self) -> dict[str, Any]:
         """DescribeStateMachine's answer."""
-        out = {
-            "stateMachineArn": self.arn,
-            "name": self.name,
-            "status": "ACTIVE",
-            "definition": self.definition,
-            "roleArn": self.role_arn,
-            "type": self.type,
-            "creationDate": self.creation_date,
-            "loggingConfiguration": self.logging_configuration,
-            "tracingConfiguration": self.tracing_configuration,
-            "encryptionConfiguration": {"type": "AWS_OWNED_KEY"},
-        }
-        if self.revision_id is not None:
-            out["revisionId"] = self.revision_id
-        return add_variable_references(out, self.definition)
+        return add_variable_references(_described(self), self.definition)
 
     def list_item(self) -> dict[str, Any]:
         return {"stateMachineArn": self.arn, "name": self.name, "type": self.type,
@@ -98,23 +84,29 @@ class VersionRecord:
     def describe(self) -> dict[str, Any]:
         """DescribeStateMachine of a version ARN (recorded on AWS: test_sfn_api_versioning.snapshot.json
         test_publish_state_machine_version ``describe_v1``/``describe_v2``)."""
-        out: dict[str, Any] = {
-            "stateMachineArn": self.arn,
-            "name": self.name,
-            "status": "ACTIVE",
-            "definition": self.definition,
-            "roleArn": self.role_arn,
-            "type": self.type,
-            "creationDate": self.creation_date,
-            "loggingConfiguration": self.logging_configuration,
-            "tracingConfiguration": self.tracing_configuration,
-            "encryptionConfiguration": {"type": "AWS_OWNED_KEY"},
-        }
-        if self.revision_id is not None:
-            out["revisionId"] = self.revision_id
+        out = _described(self)
         if self.description:
             out["description"] = self.description
         return add_variable_references(out, self.definition)
+
+
+def _described(record: StateMachine | VersionRecord) -> dict[str, Any]:
+    """What DescribeStateMachine answers alike for a state machine and for one of its versions."""
+    out: dict[str, Any] = {
+        "stateMachineArn": record.arn,
+        "name": record.name,
+        "status": "ACTIVE",
+        "definition": record.definition,
+        "roleArn": record.role_arn,
+        "type": record.type,
+        "creationDate": record.creation_date,
+        "loggingConfiguration": record.logging_configuration,
+        "tracingConfiguration": record.tracing_configuration,
+        "encryptionConfiguration": {"type": "AWS_OWNED_KEY"},
+    }
+    if record.revision_id is not None:
+        out["revisionId"] = record.revision_id
+    return out
 
 
 @dataclass

@@ -75,6 +75,9 @@ def _add_run(sub: Any) -> None:
     run.add_argument("--out", default=None, help="report folder (default reports/<run_id>/)")
     run.add_argument("--only", action="append", default=None, metavar="NN[,NN]",
                      help="run only these notebooks, e.g. --only 01,02,03,05 (default: all five)")
+    run.add_argument("--resume", default=None, metavar="RUN",
+                     help="continue the failed or interrupted run RUN in its report folder (--out, default "
+                          "reports/RUN/) from the notebook that failed, with its own parameters (no --params/-p)")
     run.add_argument("--keep-cloud", action="store_true",
                      help="target local: leave the local cloud this run starts running afterwards, so the next "
                           "run finds it warm (stop it with `localcloud stop --port PORT`)")
@@ -103,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from retrain.runner import main_run
 
-        return main_run(args.params, args.overrides, args.out, args.only, keep_cloud=args.keep_cloud)
+        return main_run(args.params, args.overrides, args.out, args.only, keep_cloud=args.keep_cloud,
+                        resume=args.resume)
     try:
         from retrain.config import load_params
 

@@ -104,10 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "run":
+        if args.resume:
+            from retrain.resume import main_resume
+
+            return main_resume(args.resume, args.params, args.overrides, args.out, args.only, args.keep_cloud)
         from retrain.runner import main_run
 
-        return main_run(args.params, args.overrides, args.out, args.only, keep_cloud=args.keep_cloud,
-                        resume=args.resume)
+        return main_run(args.params, args.overrides, args.out, args.only, keep_cloud=args.keep_cloud)
     try:
         from retrain.config import load_params
 

@@ -190,3 +190,25 @@ def resume(run_id: str, *, out_dir: str | Path | None = None, kernel: str = "pyt
     index = write_index(summary, out)
     echo_outcome(summary, index, echo)
     return RunResult(summary=summary, out_dir=out, index=index)
+
+
+def main_resume(run_id: str, argv_params: str | None, overrides: list[str], out_dir: str | None,
+                only: list[str] | None, keep_cloud: bool = False) -> int:
+    """CLI glue of ``retrain run --resume RUN``: refuse other parameters, resume, map the outcome to the exit
+    code like ``retrain run`` (:func:`retrain.runner.guarded`)."""
+    from retrain.runner import guarded
+
+    def work() -> Any:
+        refuse_other_parameters(run_id, argv_params, overrides, only)
+        return resume(run_id, out_dir=out_dir, keep_cloud=keep_cloud)
+
+    return guarded(work)
+
+
+def refuse_other_parameters(run_id: str, argv_params: str | None, overrides: list[str], only: list[str] | None) -> None:
+    """A resumed run keeps its validated parameters (``params.json``) and its chain: no --params, -p or --only."""
+    given = [flag for flag, value in (("--params", argv_params), ("-p", overrides), ("--only", only)) if value]
+    if given:
+        raise RunRefused(f"--resume {run_id} runs with that run's own validated parameters (params.json in its "
+                         f"report folder) and its chain; drop {', '.join(given)}, or start a new run with other "
+                         "parameters: `retrain run`.")

@@ -185,10 +185,14 @@ def run_notebooks(chain: Chain, chosen: list[str], summary: dict[str, Any], outc
 
 
 def main_run(argv_params: str | None, overrides: list[str], out_dir: str | None, only: list[str] | None,
-             keep_cloud: bool = False, resume: str | None = None) -> int:
-    """CLI glue: run (or, with ``resume``, continue that run: :mod:`retrain.resume`) and map the outcome to the
-    exit code (errors print one clear line). SIGTERM is handled like Ctrl-C: the clean-up notebook runs before the
-    process exits."""
+             keep_cloud: bool = False) -> int:
+    """CLI glue: run and map the outcome to the exit code (:func:`guarded`)."""
+    return guarded(lambda: run(argv_params, overrides, out_dir=out_dir, only=only, keep_cloud=keep_cloud))
+
+
+def guarded(work: Callable[[], RunResult]) -> int:
+    """Do ``work`` (a run, or a resumed run) and map the outcome to the exit code; errors print one clear line.
+    SIGTERM is handled like Ctrl-C: the clean-up notebook runs before the process exits."""
     import signal
 
     def terminate(signum: int, frame: object) -> None:
@@ -196,13 +200,7 @@ def main_run(argv_params: str | None, overrides: list[str], out_dir: str | None,
 
     previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        if resume:
-            from retrain.resume import resume as resume_run
-
-            refuse_other_parameters(resume, argv_params, overrides, only)
-            result = resume_run(resume, out_dir=out_dir, keep_cloud=keep_cloud)
-        else:
-            result = run(argv_params, overrides, out_dir=out_dir, only=only, keep_cloud=keep_cloud)
+        result = work()
     except RetrainError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -212,14 +210,3 @@ def main_run(argv_params: str | None, overrides: list[str], out_dir: str | None,
     finally:
         signal.signal(signal.SIGTERM, previous)
     return result.exit_code
-
-
-def refuse_other_parameters(run_id: str, argv_params: str | None, overrides: list[str], only: list[str] | None) -> None:
-    """A resumed run keeps its validated parameters (``params.json``) and its chain: no --params, -p or --only."""
-    from retrain.errors import RunRefused
-
-    given = [flag for flag, value in (("--params", argv_params), ("-p", overrides), ("--only", only)) if value]
-    if given:
-        raise RunRefused(f"--resume {run_id} runs with that run's own validated parameters (params.json in its "
-                         f"report folder) and its chain; drop {', '.join(given)}, or start a new run with other "
-                         "parameters: `retrain run`.")

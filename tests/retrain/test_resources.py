@@ -207,6 +207,35 @@ def test_estimator_uses_the_xgboost_image_and_params() -> None:
     assert est.max_run == params.execution_timeout_seconds  # the job cannot outlive the execution
 
 
+def test_training_image_is_what_the_sagemaker_sdk_answers_in_every_region() -> None:
+    """The image URI is read from the SDK's own table without importing the SDK; the SDK's answer is the truth."""
+    import importlib.util
+
+    from sagemaker import image_uris
+
+    spec = importlib.util.find_spec("sagemaker")
+    table = json.loads((Path(spec.submodule_search_locations[0]) / "image_uri_config" / "xgboost.json").read_text())
+    regions = sorted(table["training"]["versions"]["1.7-1"]["registries"])
+    assert len(regions) > 20 and "cn-north-1" in regions  # China's ECR host ends .amazonaws.com.cn
+    for region in regions:
+        assert training_image(region) == image_uris.retrieve("xgboost", region, "1.7-1"), region
+    with pytest.raises(ParamsError, match="not offered in region 'xx-nowhere-1'"):
+        training_image("xx-nowhere-1")
+
+
+def test_a_notebook_needing_only_clients_and_the_image_does_not_import_the_sagemaker_sdk() -> None:
+    """Notebooks 01 and 05 make boto3 clients and read the image URI: ``import sagemaker`` (1.4 s of CPU in their
+    kernels) is left to the notebooks that build estimators and workflows."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import retrain.session, retrain.resources, retrain.iam, retrain.cleanup; "
+            "from retrain.resources import training_image; training_image('us-east-1'); "
+            "print(sorted(m for m in ('sagemaker', 'stepfunctions') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_raw_rows_are_encoded_like_the_etl_job() -> None:
     split = split_holdout(DATA, "raw", 30, seed=1)
     manifest = {"label": "Churn?", "task": "binary", "features": FEATURES, "numeric": NUMERIC,

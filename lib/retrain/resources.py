@@ -318,10 +318,29 @@ def _wait_function_ready(lam: Any, name: str, timeout: float) -> None:
 # -- SageMaker ------------------------------------------------------------------------------------------------
 
 def training_image(region: str) -> str:
-    """The SageMaker built-in XGBoost image URI (offline lookup)."""
-    from sagemaker import image_uris
+    """The SageMaker built-in XGBoost image URI (offline lookup), what
+    ``sagemaker.image_uris.retrieve("xgboost", region, "1.7-1")`` answers, read from the same table without importing
+    the SDK (``import sagemaker`` costs a notebook kernel that needs only this URI 1.4 s of CPU): the SDK's
+    ``image_uri_config/xgboost.json`` names the registry account per region and the repository, and botocore's
+    endpoint data the ECR host name of the region, as ``image_uris.retrieve`` takes them; the tag is the version.
+    tests/retrain/test_resources.py compares the two for every region in the table."""
+    import importlib.util
+    import json
 
-    return image_uris.retrieve("xgboost", region, XGBOOST_VERSION)
+    from botocore.loaders import create_loader
+    from botocore.regions import EndpointResolver
+
+    spec = importlib.util.find_spec("sagemaker")  # locates the package without running its __init__
+    if spec is None or not spec.submodule_search_locations:
+        raise CloudError("the sagemaker package is not installed; run `make setup`.")
+    table = Path(spec.submodule_search_locations[0]) / "image_uri_config" / "xgboost.json"
+    version = json.loads(table.read_text())["training"]["versions"][XGBOOST_VERSION]
+    if region not in version["registries"]:
+        raise ParamsError(f"SageMaker's built-in XGBoost {XGBOOST_VERSION} is not offered in region {region!r}; "
+                          f"choose one of {', '.join(sorted(version['registries']))}.")
+    endpoint = EndpointResolver(create_loader().load_data("endpoints")).construct_endpoint("ecr", region)
+    hostname = endpoint["hostname"] if endpoint else f"ecr.{region}.amazonaws.com"
+    return f"{version['registries'][region]}.dkr.{hostname}/{version['repository']}:{XGBOOST_VERSION}"
 
 
 def make_estimator(params: Params, sagemaker_session: Any, role_arn: str, output_path: str) -> Any:

@@ -13,7 +13,11 @@ One run measures, on this machine (``python bench/bench.py --help`` for the opti
 * ``scale``: ``retrain run`` on 100k and 1M generated rows: wall time and peak RSS of all its processes;
 * ``canary``: the project's guarded update (``deployment: canary``) on a local cloud of its own, a client invoking
   at a fixed rate: failed requests, the share each fleet served over time (a plot), and a broken candidate rolled
-  back by the 5xx alarm, how long after its first failed request (``bench_canary.py``).
+  back by the 5xx alarm, how long after its first failed request (``bench_canary.py``);
+* ``soak``: many scheduled retrains back to back on one local cloud (notebooks 01-03 once with a fast schedule, then
+  the schedule starts the workflow again and again): every execution succeeded with its own data prefix, none lost
+  against the schedule's firings, and the cloud's processes, open files, memory and disk the same in the last third
+  as in the first (``bench_soak.py``). It runs once, after the repeated sections: its many runs are its repetitions.
 
 Every section runs ``--repeat`` times (3; a cold run, its warm run and its endpoint measurement on a fresh local
 cloud each time, the floor beside it), and every timed figure is reported as the median of its runs with min and
@@ -41,12 +45,14 @@ from typing import Any
 
 from bench_canary import bench_run as canary_run
 from bench_endpoint import FULL, QUICK, bench_endpoint, holdout_rows
+from bench_soak import Plan as SoakPlan
+from bench_soak import bench_run as soak_run
 from bench_stats import figures, lookup, repeated
 from bench_tools import PeakRss, client, floor_main, run_floor, state_durations
 
 LOG = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("cold", "floor", "warm", "endpoint", "scale", "canary")
+SECTIONS = ("cold", "floor", "warm", "endpoint", "scale", "canary", "soak")
 QUICK_SECTIONS = ("cold", "floor", "endpoint")
 SECTION_TEXT = {
     "cold": "retrain run, starting its own local cloud",
@@ -55,6 +61,7 @@ SECTION_TEXT = {
     "endpoint": "latency and throughput of InvokeEndpoint",
     "scale": "retrain run on generated data, each size on a fresh local cloud",
     "canary": "a guarded update under a fixed-rate client, then a broken one rolled back",
+    "soak": "scheduled retrains back to back on one local cloud, which must stay flat",
 }
 
 #: target name → (comparison, value, unit); checked by :func:`verdicts`.
@@ -74,6 +81,10 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     # issue 16: a guarded update fails no request; after a rollback the old fleet answers every request
     "canary.failed_good_update": ("<=", 0, "requests"),
     "canary.failed_after_rollback": ("<=", 0, "requests"),
+    # issue 15: scheduled runs back to back: none lost, none failed, the cloud's processes, files, memory, disk flat
+    "soak.lost": ("<=", 0, "executions"),
+    "soak.failed": ("<=", 0, "executions"),
+    "soak.grown": ("<=", 0, "measures"),
 }
 #: figures shown under the targets for context (not judged)
 CONTEXT = ("floor.total_s", "cold.cpu_busy_pct", "warm.run_s", "endpoint.boto3_p50_ms", "endpoint.batch_ms",
@@ -263,6 +274,8 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=None,
                         help="runs of each section; every figure is their median, with min and max (default 3, "
                              "with --quick 1)")
+    parser.add_argument("--soak-runs", type=int, default=SoakPlan().runs,
+                        help="scheduled executions of the soak section (default %(default)s)")
     parser.add_argument("--quick", action="store_true",
                         help="the developer loop: cold, floor and endpoint once, the endpoint measured 3 times "
                              "with fewer requests")
@@ -395,6 +408,11 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(args.repeat):
             bench.repetition(index)
         scale = bench_scale(bench) if "scale" in args.sections else None
+        if "soak" in args.sections:  # once, on a cloud of its own
+            LOG.info("soak: %s (%d runs)", SECTION_TEXT["soak"], args.soak_runs)
+            run = bench.attempt("soak", lambda: soak_run(args.out / "soak", SoakPlan(runs=args.soak_runs)))
+            if run is not None:
+                bench.runs["soak"].append(run)
     finally:
         bench.fresh_cloud()
     results: dict[str, Any] = {

@@ -50,6 +50,19 @@ FIGURES: dict[str, tuple[str, str]] = {
     "canary.failed_after_rollback": ("requests", "requests that failed after the endpoint was back on the old fleet"),
     "canary.rollback_s": ("s", "the broken canary's first failed request to the endpoint InService on the old config"),
     "canary.rollback_in_periods": ("x", "rollback_s in (scaled) alarm periods"),
+    "soak.runs": ("executions", "executions the schedule started during the soak"),
+    "soak.lost": ("executions", "schedule firings without an execution"),
+    "soak.failed": ("executions", "executions that did not succeed"),
+    "soak.grown": ("measures", "measures of the cloud higher in the last third than in the first (beyond slack)"),
+    "soak.soak_s": ("s", "the soak from the cloud's start to the last execution's end"),
+    "soak.processes_first": ("processes", "the cloud's processes, most in the first third"),
+    "soak.processes_last": ("processes", "the same in the last third"),
+    "soak.open_files_first": ("fds", "their open file descriptors, most in the first third"),
+    "soak.open_files_last": ("fds", "the same in the last third"),
+    "soak.rss_mb_first": ("MB", "their summed RSS, most in the first third"),
+    "soak.rss_mb_last": ("MB", "the same in the last third"),
+    "soak.disk_mb_first": ("MB", "the disk under the cloud's home, most in the first third"),
+    "soak.disk_mb_last": ("MB", "the same in the last third"),
 }
 
 

@@ -97,8 +97,11 @@ def restart_point(cloud: Any, summary: dict[str, Any], state: RunState) -> tuple
     """The notebook to restart from and why: the first that did not succeed, or an earlier one whose products
     are gone."""
     statuses = {entry["name"]: entry["status"] for entry in summary["notebooks"]}
-    failed = next((nb for nb in NOTEBOOKS if nb != CLEANUP and statuses.get(nb) != "ok"), RUN_NOTEBOOK)
+    chosen = summary.get("chosen") or list(NOTEBOOKS)
+    failed = next((nb for nb in chosen if statuses.get(nb) != "ok"), RUN_NOTEBOOK)
     why = f"{failed} {statuses.get(failed, 'did not run')}"
+    if failed == CLEANUP:  # only the clean-up failed: what it deleted was meant to go
+        return failed, why
     for nb, items in products(state).items():
         if NOTEBOOKS.index(nb) >= NOTEBOOKS.index(failed):
             break

@@ -69,8 +69,10 @@ def test_quick_mode_runs_the_developer_loop_sections(capsys: pytest.CaptureFixtu
     quick = _arguments(["--quick", "--out", str(tmp_path)])
     assert quick.sections == ["cold", "floor", "endpoint"] and quick.repeat == 1
     full = _arguments([])
-    assert full.sections == ["cold", "floor", "warm", "endpoint", "scale", "canary"] and full.repeat == 3
+    assert full.sections == ["cold", "floor", "warm", "endpoint", "scale", "canary", "soak"] and full.repeat == 3
     assert _arguments(["--only", "canary"]).sections == ["canary"]  # on a cloud of its own: no cold needed
+    soak = _arguments(["--only", "soak", "--soak-runs", "5"])
+    assert soak.sections == ["soak"] and soak.soak_runs == 5
     assert full.out.name == "bench" and _arguments(["--quick"]).out.name == "bench-quick"
 
 

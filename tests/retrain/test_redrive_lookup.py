@@ -25,6 +25,7 @@ from localcloud import LocalCloud
 from retrain.config import load_params
 from retrain.errors import RunRefused
 from retrain.execute import list_all_events, state_output, visited_states
+from retrain.history import record_of, write_record
 from retrain.redrive import redrive
 from retrain.resources import Layout
 from retrain.session import Cloud
@@ -71,7 +72,11 @@ def test_an_unattended_run_is_found_by_its_run_id_and_redriven_from_the_failed_s
     arn = sfn.start_execution(stateMachineArn=setup["machine"], input="{}")["executionArn"]  # as a schedule does
     assert _ended(sfn, arn)["status"] == "FAILED"
     run_id = state_output(list_all_events(sfn, arn), "Run Id From Execution")["RunId"]
-    setup["cloud"].client("s3").put_object(Bucket=setup["bucket"], Key="flag", Body=b"repaired")
+    s3 = setup["cloud"].client("s3")
+    write_record(s3, setup["layout"], run_id, {"status": "failed", "execution": arn, "data_sha256": "sha256:ab"})
+    (tmp_path / "summary.json").write_text(json.dumps({"run_id": run_id, "status": "failed", "message": "x",
+                                                       "notebooks": [], "params": {}}))
+    s3.put_object(Bucket=setup["bucket"], Key="flag", Body=b"repaired")
     lines: list[str] = []
     done = redrive(setup["cloud"], setup["params"], setup["layout"], run_id, out_dir=tmp_path, echo=lines.append)
     assert done.report.arn == arn and done.report.status == "SUCCEEDED" and done.exit_code == 0
@@ -80,6 +85,12 @@ def test_an_unattended_run_is_found_by_its_run_id_and_redriven_from_the_failed_s
     assert visited_states(done.report.events).count("Run Id From Execution") == 1  # not run again
     assert any(line.endswith("> Read Flag") for line in lines)
     assert not any(line.endswith("> Run Id Given?") for line in lines)  # only what the redrive did
+    record = record_of(s3, setup["layout"], run_id)  # the run's record says how the redriven execution ended
+    assert record["status"] == "deployed" and record["data_sha256"] == "sha256:ab"
+    assert record["redrives"][0]["redrive_count"] == 1 and record["redrives"][0]["from_state"] == "Read Flag"
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "deployed" and summary["redrives"][0]["kept"] == done.kept
+    assert (tmp_path / "index.html").is_file()
 
 
 def test_refusals_name_the_reason_and_the_fix(setup: dict[str, Any]) -> None:

@@ -278,6 +278,30 @@ else:
                                 "the endpoint runs no shadow variant (no champion, or not deployed)"))
 
 # %% [markdown]
+# ## Traffic during the update
+#
+# Each fleet's requests per period while the guarded update ran (from `Update Endpoint` to the end of the
+# execution), from the endpoint's CloudWatch metrics: `Invocations` per `EndpointConfigName`, the old run's config
+# against this run's (`retrain.traffic`). Only live traffic shows here: when nobody called the endpoint during the
+# update there is nothing to draw.
+
+# %%
+from retrain.traffic import invocations, plot_traffic, totals, traffic_alt, update_window
+
+window = update_window(report.events) if report.endpoint_action == "updated" and previous else None
+if window:
+    series = invocations(cloud.client("cloudwatch"), params.endpoint_name,
+                         {"old fleet": previous["EndpointConfigName"], "new fleet": inputs["EndpointConfigName"]},
+                         *window, period=1 if params.target == "local" else 60)
+    counted = totals(series)
+    state.update(endpoint={**(state.get("endpoint") or {}), "traffic_during_update": counted})
+    if sum(counted.values()):
+        display(show_figure(plot_traffic(series), artifacts / "traffic.png", alt=traffic_alt(series)))
+    print("requests during the update:", counted)
+else:
+    print("no guarded update in this run")
+
+# %% [markdown]
 # ## Model quality
 
 # %%

@@ -96,6 +96,8 @@ def fill_from_state(summary: dict[str, Any], state: RunState, chosen: list[str],
         gate = summary.get("gate") or {}
         if summary["status"] == "deployed":
             action = (summary.get("endpoint") or {}).get("action")
+            if summary.get("shadow"):
+                action = f"{action}, the new model as a shadow beside the one in production"
             summary["message"] = f"model deployed; endpoint {action}" + (f" ({gate['reason']})" if gate.get("reason")
                                                                           else "")
         elif summary["status"] == "data_check_failed":

@@ -392,6 +392,27 @@ endpoint_config.next(check["check_endpoint"])
 print(check["check_endpoint"])
 
 # %% [markdown]
+# ## Shadow testing (`shadow: true`)
+#
+# With `shadow: true` and a champion serving, the new model does not replace it: `Shadow Test?` sends the run to
+# `Create Shadow Endpoint Config`, whose config keeps the champion in production and adds this run's model as a
+# [shadow variant](https://docs.aws.amazon.com/sagemaker/latest/dg/model-shadow-deployment.html) that gets a copy
+# of every request and answers only into
+# [data capture](https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html) (under
+# the run's prefix). The endpoint is then updated to it like any config. Notebook 04 compares the two models'
+# answers (`retrain.shadow`). A first run has no champion and deploys the model alone.
+
+# %%
+first_config = endpoint_config
+if params.shadow:
+    from retrain.shadow import shadow_config_steps
+
+    shadow = shadow_config_steps(params, endpoint_config)
+    shadow["config"].next(check["check_endpoint"])
+    first_config = shadow["choice"]
+    print(shadow["config"].parameters["ProductionVariants"], shadow["config"].parameters["ShadowProductionVariants"])
+
+# %% [markdown]
 # ## Wait until the endpoint serves this run's model
 #
 # Creating or updating an endpoint returns at once; the endpoint then takes minutes. A `Wait`, a
@@ -447,7 +468,7 @@ from stepfunctions.workflow import Workflow
 
 from retrain.workflow import workflow_tags
 
-create_model.next(endpoint_config)
+create_model.next(first_config)
 naming["name_run"].next(find_champion)
 main_line = steps.Chain([find_champion, etl, train, champion_serving])
 workflow = Workflow(

@@ -105,6 +105,9 @@ class Params:
     max_model_latency_ms: float = 1000.0
     #: configs of earlier deployed runs clean-up keeps so that `retrain rollback` can return to them
     rollback_configs_kept: int = 1
+    #: shadow testing (retrain.shadow): a candidate that passes the gate while a champion serves is deployed as a
+    #: shadow variant beside it (copies of live requests, answers captured, not returned) instead of replacing it
+    shadow: bool = False
     state_file: str | None = None
     #: where relative paths (data_path, state_file) are resolved; set by :func:`load_params`, not a YAML key.
     root: str = field(default=".", repr=False)

@@ -178,6 +178,10 @@ def data_needs(plan: Plan) -> dict[str, list[Any]]:
                       Need("s3:GetObject", obj + run + "features.json"),
                       Need("s3:GetObject", obj + "output/champion-job/output/model.tar.gz"),
                       Need("s3:PutObject", obj + run + "evaluation/evaluation.json"),
+                      # shadow testing: the endpoint writes its data capture as the model's role (retrain.shadow)
+                      *[Need("s3:PutObject", obj + run + f"capture/{plan.params.endpoint_name}/{variant}/2026/01/01/"
+                             "00/00-00-000-example.jsonl") for variant in ("AllTraffic", "Shadow")
+                        if plan.params.shadow],
                       # a guarded update reads its rollback alarms as the model's role (retrain.policies)
                       *[Need("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}")
                         for name in alarm_names(plan.params)]],

@@ -49,13 +49,15 @@ class Scope:
     group: str = ""
     partition: str = "aws"
     alarms: tuple[str, ...] = ()
+    #: shadow testing: the endpoint captures its requests and answers under the runs' prefixes
+    capture: bool = False
 
     @classmethod
     def of(cls, params: Params, account: str, bucket: str) -> Scope:
         return cls(region=params.region, account=account, project=params.project_name, bucket=bucket,
                    glue_job=params.glue_job_name, function=params.lambda_function_name,
                    endpoint=params.endpoint_name, group=params.model_package_group_name,
-                   alarms=tuple(alarm_names(params)))
+                   alarms=tuple(alarm_names(params)), capture=bool(params.shadow))
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
         return (f"arn:{self.partition}:{service}:{self.region if region else ''}:"
@@ -258,6 +260,11 @@ def sagemaker_policy(scope: Scope, image_uri: str | None = None) -> dict[str, An
         {"Sid": "PublishMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
          "Condition": {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}}},
     ]
+    if scope.capture:
+        # data capture is written to S3 as the model's execution role (retrain.shadow): only under a run's
+        # capture prefix
+        statements.append({"Sid": "WriteTheCapturedRequests", "Effect": "Allow", "Action": "s3:PutObject",
+                           "Resource": scope.object_arn("runs/*/capture/*")})
     if scope.alarms:
         # a guarded update reads its auto-rollback alarms as the model's execution role: "Ensure that your IAM
         # execution role has permission to perform the cloudwatch:DescribeAlarms action on the auto-rollback

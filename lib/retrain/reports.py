@@ -295,7 +295,8 @@ def render_index(summary: dict[str, Any], out_dir: str | Path) -> str:
         svg = re.sub(r"^<\?xml[^>]*>\s*", "", svg)
         parts += ["<h2>Workflow execution</h2><div class='graph'>", svg, "</div>"]
     parts += _comparisons(out, summary)
-    plots = [(name, out / "artifacts" / f"{name}.png") for name in ("confusion", "roc", "importance")]
+    plots = [(name, out / "artifacts" / f"{name}.png") for name in ("confusion", "roc", "importance", "shadow",
+                                                                          "traffic")]
     present = [(n, p) for n, p in plots if p.is_file()]
     if present:
         parts.append("<h2>Model quality</h2><div class='plots'>")

@@ -27,7 +27,8 @@ INTERVAL_S = 0.1
 
 #: component → a test on a process's command line (first match wins, in this order)
 COMPONENTS: tuple[tuple[str, Callable[[str], bool]], ...] = (
-    ("spark jvm (glue worker)", lambda cmd: "spark-class" in cmd or "/bin/java " in cmd),
+    ("spark jvm (glue worker)", lambda cmd: cmd.split(" ", 1)[0].rsplit("/", 1)[-1] == "java"
+     or "bin/spark-class" in cmd or "bin/spark-submit" in cmd),
     ("kernel", lambda cmd: "ipykernel" in cmd),
     ("glue worker (python side of spark)", lambda cmd: "glue.worker_main" in cmd),
     ("training job", lambda cmd: "builtin_xgboost.train" in cmd),
@@ -37,6 +38,22 @@ COMPONENTS: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("local cloud server", lambda cmd: "localcloud serve" in cmd),
     ("runner (retrain run)", lambda cmd: "retrain run" in cmd),
 )
+
+
+def _tree(root: Any) -> list[Any]:
+    """``root`` and its descendants, parent by parent: a child that exits during the walk loses only its own
+    subtree (``children(recursive=True)`` gives up on the whole tree)."""
+    import psutil
+
+    found, queue = [], [root]
+    while queue:
+        proc = queue.pop()
+        found.append(proc)
+        try:
+            queue.extend(proc.children())
+        except psutil.Error:
+            continue
+    return found
 
 
 class CpuSampler:
@@ -55,19 +72,17 @@ class CpuSampler:
         for pid in self._roots():
             try:
                 root = psutil.Process(pid)
-                procs = [root, *root.children(recursive=True)]
             except psutil.Error:
                 continue
-            for proc in procs:
+            for proc in _tree(root):
                 try:
                     with proc.oneshot():
                         key = (proc.pid, proc.create_time())
                         times = proc.cpu_times()
                         entry = self.procs.get(key)
                         if entry is None:
-                            entry = self.procs[key] = {"pid": proc.pid, "ppid": proc.ppid(),
-                                                       "cmd": " ".join(proc.cmdline())[:300],
-                                                       "started": key[1]}
+                            entry = self.procs[key] = {"pid": proc.pid, "ppid": proc.ppid(), "started": key[1]}
+                        entry["cmd"] = " ".join(proc.cmdline())[:300]  # the latest: a fork may exec since
                         entry["cpu_s"] = times.user + times.system
                         entry["last_seen"] = now
                 except psutil.Error:

@@ -121,3 +121,14 @@ def test_cache_report_reads_the_lookups_from_the_history() -> None:
     assert report["etl"] == {"hit": True, "key": "sha256:e", "reused_run": "r1", "reason": "x"}
     assert report["training"]["hit"] is True and report["run"]["TrainingJobName"] == "p-r1"
     assert cache_report([], False) == {"enabled": False}
+
+
+def test_the_report_says_which_steps_were_reused(tmp_path: Path) -> None:
+    from retrain.reports import render_index
+
+    page = render_index({"run_id": "r2", "status": "deployed", "cache": {
+        "enabled": True, "etl": {"hit": True, "reused_run": "r1"}, "training": {"hit": False}}}, tmp_path)
+    assert "<th>etl step</th><td>reused run r1 (cache hit)</td>" in page
+    assert "<th>training step</th><td>ran (cache miss)</td>" in page
+    assert "cache hit" not in render_index({"run_id": "r3", "status": "deployed",
+                                            "cache": {"enabled": False}}, tmp_path)

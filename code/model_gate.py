@@ -1,6 +1,6 @@
 """AWS Lambda (python3.12, boto3 only): the model gate of the retraining workflow.
 
-Three actions, chosen by the event's ``Action``:
+The actions, chosen by the event's ``Action``:
 
 - ``FindChampion`` (``{"EndpointName": ..., "ModelPackageGroupName": ...}``): the model the endpoint serves now and
   the registry's model package it was made from (its artifact and the data prefix of the run that trained it), or
@@ -8,6 +8,7 @@ Three actions, chosen by the event's ``Action``:
 - ``JudgeModel``: the training job's metrics against the floor, then the evaluation job's comparison of the
   candidate with the champion on the same held-back rows; the decision, its reason and the registry approval status
   to record. See :func:`judge_model`.
+- ``LookUpCache`` / ``StoreInCache``: the workflow's step cache (``step_cache.py``, in the same zip).
 - no ``Action`` (the first version's event): the training job's final metrics, below.
 
 Event: ``{"TrainingJobName": "...", "RequiredMetrics": ["validation:error"]}`` (RequiredMetrics optional).
@@ -114,8 +115,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return find_champion(event)
     if action == "JudgeModel":
         return judge_model(event)
+    if action in ("LookUpCache", "StoreInCache"):
+        import step_cache  # the step cache, shipped in the same zip (imported only when asked for)
+
+        return step_cache.look_up(event) if action == "LookUpCache" else step_cache.store(event)
     if action is not None:
-        raise InvalidEvent(f"unknown Action {action!r}: expected FindChampion, JudgeModel or none")
+        raise InvalidEvent(f"unknown Action {action!r}: expected FindChampion, JudgeModel, LookUpCache, "
+                           "StoreInCache or none")
     return training_status(event)
 
 

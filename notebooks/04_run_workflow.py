@@ -139,6 +139,21 @@ state.update(execution=report.to_state(), verdict=report.verdict, gate=gate,
 print(f"verdict: {report.verdict}; {gate['reason'] or report.error}; endpoint {report.endpoint_action}")
 
 # %% [markdown]
+# ## Reused, not repeated (`cache: true`)
+#
+# What the step cache answered for the ETL job and the training job: a hit names the earlier run whose outputs
+# this run used (its data splits; its training job and model), a miss says why it ran. The run's names below are
+# then the ones the workflow used, so the data checks, the features and the model shown are those it judged.
+
+# %%
+from retrain.cache import cache_report
+
+cache = cache_report(report.events, params.cache)
+inputs = {**inputs, **cache.pop("run", {})}
+state.update(cache=cache, execution_input=inputs)
+cache
+
+# %% [markdown]
 # ## The execution graph
 #
 # Green states succeeded, yellow failed but were caught (the endpoint check on a first run), red failed, grey

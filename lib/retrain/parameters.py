@@ -76,6 +76,8 @@ class Params:
     retrain_on_new_data: bool = False
     #: clean-up keeps the triggers and what they need while they are on; false removes them with the rest
     keep_triggers: bool = True
+    #: reuse a step's outputs when an earlier run had the same inputs (notebook 03, README "Reuse instead of repeat")
+    cache: bool = False
     localcloud_port: int = 4566
     sagemaker_role_arn: str | None = None
     training_instance_type: str = "ml.m5.xlarge"

@@ -51,13 +51,15 @@ class Scope:
     alarms: tuple[str, ...] = ()
     #: shadow testing: the endpoint captures its requests and answers under the runs' prefixes
     capture: bool = False
+    cache: bool = False
 
     @classmethod
     def of(cls, params: Params, account: str, bucket: str) -> Scope:
         return cls(region=params.region, account=account, project=params.project_name, bucket=bucket,
                    glue_job=params.glue_job_name, function=params.lambda_function_name,
                    endpoint=params.endpoint_name, group=params.model_package_group_name,
-                   alarms=tuple(alarm_names(params)), capture=bool(params.shadow))
+                   alarms=tuple(alarm_names(params)), capture=bool(params.shadow),
+                   cache=params.cache)
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
         return (f"arn:{self.partition}:{service}:{self.region if region else ''}:"
@@ -224,9 +226,23 @@ def glue_policy(scope: Scope) -> dict[str, Any]:
     ]}
 
 
+def _cache_statements(scope: Scope) -> list[dict[str, Any]]:
+    """The step cache (code/step_cache.py, with ``cache: true``): hash the ETL inputs, read and write the cache's
+    entries, and see whether the outputs an entry points at still exist (by listing, see step_cache.py)."""
+    return [
+        {"Sid": "HashTheEtlInputs", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": [scope.object_arn("data/*"), scope.object_arn("code/glue_etl.py"),
+                      *[scope.object_arn(f"code/{name}") for name in ETL_MODULES]]},
+        {"Sid": "ReadAndWriteTheCache", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+         "Resource": scope.object_arn("cache/*")},
+        {"Sid": "ListTheCacheAndCachedOutputs", "Effect": "Allow", "Action": "s3:ListBucket",
+         "Resource": scope.bucket_arn, "Condition": scope.list_prefixes("cache/*", "runs/*", "output/*")},
+    ]
+
+
 def lambda_policy(scope: Scope) -> dict[str, Any]:
     """What the model gate does: read this project's training jobs and evaluations, find what the endpoint serves
-    and the package it was made from, log."""
+    and the package it was made from, log; with the step cache on, what :func:`_cache_statements` allows."""
     p = scope.project
     return {"Version": VERSION, "Statement": [
         {"Sid": "DescribeProjectTrainingJobs", "Effect": "Allow", "Action": "sagemaker:DescribeTrainingJob",
@@ -238,6 +254,7 @@ def lambda_policy(scope: Scope) -> dict[str, Any]:
                       scope.sagemaker("model", f"{p}-*"), *scope.packages]},
         {"Sid": "ReadEvaluations", "Effect": "Allow", "Action": "s3:GetObject",
          "Resource": scope.object_arn("runs/*/evaluation/*")},
+        *(_cache_statements(scope) if scope.cache else []),
         _logs(scope, f"/aws/lambda/{scope.function}"),
     ]}
 

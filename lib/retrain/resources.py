@@ -39,6 +39,8 @@ def bucket_name(project: str, account: str, region: str) -> str:
 
 #: the Glue job's own modules (code/), shipped with the script through --extra-py-files
 ETL_MODULES = ("etl_features.py", "etl_io.py", "data_checks.py")
+#: the model gate's own modules (code/), zipped beside its handler: the step cache (``LookUpCache``/``StoreInCache``)
+LAMBDA_MODULES = ("step_cache.py",)
 
 @dataclass(frozen=True)
 class Layout:
@@ -78,6 +80,11 @@ class Layout:
     @property
     def lambda_key(self) -> str:
         return self.key("code/model_gate.zip")
+
+    @property
+    def cache_uri(self) -> str:
+        """The step cache: ``cache/<step>/<key>.json``, one entry per step output a run made (code/step_cache.py)."""
+        return f"{self.dest}cache/"
 
     def run_prefix(self, run_id: str) -> str:
         """Where run ``run_id`` keeps its data: splits, feature plan, profile, data report, evaluation."""
@@ -176,13 +183,16 @@ def upload_file(s3: Any, path: Path, bucket: str, key: str) -> str:
 
 
 def lambda_zip(source: Path) -> bytes:
-    """A deterministic zip holding the handler file at its root (same source, same bytes)."""
+    """A deterministic zip holding the handler file at its root (same source, same bytes), with the modules of
+    :data:`LAMBDA_MODULES` found beside it."""
     buffer = io.BytesIO()
+    files = [source, *(source.parent / name for name in LAMBDA_MODULES if (source.parent / name).is_file())]
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        info = zipfile.ZipInfo(source.name, date_time=(2020, 1, 1, 0, 0, 0))
-        info.external_attr = 0o644 << 16
-        info.compress_type = zipfile.ZIP_DEFLATED
-        archive.writestr(info, source.read_bytes())
+        for path in files:
+            info = zipfile.ZipInfo(path.name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
     return buffer.getvalue()
 
 

@@ -36,7 +36,7 @@ CLEANUP = "05_clean_up"
 RESUMABLE = ("failed", "interrupted")
 #: what the previous attempt's notebook 04 left in the run state that the next attempt must not reuse
 VERDICT_KEYS = ("verdict", "execution", "gate", "endpoint", "cleanup", "evaluation", "record", "previous_run",
-                "trend", "auc")
+                "trend", "auc", "shadow", "cache")
 
 
 def report_folder(run_id: str, out_dir: str | Path | None) -> Path:

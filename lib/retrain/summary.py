@@ -75,7 +75,7 @@ def failure_message(name: str, exc: BaseException) -> str:
 
 def fill_from_state(summary: dict[str, Any], state: RunState, chosen: list[str], outcome: str) -> None:
     """Copy the verdict the notebooks recorded (gate, endpoint, execution, clean-up) into the summary."""
-    for key in ("gate", "endpoint", "cleanup", "evaluation", "record", "previous_run", "trend", "shadow"):
+    for key in ("gate", "endpoint", "cleanup", "evaluation", "record", "previous_run", "trend", "shadow", "cache"):
         if state.get(key) is not None:
             summary[key] = state.get(key)
     names = state.get("execution_input") or {}

@@ -139,8 +139,9 @@ def test_lambda_zip_is_deterministic_and_holds_the_handler() -> None:
     first, second = lambda_zip(source), lambda_zip(source)
     assert first == second
     with zipfile.ZipFile(io.BytesIO(first)) as z:
-        assert z.namelist() == ["model_gate.py"]
+        assert z.namelist() == ["model_gate.py", "step_cache.py"]  # the handler and the step cache it imports
         assert z.read("model_gate.py") == source.read_bytes()
+        assert z.read("step_cache.py") == (ROOT / "code" / "step_cache.py").read_bytes()
     assert LAMBDA_HANDLER == "model_gate.lambda_handler"
 
 

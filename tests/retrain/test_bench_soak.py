@@ -23,10 +23,11 @@ def _sample(t: float, processes: int, rss: float) -> dict[str, float]:
 
 
 def test_the_last_third_is_compared_with_the_first() -> None:
-    steady = [_sample(t, 8 if t % 2 else 9, 1000 + t) for t in range(30)]
+    steady = [_sample(t, 8 if t % 2 else 9 + (t > 20) * 3, 1000 + t) for t in range(30)]  # busier late: peaks
     compared = thirds(steady)
-    assert compared["processes"] == {"first": 9, "last": 9} and compared["rss_mb"]["last"] == 1029
-    assert all(flat(compared).values())
+    assert compared["processes"] == {"first": 8, "last": 8, "first_peak": 9, "last_peak": 12}
+    assert compared["rss_mb"]["last"] == 1020 and compared["rss_mb"]["last_peak"] == 1029
+    assert all(flat(compared).values())  # the floor did not move
     leaking = [_sample(t, 8 + t // 3, 1000 + 40 * t) for t in range(30)]
     grown = flat(thirds(leaking))
     assert not grown["processes"] and not grown["rss_mb"] and grown["open_files"]

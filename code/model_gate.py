@@ -9,6 +9,9 @@ The actions, chosen by the event's ``Action``:
   candidate with the champion on the same held-back rows; the decision, its reason and the registry approval status
   to record. See :func:`judge_model`.
 - ``LookUpCache`` / ``StoreInCache``: the workflow's step cache (``step_cache.py``, in the same zip).
+- ``RecordRun``: how the run ended (deployed, rejected, failed), written as the run's ``record.json`` next to its
+  data, so that a run a schedule or new data started, with no notebook 04, is in ``retrain history``. See
+  :func:`record_run`.
 - no ``Action`` (the first version's event): the training job's final metrics, below.
 
 Event: ``{"TrainingJobName": "...", "RequiredMetrics": ["validation:error"]}`` (RequiredMetrics optional).
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -119,9 +122,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         import step_cache  # the step cache, shipped in the same zip (imported only when asked for)
 
         return step_cache.look_up(event) if action == "LookUpCache" else step_cache.store(event)
+    if action == "RecordRun":
+        return record_run(event)
     if action is not None:
         raise InvalidEvent(f"unknown Action {action!r}: expected FindChampion, JudgeModel, LookUpCache, "
-                           "StoreInCache or none")
+                           "StoreInCache, RecordRun or none")
     return training_status(event)
 
 
@@ -304,3 +309,72 @@ def judge_model(event: dict[str, Any]) -> dict[str, Any]:
             "gate": {**gate, "passed": beats},
             "evaluation": {"rows": evaluation.get("rows"), "candidate": evaluation["candidate"]["metrics"],
                            "champion": (evaluation.get("champion") or {}).get("metrics")}}
+
+
+# -- the run's record ---------------------------------------------------------------------------------------
+
+def started_by(trigger: Any) -> str:
+    """What started the execution: ``retrain run`` (it passes ``RunId``: no ``Trigger``), new data (an S3
+    ``Object Created`` event), or the schedule (EventBridge Scheduler's input ``{}``)."""
+    if trigger is None:
+        return "retrain run"
+    if isinstance(trigger, dict) and trigger.get("source") == "aws.s3":
+        return "new data"
+    return "schedule"
+
+
+def _data_object(trigger: Any) -> dict[str, Any] | None:
+    detail = trigger.get("detail") if isinstance(trigger, dict) else None
+    if not isinstance(detail, dict):
+        return None
+    obj, bucket = detail.get("object") or {}, detail.get("bucket") or {}
+    return {"bucket": bucket.get("name"), "key": obj.get("key"), "etag": obj.get("etag"), "size": obj.get("size")}
+
+
+def _gate(judged: dict[str, Any], package: str | None) -> dict[str, Any] | None:
+    """The judge's result in the shape notebook 04 records (retrain.execute.ExecutionReport.gate)."""
+    if not judged:
+        return None
+    gate = judged.get("gate") or {}
+    return {"decision": judged.get("decision"), "reason": judged.get("reason"), "floor": judged.get("floor"),
+            "metric": gate.get("metric"), "candidate": gate.get("candidate"), "champion": gate.get("champion"),
+            "absolute": gate.get("absolute"), "relative": gate.get("relative"), "rows": gate.get("rows"),
+            "passed": judged.get("decision") == "deploy", "approval_status": judged.get("approval_status"),
+            "model_package": package}
+
+
+def record_run(event: dict[str, Any]) -> dict[str, Any]:
+    """Write the record of the run whose state data is ``event["State"]`` to ``event["RecordUri"]``.
+
+    Event: ``Status`` (deployed, rejected, failed), ``Execution`` (``$$.Execution.Id``), ``RecordUri``, ``State``
+    (the whole state data: ``Run``, ``Trigger`` when a schedule or an S3 event started it, ``Judgement``,
+    ``Registered``, ``Failure`` (a caught error), ...) and what the workflow was built with (``Target``,
+    ``ParamsDigest``, ``GitCommit``). Parts the run never reached are null. Notebook 04, when it ran the execution,
+    overwrites this record afterwards with its richer one.
+    """
+    import json
+
+    state = event.get("State") or {}
+    if not isinstance(state, dict) or not isinstance(event.get("RecordUri"), str):
+        raise InvalidEvent("RecordRun needs RecordUri and the state data as State")
+    run = state.get("Run") or {}
+    judged = ((state.get("Judgement") or {}).get("Payload")) or {}
+    package = (state.get("Registered") or {}).get("ModelPackageArn")
+    failure = state.get("Failure") or {}
+    status = event.get("Status")
+    record = {
+        "run_id": run.get("RunId"), "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "recorded_by": "workflow", "started_by": started_by(state.get("Trigger")),
+        "target": event.get("Target"), "status": status, "execution": event.get("Execution"),
+        "data_sha256": None, "data_object": _data_object(state.get("Trigger")),
+        "params_digest": event.get("ParamsDigest"), "git_commit": event.get("GitCommit"),
+        "gate": _gate(judged, package), "training_metrics": judged.get("metrics"),
+        "error": failure.get("Error"), "cause": failure.get("Cause"),
+        "data_prefix": run.get("DataPrefix"),
+        "endpoint_config": run.get("EndpointConfigName") if status == "deployed" else None,
+    }
+    bucket, _, key = event["RecordUri"].removeprefix("s3://").partition("/")
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(record, indent=2).encode(),
+                                  ContentType="application/json")
+    LOG.info("recorded run %s (%s) at %s", record["run_id"], status, event["RecordUri"])
+    return {"RecordUri": event["RecordUri"], "status": status, "started_by": record["started_by"]}

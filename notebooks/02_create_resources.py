@@ -181,6 +181,23 @@ group_arn = ensure_group(cloud.client("sagemaker"), params)
 print(group_arn)
 
 # %% [markdown]
+# ## Who hears how a run ended
+#
+# A run a schedule or new data starts has nobody watching it. With `notify_email` or `notify_webhook` set, an
+# [SNS topic](https://docs.aws.amazon.com/sns/latest/dg/sns-create-topic.html) `<project>-notifications` (tagged
+# as the project's) gets those subscriptions, and the workflow publishes to it on the ends `notify_events` names
+# (notebook 03). Its access policy lets only the workflow's role publish. On AWS an email or HTTPS subscription
+# stays `PendingConfirmation` until the recipient confirms it; the local cloud confirms at once, delivers webhooks
+# itself and appends mail to a mailbox file. With neither set, an earlier topic is removed.
+
+# %%
+from retrain import notifications
+
+notified = notifications.ensure(cloud.client("sns"), params, cloud.account_id, roles["stepfunctions"])
+state.update(notifications=notified)
+print(notified["topic_arn"] or "no notifications (notify_email and notify_webhook are null)", notified)
+
+# %% [markdown]
 # ## The XGBoost estimator
 #
 # SageMaker's built-in XGBoost (image `xgboost` 1.7-1) with the sample's hyperparameters (from the parameters

@@ -531,6 +531,34 @@ describe_endpoint.next(endpoint_ready)
 endpoint_ready.default_choice(wait_endpoint)  # Creating / Updating: look again after a pause
 
 # %% [markdown]
+# ## How the run ended: recorded, and told
+#
+# A run that a schedule or new data started has no notebook 04 to write its record, and nobody watching. So both
+# ends the workflow reaches by design pass two more states first: `Record Deployed` / `Record Rejection`, the
+# project's Lambda function (action `RecordRun`) writing the run's `record.json` next to its data — what
+# `retrain history` lists, marked with what started the run — and, when `notify_events` asks for that end,
+# `Notify Deployed` / `Notify Rejection`, an [SnsPublishStep](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/services.html)
+# publishing to the project's topic (notebook 02) what happened, why, and where the run's record and data are
+# ([Call Amazon SNS with Step Functions](https://docs.aws.amazon.com/step-functions/latest/dg/connect-sns.html)).
+# Each catches its own errors: recording or telling can never change how the run ends (`retrain/outcomes.py`).
+
+# %%
+from retrain import notifications
+from retrain.history import params_digest
+from retrain.outcomes import ending, redirect
+from retrain.summary import git_commit
+
+topic = notifications.topic_arn(params, cloud.account_id) if notifications.enabled(params) else None
+built = {"ParamsDigest": params_digest(params), "GitCommit": git_commit(Path(params.root))}
+on_deployed = ending(params, execution_input, topic, "deployed", "$.Judgement.Payload.reason", deployed, built,
+                     "Deployed")
+on_rejected = ending(params, execution_input, topic, "rejected", "$.Judgement.Payload.reason", rejected, built,
+                     "Rejection")
+assert redirect([endpoint_ready], deployed, on_deployed) == 1, "the endpoint loop no longer leads to Model Deployed"
+assert redirect([deploy], rejected, on_rejected) == 1, "Deploy? no longer leads to Model Rejected"
+print("notifications:", f"{topic} on {params.notify_events}" if topic else "none (no notify_email or notify_webhook)")
+
+# %% [markdown]
 # ## Chain the steps into a workflow
 #
 # The main line is a [Chain](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/states.html);
@@ -558,6 +586,28 @@ workflow = Workflow(
 )
 definition = workflow.definition.to_dict()
 print(f"{len(definition['States'])} states, starting at {definition['StartAt']!r}")
+
+# %% [markdown]
+# ## A failed step: recorded, and told
+#
+# With `failed` among `notify_events` (and someone to tell), every task that can fail catches any error
+# (`States.ALL`) into `$.Failure` and goes to `Record Failure` → `Notify Failure` → `Run Failed`, a `Fail` state
+# that ends the execution with the original error and cause (`ErrorPath`, `CausePath`). Without it a failed task
+# ends the execution where it failed, which is what a redrive (`RedriveExecution`) continues from: an execution
+# that ended in `Run Failed` redrives to that Fail state only, so start a new run instead.
+
+# %%
+from retrain.outcomes import FAILED_STATE, catch_failures, rebuild
+
+if notifications.notifies(params, "failed"):
+    run_failed = FailWithPaths(FAILED_STATE, error_path="$.Failure.Error", cause_path="$.Failure.Cause")
+    on_failure = ending(params, execution_input, topic, "failed",
+                        "States.Format('{}: {}', $.Failure.Error, $.Failure.Cause)", run_failed, built, "Failure")
+    caught = catch_failures(naming["start"], on_failure, skip=set())
+    definition = rebuild(workflow, naming["start"])
+    print(f"failures of {len(caught)} tasks are recorded and told; {len(definition['States'])} states")
+else:
+    print("a failed task ends the run where it failed (failures do not notify)")
 
 # %% [markdown]
 # ## Validate the definition

@@ -347,13 +347,15 @@ if report.training_job:
 #
 # What went in (data hash, parameters digest, git commit) and what came out (metrics, the gate, the model package,
 # the endpoint config), stored with the run's data in the bucket so that `retrain history` and
-# `retrain compare` see it on either target.
+# `retrain compare` see it on either target. The workflow wrote a shorter record when the execution ended (what
+# runs a schedule or new data starts have); this one replaces it.
 
 # %%
 from retrain.history import params_digest, write_record
 from retrain.summary import git_commit
 
 record_uri = write_record(s3, layout, run_id, {
+    "recorded_by": "notebook 04", "started_by": "retrain run",
     "target": params.target, "status": report.verdict, "execution": report.arn,
     "data_sha256": state.get("data_sha256"), "params_digest": params_digest(params),
     "git_commit": git_commit(Path(params.root)), "gate": gate, "evaluation": state.get("evaluation"),

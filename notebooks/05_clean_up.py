@@ -124,7 +124,9 @@ show(cleanup.configs_and_models())
 # and the steps below keep them. Otherwise the schedule group with its schedule
 # ([DeleteScheduleGroup](https://docs.aws.amazon.com/scheduler/latest/APIReference/API_DeleteScheduleGroup.html)),
 # the rule ([DeleteRule](https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_DeleteRule.html)), the
-# bucket's EventBridge notifications and the triggers' role are deleted.
+# bucket's EventBridge notifications and the triggers' role are deleted — and with them the notifications topic
+# `<project>-notifications` and its subscriptions (notebook 02), which stay as long as the triggers do: they are
+# what tells someone that an unattended run failed.
 
 # %%
 show(cleanup.triggers())

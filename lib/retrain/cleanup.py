@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from retrain import triggers
+from retrain import notifications, triggers
 from retrain.alarms import owned_alarm, project_alarms
 from retrain.cleanup_tools import (
     MISSING,
@@ -138,12 +138,15 @@ class Cleanup:
         """Step 4a: while a schedule or the new-data trigger is on and ``keep_triggers``, keep them and what they
         need (state machine, Lambda function, Glue job, data, roles: the later steps keep them too); else delete
         them (``DeleteScheduleGroup``, ``RemoveTargets``/``DeleteRule``, the bucket's EventBridge notifications,
-        the triggers' role)."""
+        the triggers' role) and the notifications topic with its subscriptions (``Unsubscribe``, ``DeleteTopic``):
+        notifications are what tells someone an unattended run failed, so they stay with the triggers."""
         mark = self._mark()
         if not triggers.kept(self.params):
             bucket = project_bucket(self.cloud, self.params, self.state)
             self.report.deleted += [Resource(kind, name) for kind, name in triggers.remove(self.cloud, self.params,
                                                                                           bucket)]
+            self.report.deleted += [Resource(kind, name) for kind, name in notifications.remove(
+                self.cloud.client("sns"), self.params, self.cloud.account_id)]
         return self._rows_since(mark)
 
     def services(self) -> list[dict[str, str]]:

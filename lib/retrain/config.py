@@ -24,6 +24,7 @@ from retrain.gating import (
     validate_gate,
     validate_hyperparameters,
 )
+from retrain.notifications import validate_notifications
 from retrain.parameters import DEFAULT_HYPERPARAMETERS as DEFAULT_HYPERPARAMETERS
 from retrain.parameters import PROJECT_TAG as PROJECT_TAG
 from retrain.parameters import SNAPSHOT_KEY as SNAPSHOT_KEY
@@ -51,7 +52,8 @@ _FLOAT_FIELDS = {"accuracy_threshold", "train_fraction", "min_absolute_improveme
 _BOOL_FIELDS = {"keep_endpoint", "keep_roles", "keep_data", "retrain_on_new_data", "keep_triggers", "shadow", "cache"}
 _STR_FIELDS = {"target", "region", "project_name", "data_path", "input_format", "deployment",
                "training_instance_type", "endpoint_instance_type", "glue_worker_type"}
-_OPTIONAL_STR_FIELDS = {"sagemaker_role_arn", "state_file", "endpoint_name", "gate_metric", "schedule"}
+_OPTIONAL_STR_FIELDS = {"sagemaker_role_arn", "state_file", "endpoint_name", "gate_metric", "schedule",
+                        "notify_email", "notify_webhook"}
 #: the expressions EventBridge Scheduler accepts (Scheduler user guide, "Schedule types")
 _SCHEDULE_RE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(.+\)|at\(.+\))$")
 #: the values CloudWatch Logs' PutRetentionPolicy accepts (botocore's logs service model, documentation of shape Days)
@@ -157,6 +159,7 @@ def validate(params: Params, *, source: str = "params", check_files: bool = True
     validate_hyperparameters(params, source)
     validate_gate(params, source)
     validate_deployment(params, source)
+    validate_notifications(params, source)
     if check_files and not params.data_file.is_file():
         raise ParamsError(f"{source}: data_path={params.data_path!r} does not exist (looked at {params.data_file}); "
                           f"point it at a CSV file (relative paths start at the project root).")

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from retrain.errors import ExecutionFailed, WorkflowError
+from retrain.outcomes import FAILED_STATE, FAILURE_PATH_STATES
 from retrain.registry import APPROVAL_TIMED_OUT_ERROR, REVIEWER_REJECTED_ERROR
 from retrain.workflow import REJECTED_ERROR
 
@@ -137,8 +138,11 @@ class ExecutionReport:
 
     @property
     def failed_state(self) -> str | None:
-        """The state the execution was in when it ended (the last one entered)."""
+        """The state the execution was in when it ended (the last one entered); for a failure the workflow caught
+        to record and tell (``Run Failed``), the state that failed."""
         visited = self.visited
+        if visited and visited[-1] == FAILED_STATE:
+            visited = [name for name in visited if name not in FAILURE_PATH_STATES]
         return visited[-1] if visited else None
 
     @property

@@ -3,7 +3,10 @@ the bucket (``<project>/runs/<run_id>/record.json``), next to the run's data, pr
 and the registry's model package it points at.
 
 A record says what went in (data hash, parameters digest, git commit), what came out (training metrics, the
-evaluation, the gate's decision and reason, the model package, the endpoint config) and how the run ended.
+evaluation, the gate's decision and reason, the model package, the endpoint config), how the run ended and what
+started it (``started_by``: ``retrain run``, ``schedule`` or ``new data``). The workflow writes one as each run ends
+(``recorded_by: workflow``, :mod:`retrain.outcomes`), so runs nobody started from a notebook are listed too;
+notebook 04, when it ran the execution, replaces it with its richer one (``recorded_by: notebook 04``).
 ``retrain history`` lists them; ``retrain compare RUN_A RUN_B`` puts two side by side (:mod:`retrain.compare`).
 """
 
@@ -32,7 +35,7 @@ def digest(data: bytes | str) -> str:
 #: parameters that say where a run writes or what the clean-up keeps, not what model it makes
 NOT_THE_MODEL = ("state_file", "localcloud_port", "keep_endpoint", "keep_roles", "keep_data", "endpoint_poll_seconds",
                  "iam_propagation_seconds", "approval_poll_seconds", "schedule", "retrain_on_new_data",
-                 "keep_triggers", "cache")
+                 "keep_triggers", "cache", "notify_events", "notify_email", "notify_webhook")
 
 
 def params_digest(params: Params) -> str:
@@ -95,6 +98,8 @@ def history_rows(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         gate = r.get("gate") or {}
         rows.append({
             "run": r["run_id"], "date": str(r.get("recorded_at", ""))[:19], "status": r.get("status"),
+            # records from before the workflow recorded runs were all notebook 04's
+            "started by": r.get("started_by") or "retrain run",
             "data": str(r.get("data_sha256") or "")[7:19], "params": str(r.get("params_digest") or "")[7:19],
             "commit": str(r.get("git_commit") or "")[:12], "metric": gate.get("metric"),
             "score": gate.get("candidate"), "champion": gate.get("champion"), "decision": gate.get("decision"),

@@ -78,6 +78,12 @@ class Params:
     keep_triggers: bool = True
     #: reuse a step's outputs when an earlier run had the same inputs (notebook 03, README "Reuse instead of repeat")
     cache: bool = False
+    #: which ends of a run publish to the topic ``<project>-notifications`` (retrain.notifications)
+    notify_events: list[str] = field(default_factory=lambda: ["failed", "rejected"])
+    #: an email address subscribed to the topic (AWS: confirmed by the recipient; local: appended to a mailbox file)
+    notify_email: str | None = None
+    #: an https URL subscribed to the topic (the local target also takes http://127.0.0.1 or localhost)
+    notify_webhook: str | None = None
     localcloud_port: int = 4566
     sagemaker_role_arn: str | None = None
     training_instance_type: str = "ml.m5.xlarge"

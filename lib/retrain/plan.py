@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrain import triggers
+from retrain import notifications, triggers
 from retrain.config import Params
 from retrain.deployment import alarm_requests, deployment_config
 from retrain.notebooks import workflow_definition
@@ -49,6 +49,7 @@ INTEGRATIONS = {
     "sagemaker:createEndpoint": ("sagemaker", "CreateEndpoint"),
     "sagemaker:updateEndpoint": ("sagemaker", "UpdateEndpoint"), "lambda:invoke": ("lambda", "Invoke"),
     "sagemaker:createProcessingJob": ("sagemaker", "CreateProcessingJob"),
+    "sns:publish": ("sns", "Publish"),
 }
 #: what a ``.sync`` task does besides starting the job (Step Functions guide, IAM policies for integrated services)
 SYNC_NEEDS = {
@@ -122,6 +123,7 @@ def build(params: Params, account: str = EXAMPLE_ACCOUNT) -> Plan:
         requests.append(("logs", "PutRetentionPolicy", {"logGroupName": group,
                                                         "retentionInDays": params.log_retention_days}))
     requests += guarded_update_requests(params, names["EndpointConfigName"])
+    requests += notifications.requests(params, account, arns["stepfunctions"])  # notebook 02
     machine = f"arn:aws:states:{params.region}:{account}:stateMachine:{params.state_machine_name}"
     requests += triggers.plan_requests(params, account, bucket, layout.data_key)  # notebook 03, after the machine
     requests.append(("stepfunctions", "CreateStateMachine", {

@@ -24,7 +24,8 @@ _SESSION = botocore.session.get_session()
 #: a per-run name the workflow's first states put in ``$.Run`` (retrain.workflow.naming_steps)
 _INPUT = re.compile(r"^\$(?:\['Run'\]\['([^']+)'\]|\.Run\.(\w+))$")
 #: the IAM prefix of each botocore service name used here
-IAM_PREFIX = {"stepfunctions": "states", "sagemaker": "sagemaker", "glue": "glue", "lambda": "lambda", "s3": "s3"}
+IAM_PREFIX = {"stepfunctions": "states", "sagemaker": "sagemaker", "glue": "glue", "lambda": "lambda", "s3": "s3",
+              "sns": "sns"}
 
 
 def _operation(service: str, name: str) -> Any:
@@ -132,6 +133,9 @@ def workflow_needs(plan: Plan) -> list[Any]:
     needs = []
     for _, service, name, params, sync in tasks(plan):
         prefix = IAM_PREFIX[service]
+        if (service, name) == ("sns", "Publish"):  # sns:Publish on the topic (Service Authorization Reference)
+            needs.append(Need("sns:Publish", params["TopicArn"]))
+            continue
         needs += needs_of(prefix, name, params, region, account) or []
         for extra in SYNC_NEEDS.get((service, name), ()) if sync else ():
             needs += needs_of(prefix, extra, params, region, account) or []
@@ -187,7 +191,8 @@ def data_needs(plan: Plan) -> dict[str, list[Any]]:
                         for name in alarm_names(plan.params)]],
         "lambda": [need for name, request in sm for need in needs_of("sagemaker", name, request, region, account) or []]
         + (needs_of("sagemaker", "DescribeModelPackage", {"ModelPackageName": package}, region, account) or [])
-        + [Need("s3:GetObject", obj + run + "evaluation/evaluation.json")] + cache_needs(plan),
+        + [Need("s3:GetObject", obj + run + "evaluation/evaluation.json"),
+           Need("s3:PutObject", obj + run + "record.json")] + cache_needs(plan),
     }
 
 

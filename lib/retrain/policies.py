@@ -14,6 +14,8 @@ from typing import Any
 
 from retrain.config import PROJECT_TAG, Params
 from retrain.deployment import alarm_names
+from retrain.notifications import enabled as notifications_enabled
+from retrain.notifications import topic_name
 from retrain.resources import ETL_MODULES
 
 VERSION = "2012-10-17"
@@ -52,6 +54,8 @@ class Scope:
     #: shadow testing: the endpoint captures its requests and answers under the runs' prefixes
     capture: bool = False
     cache: bool = False
+    #: the notifications topic's name ('' when nobody is to be told: no topic, no permission)
+    topic: str = ""
 
     @classmethod
     def of(cls, params: Params, account: str, bucket: str) -> Scope:
@@ -59,7 +63,8 @@ class Scope:
                    glue_job=params.glue_job_name, function=params.lambda_function_name,
                    endpoint=params.endpoint_name, group=params.model_package_group_name,
                    alarms=tuple(alarm_names(params)), capture=bool(params.shadow),
-                   cache=params.cache)
+                   cache=params.cache,
+                   topic=topic_name(params) if notifications_enabled(params) else "")
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
         return (f"arn:{self.partition}:{service}:{self.region if region else ''}:"
@@ -170,8 +175,9 @@ def _sagemaker_statements(scope: Scope) -> list[dict[str, Any]]:
 
 
 def stepfunctions_policy(scope: Scope, sagemaker_role_arn: str) -> dict[str, Any]:
-    """What the state machine does: run the Glue job, train/create/deploy in SageMaker, invoke the Lambda."""
-    return {"Version": VERSION, "Statement": [
+    """What the state machine does: run the Glue job, train/create/deploy in SageMaker, invoke the Lambda, and
+    publish to the project's notifications topic when there is one."""
+    policy = {"Version": VERSION, "Statement": [
         {
             "Sid": "RunTheEtlJob",
             "Effect": "Allow",
@@ -201,6 +207,11 @@ def stepfunctions_policy(scope: Scope, sagemaker_role_arn: str) -> dict[str, Any
                          scope.arn("events", f"rule/{SYNC_PROCESSING_RULE}")],
         },
     ]}
+    if scope.topic:
+        # Step Functions guide, "IAM policies for Amazon SNS" (static resources): sns:Publish on the topic
+        policy["Statement"].append({"Sid": "PublishNotifications", "Effect": "Allow", "Action": "sns:Publish",
+                                    "Resource": scope.arn("sns", scope.topic)})
+    return policy
 
 
 def glue_policy(scope: Scope) -> dict[str, Any]:
@@ -255,6 +266,9 @@ def lambda_policy(scope: Scope) -> dict[str, Any]:
         {"Sid": "ReadEvaluations", "Effect": "Allow", "Action": "s3:GetObject",
          "Resource": scope.object_arn("runs/*/evaluation/*")},
         *(_cache_statements(scope) if scope.cache else []),
+        # RecordRun writes how a run ended next to its data, and nothing else
+        {"Sid": "WriteRunRecords", "Effect": "Allow", "Action": "s3:PutObject",
+         "Resource": scope.object_arn("runs/*/record.json")},
         _logs(scope, f"/aws/lambda/{scope.function}"),
     ]}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from retrain import triggers
+from retrain import notifications, triggers
 from retrain.alarms import owned_alarm, project_alarms
 from retrain.cleanup_tools import (
     MISSING,
@@ -86,6 +86,9 @@ def remaining_triggers(cloud: Any, params: Params) -> list[Resource]:
         out.append(Resource("eventbridge rule", triggers.rule_name(params), trig))
     if exists(cloud.client("iam").get_role, RoleName=triggers.role_name(params)):
         out.append(Resource("iam role", triggers.role_name(params), trig))
+    topic = notifications.topic_arn(params, cloud.account_id)
+    if exists(cloud.client("sns").get_topic_attributes, TopicArn=topic):
+        out.append(Resource("sns topic", notifications.topic_name(params), trig))
     return out
 
 

@@ -106,7 +106,10 @@ def test_the_judge_holds_the_floor_and_the_champion_challenger_gate(definition: 
     deploy = s["Deploy?"]
     assert deploy["Choices"] == [{"Variable": "$['Judgement']['Payload']['decision']", "StringEquals": "deploy",
                                   "Next": "Create Model"}]
-    assert deploy["Default"] == "Model Rejected"
+    # a rejection is recorded on its way to the Fail state (retrain.outcomes; recording cannot change the end)
+    assert deploy["Default"] == "Record Rejection" and s["Record Rejection"]["Next"] == "Model Rejected"
+    assert s["Record Rejection"]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.RecordError",
+                                               "Next": "Model Rejected"}]
     assert s["Model Rejected"] == {"Type": "Fail", "Error": "ModelRejected", "CausePath": "$.Judgement.Payload.reason"}
     register = s["Register Model"]["Parameters"]
     assert register["ModelApprovalStatus.$"] == "$.Judgement.Payload.approval_status"
@@ -193,7 +196,7 @@ def test_endpoint_is_created_or_updated_at_run_time(definition: dict[str, Any]) 
     ready = s["Endpoint In Service?"]
     deployed, rolled_back, failed = ready["Choices"]
     # deployed only when InService on THIS run's config; InService on another one means the update rolled back
-    assert deployed["Next"] == "Model Deployed"
+    assert deployed["Next"] == "Record Deployed" and s["Record Deployed"]["Next"] == "Model Deployed"
     assert deployed["And"] == [
         {"Variable": "$['Endpoint']['EndpointStatus']", "StringEquals": "InService"},
         {"Variable": "$['Endpoint']['EndpointConfigName']", "StringEqualsPath": "$.Run.EndpointConfigName"},
@@ -230,7 +233,7 @@ REAL_NAMES = {
 
 def test_retries_cover_transient_errors_only(definition: dict[str, Any]) -> None:
     tasks = {n: s for n, s in definition["States"].items() if s["Type"] == "Task"}
-    assert len(tasks) == 13
+    assert len(tasks) == 15  # with Record Deployed and Record Rejection (no notifications by default)
     for name, state in tasks.items():
         family = "aws-sdk:sagemaker" if ":aws-sdk:sagemaker:" in state["Resource"] else \
             state["Resource"].split(":::")[1].split(":")[0]

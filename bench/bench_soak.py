@@ -95,27 +95,37 @@ def disk_bytes(folder: Path) -> int:
     return total
 
 
+def kind(cmdline: list[str]) -> str:
+    """What a process of the cloud is, for the RSS breakdown: a Python module or script, else the program."""
+    if "-m" in cmdline[:-1]:
+        return cmdline[cmdline.index("-m") + 1]
+    script = next((part for part in cmdline[1:3] if part.endswith(".py")), None)
+    return Path(script or (cmdline[0] if cmdline else "?")).name
+
+
 class Sampler:
     """Samples the cloud's process tree and home every ``every`` seconds on a thread of its own."""
 
     def __init__(self, pid: int, home: Path, every: float) -> None:
         self.pid, self.home, self.every = pid, home, every
-        self.samples: list[dict[str, float]] = []
+        self.samples: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="soak-sampler", daemon=True)
 
-    def sample(self) -> dict[str, float]:
+    def sample(self) -> dict[str, Any]:
         import psutil
 
         root = psutil.Process(self.pid)
-        procs, fds, rss = 0, 0, 0
+        procs, fds, rss, kinds = 0, 0, 0, {}
         for proc in [root, *root.children(recursive=True)]:
             try:
-                fds, rss, procs = fds + proc.num_fds(), rss + proc.memory_info().rss, procs + 1
+                fds, used, procs = fds + proc.num_fds(), proc.memory_info().rss, procs + 1
+                rss, what = rss + used, kind(proc.cmdline()) if proc.pid != self.pid else "localcloud server"
             except psutil.Error:  # ended between the listing and the reading
                 continue
+            kinds[what] = kinds.get(what, 0) + used / 1e6
         return {"t": time.monotonic(), "processes": procs, "open_files": fds, "rss_mb": rss / 1e6,
-                "disk_mb": disk_bytes(self.home) / 1e6}
+                "disk_mb": disk_bytes(self.home) / 1e6, "rss_mb_by_kind": kinds}
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
@@ -209,7 +219,7 @@ def run_prefixes(sfn: Any, s3: Any, bucket: str, listed: list[dict[str, Any]]) -
     return found
 
 
-def thirds(samples: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+def thirds(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per measure, the lowest value (the floor) and the highest (the peak) in the first and in the last third of
     the samples (by time)."""
     if len(samples) < 3:
@@ -218,12 +228,18 @@ def thirds(samples: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     span = (end - begin) / 3
     first = [s for s in samples if s["t"] <= begin + span]
     last = [s for s in samples if s["t"] >= end - span]
-    return {name: {"first": round(min(s[name] for s in first), 1), "last": round(min(s[name] for s in last), 1),
+    compared: dict[str, dict[str, Any]] = {
+        name: {"first": round(min(s[name] for s in first), 1), "last": round(min(s[name] for s in last), 1),
                    "first_peak": round(max(s[name] for s in first), 1),
                    "last_peak": round(max(s[name] for s in last), 1)} for name in SLACK}
+    # where the memory is at each third's floor (the sample with the least RSS): which process kind grew
+    for label, part in (("first", first), ("last", last)):
+        low = min(part, key=lambda s: s["rss_mb"])
+        compared["rss_mb"][f"{label}_by_kind"] = {k: round(v, 1) for k, v in low.get("rss_mb_by_kind", {}).items()}
+    return compared
 
 
-def flat(compared: dict[str, dict[str, float]]) -> dict[str, bool]:
+def flat(compared: dict[str, dict[str, Any]]) -> dict[str, bool]:
     """True per measure when the last third's floor is within :data:`SLACK` of the first's. The floors, not the
     peaks: a peak is how many executions (each with its job processes, Spark tasks, sockets) happened to overlap
     at the sampled instant; what a leak does is raise the level the cloud comes back down to."""
@@ -293,5 +309,5 @@ def bench_run(out: Path, plan: Plan = Plan()) -> dict[str, Any]:
     return {"runs": result["runs"], "fired": result["fired"], "succeeded": result["succeeded"],
             "lost": max(0, result["fired"] - result["runs"]), "failed": result["runs"] - result["succeeded"],
             "grown": sum(not ok for ok in result["flat"].values()), "soak_s": result["soak_s"],
-            **{f"{name}_{part}": v[part] for name, v in compared.items() for part in v},
+            **{f"{name}_{part}": v[part] for name, v in compared.items() for part in v if "by_kind" not in part},
             "flat": all(result["flat"].values()), "problems": result["problems"], "details": result}

@@ -368,3 +368,30 @@ def test_a_rolled_back_deployment_is_recorded_and_told_and_still_fails_with_its_
     record = json.loads(aws("s3").get_object(Bucket=project["layout"].bucket,
                                              Key=f"{PROJECT}/runs/20260101-060000-aaaa0005/record.json")["Body"].read())
     assert record["status"] == "failed" and record["error"] == "EndpointDeployFailed" and record["cause"] == reason
+
+
+def test_clean_up_keeps_the_topic_while_it_keeps_the_triggers_and_removes_it_with_them(
+        cloud: Any, aws: Any, project: dict[str, Any], tmp_path: Path) -> None:
+    import dataclasses
+
+    import boto3
+
+    from retrain.cleanup import Cleanup
+    from retrain.remains import remaining_triggers
+    from retrain.session import Cloud
+    from retrain.state import RunState
+
+    params = load_params(LOCAL, [f"project_name={PROJECT}-cu", "notify_webhook=http://127.0.0.1:9/hook",
+                                 "schedule=rate(1 day)"])
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+    target = Cloud(params, session, endpoint_url=cloud.endpoint_url)
+    made = notifications.ensure(target.client("sns"), params, target.account_id, project["role"])
+    state = RunState(tmp_path / "state.json", {"bucket": project["layout"].bucket})
+    assert Cleanup(target, params, state).triggers() == []  # a schedule is on and keep_triggers: kept
+    kept = {(r.kind, r.name): r.reason for r in remaining_triggers(target, params)}
+    assert kept[("sns topic", f"{PROJECT}-cu-notifications")].startswith("keep_triggers: true")
+    off = dataclasses.replace(params, keep_triggers=False)
+    rows = Cleanup(target, off, state).triggers()
+    assert {(row["resource"], row["name"]) for row in rows if row["state"] == "deleted"} >= {
+        ("SNS subscription", params.notify_webhook), ("SNS topic", f"{PROJECT}-cu-notifications")}
+    assert made["topic_arn"] not in [t["TopicArn"] for t in aws("sns").list_topics()["Topics"]]

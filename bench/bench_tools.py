@@ -33,14 +33,21 @@ FLOOR_JAVA_OPTIONS = ("-XX:+UseSerialGC -XX:Tier4InvocationThreshold=100000 -XX:
 
 
 class PeakRss:
-    """Samples the summed RSS of process trees on a thread; ``peak_bytes`` after the ``with`` block."""
+    """Samples the summed RSS of process trees on a thread; ``peak_bytes`` after the ``with`` block, and
+    ``cpu_s``: the CPU seconds (user + system) of every process seen, each at its last sample (a process that
+    ends between two samples loses at most one interval of its CPU)."""
 
     def __init__(self, roots: Callable[[], list[int]], interval: float = 0.2) -> None:
         self._roots = roots
         self._interval = interval
         self._stop = threading.Event()
         self.peak_bytes = 0
+        self.cpu: dict[tuple[int, float], float] = {}
         self._thread = threading.Thread(target=self._run, name="peak-rss", daemon=True)
+
+    @property
+    def cpu_s(self) -> float:
+        return round(sum(self.cpu.values()), 2)
 
     def sample(self) -> int:
         """The summed RSS of every process under the roots now (each process counted once)."""
@@ -59,7 +66,10 @@ class PeakRss:
                     continue
                 seen.add(proc.pid)
                 try:
-                    total += proc.memory_info().rss
+                    with proc.oneshot():
+                        total += proc.memory_info().rss
+                        times = proc.cpu_times()
+                        self.cpu[(proc.pid, proc.create_time())] = times.user + times.system
                 except psutil.Error:
                     pass
         return total
@@ -114,13 +124,16 @@ def run_floor(root: Path, data: Path, hyperparameters: dict[str, Any]) -> dict[s
     as a cold run pays them."""
     load = round(os.getloadavg()[0], 2)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("bench.py")), "floor", str(data), json.dumps(hyperparameters)],
-                          capture_output=True, text=True, cwd=root)
+    with subprocess.Popen([sys.executable, str(Path(__file__).with_name("bench.py")), "floor", str(data),
+                           json.dumps(hyperparameters)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          cwd=root) as proc:
+        with PeakRss(lambda: [proc.pid]) as rss:  # its CPU seconds, Spark's JVM included
+            stdout, stderr = proc.communicate()
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"the floor process failed: {proc.stderr[-2000:]}")
-    inner = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"total_s": round(wall, 3), **inner, "load_avg": [load, round(os.getloadavg()[0], 2)]}
+        raise RuntimeError(f"the floor process failed: {stderr[-2000:]}")
+    inner = json.loads(stdout.strip().splitlines()[-1])
+    return {"total_s": round(wall, 3), "cpu_s": rss.cpu_s, **inner, "load_avg": [load, round(os.getloadavg()[0], 2)]}
 
 
 def floor_main(data: str, hyperparameters: str) -> None:

@@ -1,6 +1,6 @@
 """AWS Lambda (python3.12, boto3 only): the model gate of the retraining workflow.
 
-Four actions, chosen by the event's ``Action``:
+The actions, chosen by the event's ``Action``:
 
 - ``FindChampion`` (``{"EndpointName": ..., "ModelPackageGroupName": ...}``): the model the endpoint serves now and
   the registry's model package it was made from (its artifact and the data prefix of the run that trained it), or
@@ -8,6 +8,7 @@ Four actions, chosen by the event's ``Action``:
 - ``JudgeModel``: the training job's metrics against the floor, then the evaluation job's comparison of the
   candidate with the champion on the same held-back rows; the decision, its reason and the registry approval status
   to record. See :func:`judge_model`.
+- ``LookUpCache`` / ``StoreInCache``: the workflow's step cache (``step_cache.py``, in the same zip).
 - ``RecordRun``: how the run ended (deployed, rejected, failed), written as the run's ``record.json`` next to its
   data, so that a run a schedule or new data started, with no notebook 04, is in ``retrain history``. See
   :func:`record_run`.
@@ -117,10 +118,15 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return find_champion(event)
     if action == "JudgeModel":
         return judge_model(event)
+    if action in ("LookUpCache", "StoreInCache"):
+        import step_cache  # the step cache, shipped in the same zip (imported only when asked for)
+
+        return step_cache.look_up(event) if action == "LookUpCache" else step_cache.store(event)
     if action == "RecordRun":
         return record_run(event)
     if action is not None:
-        raise InvalidEvent(f"unknown Action {action!r}: expected FindChampion, JudgeModel, RecordRun or none")
+        raise InvalidEvent(f"unknown Action {action!r}: expected FindChampion, JudgeModel, LookUpCache, "
+                           "StoreInCache, RecordRun or none")
     return training_status(event)
 
 

@@ -86,7 +86,7 @@ split = split_holdout(params.data_file, params.input_format, params.holdout_rows
 data_uri, data_written = upload_if_changed(s3, split.training_bytes(), bucket, layout.data_key)
 holdout_uri = upload_bytes(s3, split.holdout_bytes(), bucket, layout.holdout_key)
 data_sha256 = digest(split.training_bytes())
-print(f"{len(split.training_lines)} rows for the workflow -> {data_uri} ({data_sha256[:19]}...)"
+print(f"{split.training_rows} rows for the workflow -> {data_uri} ({data_sha256[:19]}...)"
       + ("" if data_written else ", unchanged: not written again"))
 print(f"{len(split.holdout_lines)} rows held back     -> {holdout_uri}")
 

@@ -28,6 +28,7 @@
 # |---|---|---|
 # | Find Champion | `LambdaStep` | which registered model the endpoint serves now (none on a first run) |
 # | Extract, Transform, Load | `GlueStartJobRunStep` | checks the new data (schema, missing values, labels, **drift** from the champion's data), then splits it into this run's own prefix |
+# | Look Up … Cache / … Cache Hit | `LambdaStep`, `Choice`, `Pass` | with `cache: true`: reuse an earlier run's ETL outputs or training job when the inputs are the same |
 # | Train Model | `TrainingStep` | trains XGBoost and waits (`sagemaker:createTrainingJob.sync`) |
 # | Champion Serving? / Evaluate … | `Choice`, `ProcessingStep` | scores the candidate — and the champion — on the **same held-back rows** neither trained on |
 # | Judge Model | `LambdaStep` | the floor (`validation:error <= 1 - accuracy_threshold`), then the candidate must **beat the champion** on `gate_metric` |
@@ -154,6 +155,42 @@ etl = steps.GlueStartJobRunStep(
 etl.add_retry(transient_retry("glue"))
 
 # %% [markdown]
+# ## Reuse instead of repeat: the ETL job
+#
+# With `cache: true` the ETL job runs only for inputs no earlier run had, like
+# [SageMaker Pipelines' step caching](https://docs.aws.amazon.com/sagemaker/latest/dg/pipelines-caching.html).
+# `Look Up ETL Cache` (the model gate Lambda, action `LookUpCache`, `code/step_cache.py`) hashes the data's
+# content, the ETL code as uploaded and the split settings into a key and looks for `<project>/cache/etl/<key>.json`.
+# A hit whose outputs still exist goes to `ETL Cache Hit`, which points the run's data locations in `$.Run` at the
+# run that made them (`$.EtlCache` says which, and why); a miss runs the job, and `Cache ETL Outputs` remembers
+# them — only after the job succeeded, so a failed run is never reused. With `cache: false` none of this is built.
+
+# %%
+from retrain.cache import LambdaWithSelector, etl_inputs, lookup_selector
+
+
+def cache_call(name, payload, **fields):
+    step = LambdaWithSelector(name, parameters={"FunctionName": execution_input["LambdaFunctionName"],
+                                                "Payload": {"CacheUri": layout.cache_uri, "Run.$": "$.Run",
+                                                            **payload}}, **fields)
+    step.add_retry(transient_retry("lambda", attempts=6))
+    return step
+
+
+etl_stage = [etl]
+if params.cache:
+    look_up_etl = cache_call("Look Up ETL Cache",
+                             {"Action": "LookUpCache", "Step": "etl", "Inputs": etl_inputs(params, layout)},
+                             result_selector=lookup_selector(), result_path="$.EtlCache")
+    etl_hit = steps.Pass("ETL Cache Hit", input_path="$.EtlCache.Run", result_path="$.Run")
+    etl_cached = steps.Choice("ETL Cached?")
+    etl_cached.add_choice(steps.ChoiceRule.BooleanEquals(variable="$.EtlCache.Hit", value=True), next_step=etl_hit)
+    store_etl = cache_call("Cache ETL Outputs", {"Action": "StoreInCache", "Step": "etl", "Key.$": "$.EtlCache.Key"},
+                           result_selector={"Uri.$": "$.Payload.Stored"}, result_path="$.EtlCache.Stored")
+    etl_stage = [look_up_etl, etl_cached, etl, store_etl]  # a miss: Choice's default, the ETL job
+print(" -> ".join(step.state_id for step in etl_stage))
+
+# %% [markdown]
 # ## Train the model
 #
 # A [TrainingStep](https://aws-step-functions-data-science-sdk.readthedocs.io/en/stable/sagemaker.html) turns the
@@ -182,6 +219,44 @@ train = steps.TrainingStep(
     result_path="$.Training",
 )
 train.add_retry(transient_retry("sagemaker", attempts=3))
+
+# %% [markdown]
+# ## Reuse instead of repeat: the training job
+#
+# With `cache: true`, `Look Up Training Cache` keys the training on the ETL key (the same key means the same
+# splits: the job is seeded) and the request's defining fields — image, hyperparameters, channels, instances
+# (`retrain.cache.training_request`). A hit goes to `Training Cache Hit`, which makes `$.Run.TrainingJobName` the
+# earlier run's job, and `Describe Reused Training Job` puts that job's description where `Train Model` puts
+# its own: the evaluation, the judge and the registry then use the reused job and its model artifact. A miss trains,
+# and `Cache Training Job` remembers the job once it completed.
+
+# %%
+from retrain.cache import training_request
+from retrain.workflow import SDK_SAGEMAKER_ERROR
+
+train_stage, reuse_ends = [train], []
+if params.cache:
+    look_up_training = cache_call(
+        "Look Up Training Cache",
+        {"Action": "LookUpCache", "Step": "training",
+         "Inputs": {"Etl.$": "$.EtlCache.Key", "Training": training_request(train.parameters)}},
+        result_selector=lookup_selector(), result_path="$.TrainingCache")
+    training_hit = steps.Pass("Training Cache Hit", input_path="$.TrainingCache.Run", result_path="$.Run")
+    reuse_training = steps.Task("Describe Reused Training Job",
+                                resource="arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob",
+                                parameters={"TrainingJobName.$": "$.Run.TrainingJobName"}, result_path="$.Training")
+    reuse_training.add_retry(steps.Retry(error_equals=[SDK_SAGEMAKER_ERROR], interval_seconds=2, max_attempts=3,
+                                         backoff_rate=2.0))
+    training_hit.next(reuse_training)
+    training_cached = steps.Choice("Training Cached?")
+    training_cached.add_choice(steps.ChoiceRule.BooleanEquals(variable="$.TrainingCache.Hit", value=True),
+                               next_step=training_hit)
+    store_training = cache_call("Cache Training Job",
+                                {"Action": "StoreInCache", "Step": "training", "Key.$": "$.TrainingCache.Key"},
+                                result_selector={"Uri.$": "$.Payload.Stored"}, result_path="$.TrainingCache.Stored")
+    etl_hit.next(look_up_training)
+    train_stage, reuse_ends = [look_up_training, training_cached, train, store_training], [reuse_training]
+print(" -> ".join(step.state_id for step in train_stage))
 
 # %% [markdown]
 # ## Evaluate the candidate — and the champion — on the same rows
@@ -392,6 +467,27 @@ endpoint_config.next(check["check_endpoint"])
 print(check["check_endpoint"])
 
 # %% [markdown]
+# ## Shadow testing (`shadow: true`)
+#
+# With `shadow: true` and a champion serving, the new model does not replace it: `Shadow Test?` sends the run to
+# `Create Shadow Endpoint Config`, whose config keeps the champion in production and adds this run's model as a
+# [shadow variant](https://docs.aws.amazon.com/sagemaker/latest/dg/model-shadow-deployment.html) that gets a copy
+# of every request and answers only into
+# [data capture](https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html) (under
+# the run's prefix). The endpoint is then updated to it like any config. Notebook 04 compares the two models'
+# answers (`retrain.shadow`). A first run has no champion and deploys the model alone.
+
+# %%
+first_config = endpoint_config
+if params.shadow:
+    from retrain.shadow import shadow_config_steps
+
+    shadow = shadow_config_steps(params, endpoint_config)
+    shadow["config"].next(check["check_endpoint"])
+    first_config = shadow["choice"]
+    print(shadow["config"].parameters["ProductionVariants"], shadow["config"].parameters["ShadowProductionVariants"])
+
+# %% [markdown]
 # ## Wait until the endpoint serves this run's model
 #
 # Creating or updating an endpoint returns at once; the endpoint then takes minutes. A `Wait`, a
@@ -475,9 +571,11 @@ from stepfunctions.workflow import Workflow
 
 from retrain.workflow import workflow_tags
 
-create_model.next(endpoint_config)
+create_model.next(first_config)
 naming["name_run"].next(find_champion)
-main_line = steps.Chain([find_champion, etl, train, champion_serving])
+main_line = steps.Chain([find_champion, *etl_stage, *train_stage, champion_serving])
+for reused in reuse_ends:  # a training cache hit goes on to the evaluation too
+    reused.next(champion_serving)
 workflow = Workflow(
     name=params.state_machine_name,
     definition=steps.Chain([naming["start"]]),

@@ -139,6 +139,21 @@ state.update(execution=report.to_state(), verdict=report.verdict, gate=gate,
 print(f"verdict: {report.verdict}; {gate['reason'] or report.error}; endpoint {report.endpoint_action}")
 
 # %% [markdown]
+# ## Reused, not repeated (`cache: true`)
+#
+# What the step cache answered for the ETL job and the training job: a hit names the earlier run whose outputs
+# this run used (its data splits; its training job and model), a miss says why it ran. The run's names below are
+# then the ones the workflow used, so the data checks, the features and the model shown are those it judged.
+
+# %%
+from retrain.cache import cache_report
+
+cache = cache_report(report.events, params.cache)
+inputs = {**inputs, **cache.pop("run", {})}
+state.update(cache=cache, execution_input=inputs)
+cache
+
+# %% [markdown]
 # ## The execution graph
 #
 # Green states succeeded, yellow failed but were caught (the endpoint check on a first run), red failed, grey
@@ -248,6 +263,58 @@ if report.deployed and params.holdout_rows:
     print(smoke.to_summary())
 else:
     print("no smoke test: the model was not deployed" if not report.deployed else "holdout_rows is 0")
+
+# %% [markdown]
+# ## Shadow test: the new model beside the champion (`shadow: true`)
+#
+# When this run deployed its model as a shadow variant, the held-back rows go through the endpoint once more, each
+# request with an `InferenceId`; the champion answers them, the shadow gets copies, and both answers land in the
+# data capture under the run's prefix. Paired by `InferenceId`: how often the two models agree (same class at the
+# 0.5 cut-off, or the same most likely class), how far their scores are apart, and each variant's model latency
+# (CloudWatch `ModelLatency`). Next: promote the shadow with a normal run (`shadow: false`: the gate compares a new
+# candidate with the champion and a guarded update deploys it), leave it running, or remove it with
+# `retrain rollback` (the endpoint back on the previous run's config; this run's registry version `Rejected`).
+
+# %%
+import json
+
+from retrain.shadow import compare, differences_alt, plot_differences, shadowing
+
+shadow_test = None
+if report.deployed and params.shadow and params.holdout_rows and shadowing(sm, params.endpoint_name):
+    shadow_test = compare(cloud, params.endpoint_name, X, task=task_of(params),
+                          poll=1 if params.target == "local" else 15)
+    figures = {"endpoint_config": inputs["EndpointConfigName"], **shadow_test.to_summary()}
+    state.update(shadow=figures)
+    display(show_figure(plot_differences(shadow_test), artifacts / "shadow.png", alt=differences_alt(shadow_test)))
+    print(json.dumps(figures, indent=2))
+else:
+    print("no shadow test: " + ("shadow is false" if not params.shadow else
+                                "the endpoint runs no shadow variant (no champion, or not deployed)"))
+
+# %% [markdown]
+# ## Traffic during the update
+#
+# Each fleet's requests per period while the guarded update ran (from `Update Endpoint` to the end of the
+# execution), from the endpoint's CloudWatch metrics: `Invocations` per `EndpointConfigName`, the old run's config
+# against this run's (`retrain.traffic`). Only live traffic shows here: when nobody called the endpoint during the
+# update there is nothing to draw.
+
+# %%
+from retrain.traffic import invocations, plot_traffic, totals, traffic_alt, update_window
+
+window = update_window(report.events) if report.endpoint_action == "updated" and previous else None
+if window:
+    series = invocations(cloud.client("cloudwatch"), params.endpoint_name,
+                         {"old fleet": previous["EndpointConfigName"], "new fleet": inputs["EndpointConfigName"]},
+                         *window, period=1 if params.target == "local" else 60)
+    counted = totals(series)
+    state.update(endpoint={**(state.get("endpoint") or {}), "traffic_during_update": counted})
+    if sum(counted.values()):
+        display(show_figure(plot_traffic(series), artifacts / "traffic.png", alt=traffic_alt(series)))
+    print("requests during the update:", counted)
+else:
+    print("no guarded update in this run")
 
 # %% [markdown]
 # ## Model quality

@@ -32,7 +32,14 @@ from localcloud.core.gate import Gate, denied_response  # noqa: E402
 from localcloud.core.protocol import AWSRequest, parse_query, signing_scope  # noqa: E402
 from localcloud.errors import LocalCloudError  # noqa: E402
 from localcloud.persist import Persistence, changes_state  # noqa: E402
-from localcloud.services import DURABILITY, MOTO_SERVICES, backend_of, load_services, shutdown_backends  # noqa: E402
+from localcloud.services import (  # noqa: E402
+    DURABILITY,
+    MOTO_SERVICES,
+    backend_of,
+    drain_backends,
+    load_services,
+    shutdown_backends,
+)
 from localcloud.services.eventbridge.hooks import serving  # noqa: E402
 
 LOG = logging.getLogger(__name__)
@@ -314,6 +321,8 @@ class LocalCloud:
             self.stop()
 
     def stop(self) -> None:
+        if self.app is not None and self._server is not None:
+            drain_backends(self.app.backends)  # buffered writes to S3 while S3 still answers
         if self._server is not None:
             from localcloud.core.keepalive import close_connections
 

@@ -41,12 +41,11 @@ from retrain.cleanup_tools import (
 )
 from retrain.config import Params
 from retrain.iam import delete_role
-from retrain.ownership import owned, tags_of
+from retrain.ownership import find_state_machine, owned, tags_of
 from retrain.policies import ROLE_KINDS
 from retrain.remains import remaining
 from retrain.rollback import kept_for_rollback
 from retrain.state import RunState
-from retrain.workflow import find_state_machine
 
 LOG = logging.getLogger(__name__)
 

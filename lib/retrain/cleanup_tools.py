@@ -102,11 +102,13 @@ def serving(sm: Any, endpoint: str) -> tuple[str | None, set[str]]:
             return None, set()
         raise
     try:
-        variants = sm.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
+        described = sm.describe_endpoint_config(EndpointConfigName=config)
     except ClientError as exc:
         if code(exc) in MISSING:
             return config, set()
         raise
+    # a shadow variant's model serves too (retrain.shadow): it gets a copy of every request
+    variants = [*described["ProductionVariants"], *described.get("ShadowProductionVariants", [])]
     return config, {v["ModelName"] for v in variants}
 
 

@@ -1,12 +1,14 @@
 """The ``retrain`` command line: ``run`` executes the notebook chain; ``plan`` checks the aws target offline;
 ``check`` validates parameters; ``approve``/``reject`` decide on a model waiting for approval; ``history`` and
-``compare`` read the runs' records; ``rollback`` returns the endpoint to an earlier run's model."""
+``compare`` read the runs' records; ``rollback`` returns the endpoint to an earlier run's model; ``redrive``
+continues a run's failed execution from the state that failed."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from typing import Any
 
 from retrain.errors import RetrainError
 
@@ -17,20 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retrain", description="Retrain and deploy the churn model with AWS Step "
                                      "Functions, on AWS or on the local cloud.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run notebooks 01-05 headless and write the report",
-                         description="Run notebooks 01-05 with papermill. Exit codes: 0 deployed, 3 not deployed "
-                                     "(rejected by the gate or a reviewer, or no decision in time), 4 the new data "
-                                     "failed its checks, 1 failed, 2 bad parameters, 130 interrupted (after a "
-                                     "failure or an interrupt, notebook 05 cleans up before the run exits).")
-    run.add_argument("--params", default=None, help="parameter file (default params/local.yaml)")
-    run.add_argument("-p", "--param", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one parameter (YAML scalar; hyperparameters.<name>=... for XGBoost); repeatable")
-    run.add_argument("--out", default=None, help="report folder (default reports/<run_id>/)")
-    run.add_argument("--only", action="append", default=None, metavar="NN[,NN]",
-                     help="run only these notebooks, e.g. --only 01,02,03,05 (default: all five)")
-    run.add_argument("--keep-cloud", action="store_true",
-                     help="target local: leave the local cloud this run starts running afterwards, so the next "
-                          "run finds it warm (stop it with `localcloud stop --port PORT`)")
+    _add_run(sub)
     plan = sub.add_parser("plan", help="build and check offline what the target would send (no credentials)",
                           description="Build every request of the target (roles and policies, bucket layout, Glue "
                                       "job, Lambda function, state machine, execution input) and check it offline: "
@@ -49,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         decide.add_argument("run", help="the run id (retrain history lists them)")
         decide.add_argument("--reason", default="", required=name == "reject", help="why (kept in the registry)")
         _target_options(decide)
+    _add_redrive(sub)
     history = sub.add_parser("history", help="the recorded runs: data hash, parameters, commit, scores, decision")
     history.add_argument("--json", action="store_true", help="the whole records as JSON")
     _target_options(history)
@@ -73,6 +63,37 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_run(sub: Any) -> None:
+    run = sub.add_parser("run", help="run notebooks 01-05 headless and write the report",
+                         description="Run notebooks 01-05 with papermill. Exit codes: 0 deployed, 3 not deployed "
+                                     "(rejected by the gate or a reviewer, or no decision in time), 4 the new data "
+                                     "failed its checks, 1 failed, 2 bad parameters, 130 interrupted (after a "
+                                     "failure or an interrupt, notebook 05 cleans up before the run exits).")
+    run.add_argument("--params", default=None, help="parameter file (default params/local.yaml)")
+    run.add_argument("-p", "--param", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one parameter (YAML scalar; hyperparameters.<name>=... for XGBoost); repeatable")
+    run.add_argument("--out", default=None, help="report folder (default reports/<run_id>/)")
+    run.add_argument("--only", action="append", default=None, metavar="NN[,NN]",
+                     help="run only these notebooks, e.g. --only 01,02,03,05 (default: all five)")
+    run.add_argument("--resume", default=None, metavar="RUN",
+                     help="continue the failed or interrupted run RUN in its report folder (--out, default "
+                          "reports/RUN/) from the notebook that failed, with its own parameters (no --params/-p)")
+    run.add_argument("--keep-cloud", action="store_true",
+                     help="target local: leave the local cloud this run starts running afterwards, so the next "
+                          "run finds it warm (stop it with `localcloud stop --port PORT`)")
+
+
+def _add_redrive(sub: Any) -> None:
+    redrive = sub.add_parser("redrive", help="continue RUN's failed execution from the state that failed",
+                             description="RedriveExecution on the run's failed, aborted or timed-out execution: the "
+                                         "states that succeeded are not run again. Follows it live, updates the "
+                                         "run's record and report. Exit codes: 0 deployed, 3 not deployed, 4 the "
+                                         "data failed its checks, 1 failed, 2 unknown run or not redrivable.")
+    redrive.add_argument("run", help="the run id (`retrain history`) or the execution's name")
+    redrive.add_argument("--out", default=None, help="the run's report folder (default reports/<RUN>/)")
+    _target_options(redrive)
+
+
 def _target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default=None, help="parameter file naming the target (default params/local.yaml)")
     parser.add_argument("-p", "--param", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -83,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "run":
+        if args.resume:
+            from retrain.resume import main_resume
+
+            return main_resume(args.resume, args.params, args.overrides, args.out, args.only, args.keep_cloud)
         from retrain.runner import main_run
 
         return main_run(args.params, args.overrides, args.out, args.only, keep_cloud=args.keep_cloud)
@@ -101,10 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         except RetrainError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return exc.exit_code
-    if args.command in ("approve", "reject", "history", "compare", "rollback"):
+    if args.command in ("approve", "reject", "history", "compare", "rollback", "redrive"):
         from retrain import commands
 
         try:
+            if args.command == "redrive":
+                return commands.redrive(params, commands.require_run_id(args.run), args.out)
             if args.command == "history":
                 return commands.history(params, args.json)
             if args.command == "rollback":

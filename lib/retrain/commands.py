@@ -1,5 +1,5 @@
 """The ``retrain`` commands that act on the registry and the run history: ``approve``, ``reject``, ``history``,
-``compare`` and ``rollback``. They talk to the target of the parameters (on ``local``, the local cloud must already run: they never
+``compare``, ``rollback`` and ``redrive``. They talk to the target of the parameters (on ``local``, the local cloud must already run: they never
 start one), and work the same on AWS, since the registry and the run records live there."""
 
 from __future__ import annotations
@@ -103,6 +103,20 @@ def schedule(params: Params, action: str) -> int:
     for e in found["executions"]:
         print(f"  {e['start'][:19]}  {e['status']:<9} {e['name']}")
     return 0
+
+
+def redrive(params: Params, run_id: str, out_dir: str | None) -> int:
+    """``retrain redrive RUN``: the run's failed execution continues from the state that failed
+    (:mod:`retrain.redrive`); the exit code of its verdict."""
+    from pathlib import Path
+
+    from retrain.redrive import redrive as redrive_run
+
+    cloud = _cloud(params)
+    done = redrive_run(cloud, params, _layout(params, cloud), run_id,
+                       out_dir=Path(out_dir).resolve() if out_dir else None)
+    print(f"{done.report.verdict.upper()}: redrive {done.redrive_count} of {done.report.name}")
+    return done.exit_code
 
 
 def require_run_id(run_id: str) -> str:

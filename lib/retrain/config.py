@@ -49,7 +49,7 @@ _INT_FIELDS = {"seed", "holdout_rows", "localcloud_port", "training_instance_cou
                "iam_propagation_seconds", "log_retention_days", "approval_timeout_seconds", "approval_poll_seconds",
                "rollback_configs_kept"}
 _FLOAT_FIELDS = {"accuracy_threshold", "train_fraction", "min_absolute_improvement"}
-_BOOL_FIELDS = {"keep_endpoint", "keep_roles", "keep_data", "retrain_on_new_data", "keep_triggers"}
+_BOOL_FIELDS = {"keep_endpoint", "keep_roles", "keep_data", "retrain_on_new_data", "keep_triggers", "shadow", "cache"}
 _STR_FIELDS = {"target", "region", "project_name", "data_path", "input_format", "deployment",
                "training_instance_type", "endpoint_instance_type", "glue_worker_type"}
 _OPTIONAL_STR_FIELDS = {"sagemaker_role_arn", "state_file", "endpoint_name", "gate_metric", "schedule",

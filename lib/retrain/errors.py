@@ -35,5 +35,11 @@ class ExecutionFailed(RetrainError):
     """A workflow execution ended in a status other than SUCCEEDED (and was not a gate rejection)."""
 
 
+class RunRefused(RetrainError):
+    """A run cannot be redriven or resumed as asked: unknown, not redrivable, or other parameters (exit code 2)."""
+
+    exit_code = 2
+
+
 class NotebookFailed(RetrainError):
     """A notebook of the chain raised; the message names the notebook and the cell."""

@@ -256,11 +256,12 @@ def list_all_events(client: Any, arn: str) -> list[dict[str, Any]]:
 
 
 def wait(client: Any, arn: str, *, poll_seconds: float = 1.0, timeout_seconds: float = 3600,
-         progress: bool = True, out: TextIO | None = None) -> ExecutionReport:
-    """Follow the execution until it ends, printing one status line per state entered (live progress)."""
+         progress: bool = True, out: TextIO | Any = None, skip: int = 0) -> ExecutionReport:
+    """Follow the execution until it ends, printing one status line per state entered (live progress) after its
+    first ``skip`` events (a redriven execution: what happened before the redrive)."""
     stream = out or sys.stdout
     started = time.monotonic()
-    seen = 0
+    seen = skip
     while True:
         desc = client.describe_execution(executionArn=arn)
         events = list_all_events(client, arn)

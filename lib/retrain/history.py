@@ -35,7 +35,7 @@ def digest(data: bytes | str) -> str:
 #: parameters that say where a run writes or what the clean-up keeps, not what model it makes
 NOT_THE_MODEL = ("state_file", "localcloud_port", "keep_endpoint", "keep_roles", "keep_data", "endpoint_poll_seconds",
                  "iam_propagation_seconds", "approval_poll_seconds", "schedule", "retrain_on_new_data",
-                 "keep_triggers", "notify_events", "notify_email", "notify_webhook")
+                 "keep_triggers", "cache", "notify_events", "notify_email", "notify_webhook")
 
 
 def params_digest(params: Params) -> str:

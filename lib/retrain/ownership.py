@@ -62,6 +62,16 @@ def tags_of(cloud: Any, kind: str, name: str) -> dict[str, str]:
         raise CloudError(f"cannot read the tags of {kind} {name}: {exc}") from exc
 
 
+def find_state_machine(client: Any, name: str) -> str | None:
+    """The ARN of the state machine called ``name``, if any (a boto3 Step Functions client; here rather than in
+    :mod:`retrain.workflow`, so the clean-up can look it up without importing the Step Functions SDK)."""
+    for page in client.get_paginator("list_state_machines").paginate():
+        for machine in page["stateMachines"]:
+            if machine["name"] == name:
+                return machine["stateMachineArn"]
+    return None
+
+
 def _glue_arn(cloud: Any, job: str) -> str:
     return f"arn:aws:glue:{cloud.region}:{cloud.account_id}:job/{job}"
 

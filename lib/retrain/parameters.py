@@ -76,6 +76,8 @@ class Params:
     retrain_on_new_data: bool = False
     #: clean-up keeps the triggers and what they need while they are on; false removes them with the rest
     keep_triggers: bool = True
+    #: reuse a step's outputs when an earlier run had the same inputs (notebook 03, README "Reuse instead of repeat")
+    cache: bool = False
     #: which ends of a run publish to the topic ``<project>-notifications`` (retrain.notifications)
     notify_events: list[str] = field(default_factory=lambda: ["failed", "rejected"])
     #: an email address subscribed to the topic (AWS: confirmed by the recipient; local: appended to a mailbox file)
@@ -111,6 +113,9 @@ class Params:
     max_model_latency_ms: float = 1000.0
     #: configs of earlier deployed runs clean-up keeps so that `retrain rollback` can return to them
     rollback_configs_kept: int = 1
+    #: shadow testing (retrain.shadow): a candidate that passes the gate while a champion serves is deployed as a
+    #: shadow variant beside it (copies of live requests, answers captured, not returned) instead of replacing it
+    shadow: bool = False
     state_file: str | None = None
     #: where relative paths (data_path, state_file) are resolved; set by :func:`load_params`, not a YAML key.
     root: str = field(default=".", repr=False)

@@ -182,14 +182,34 @@ def data_needs(plan: Plan) -> dict[str, list[Any]]:
                       Need("s3:GetObject", obj + run + "features.json"),
                       Need("s3:GetObject", obj + "output/champion-job/output/model.tar.gz"),
                       Need("s3:PutObject", obj + run + "evaluation/evaluation.json"),
+                      # shadow testing: the endpoint writes its data capture as the model's role (retrain.shadow)
+                      *[Need("s3:PutObject", obj + run + f"capture/{plan.params.endpoint_name}/{variant}/2026/01/01/"
+                             "00/00-00-000-example.jsonl") for variant in ("AllTraffic", "Shadow")
+                        if plan.params.shadow],
                       # a guarded update reads its rollback alarms as the model's role (retrain.policies)
                       *[Need("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}")
                         for name in alarm_names(plan.params)]],
         "lambda": [need for name, request in sm for need in needs_of("sagemaker", name, request, region, account) or []]
         + (needs_of("sagemaker", "DescribeModelPackage", {"ModelPackageName": package}, region, account) or [])
         + [Need("s3:GetObject", obj + run + "evaluation/evaluation.json"),
-           Need("s3:PutObject", obj + run + "record.json")],
+           Need("s3:PutObject", obj + run + "record.json")] + cache_needs(plan),
     }
+
+
+def cache_needs(plan: Plan) -> list[Any]:
+    """What the Lambda function does for the step cache (code/step_cache.py), with ``cache: true``: hash the data
+    and the ETL code, read and write an entry, list an entry and the outputs it points at."""
+    if not plan.params.cache:
+        return []
+    p = plan.params.project_name
+    obj, listing = f"arn:aws:s3:::{plan.bucket}/{p}/", f"arn:aws:s3:::{plan.bucket}"
+    entry = "cache/etl/0123abcd.json"
+    return [Need("s3:GetObject", obj + "data/customer-churn.csv"), Need("s3:GetObject", obj + "code/glue_etl.py"),
+            *[Need("s3:GetObject", obj + f"code/{name}") for name in ETL_MODULES],
+            Need("s3:GetObject", obj + entry), Need("s3:PutObject", obj + entry),
+            *[Need("s3:ListBucket", listing, {"s3:prefix": f"{p}/{key}"})
+              for key in (entry, "runs/earlier-run/features.json", "runs/earlier-run/train/",
+                          "output/earlier-job/output/model.tar.gz")]]
 
 
 def check_iam(plan: Plan) -> list[str]:

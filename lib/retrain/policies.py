@@ -51,6 +51,9 @@ class Scope:
     group: str = ""
     partition: str = "aws"
     alarms: tuple[str, ...] = ()
+    #: shadow testing: the endpoint captures its requests and answers under the runs' prefixes
+    capture: bool = False
+    cache: bool = False
     #: the notifications topic's name ('' when nobody is to be told: no topic, no permission)
     topic: str = ""
 
@@ -59,7 +62,8 @@ class Scope:
         return cls(region=params.region, account=account, project=params.project_name, bucket=bucket,
                    glue_job=params.glue_job_name, function=params.lambda_function_name,
                    endpoint=params.endpoint_name, group=params.model_package_group_name,
-                   alarms=tuple(alarm_names(params)),
+                   alarms=tuple(alarm_names(params)), capture=bool(params.shadow),
+                   cache=params.cache,
                    topic=topic_name(params) if notifications_enabled(params) else "")
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> str:
@@ -233,9 +237,23 @@ def glue_policy(scope: Scope) -> dict[str, Any]:
     ]}
 
 
+def _cache_statements(scope: Scope) -> list[dict[str, Any]]:
+    """The step cache (code/step_cache.py, with ``cache: true``): hash the ETL inputs, read and write the cache's
+    entries, and see whether the outputs an entry points at still exist (by listing, see step_cache.py)."""
+    return [
+        {"Sid": "HashTheEtlInputs", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": [scope.object_arn("data/*"), scope.object_arn("code/glue_etl.py"),
+                      *[scope.object_arn(f"code/{name}") for name in ETL_MODULES]]},
+        {"Sid": "ReadAndWriteTheCache", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+         "Resource": scope.object_arn("cache/*")},
+        {"Sid": "ListTheCacheAndCachedOutputs", "Effect": "Allow", "Action": "s3:ListBucket",
+         "Resource": scope.bucket_arn, "Condition": scope.list_prefixes("cache/*", "runs/*", "output/*")},
+    ]
+
+
 def lambda_policy(scope: Scope) -> dict[str, Any]:
     """What the model gate does: read this project's training jobs and evaluations, find what the endpoint serves
-    and the package it was made from, log."""
+    and the package it was made from, log; with the step cache on, what :func:`_cache_statements` allows."""
     p = scope.project
     return {"Version": VERSION, "Statement": [
         {"Sid": "DescribeProjectTrainingJobs", "Effect": "Allow", "Action": "sagemaker:DescribeTrainingJob",
@@ -247,6 +265,7 @@ def lambda_policy(scope: Scope) -> dict[str, Any]:
                       scope.sagemaker("model", f"{p}-*"), *scope.packages]},
         {"Sid": "ReadEvaluations", "Effect": "Allow", "Action": "s3:GetObject",
          "Resource": scope.object_arn("runs/*/evaluation/*")},
+        *(_cache_statements(scope) if scope.cache else []),
         # RecordRun writes how a run ended next to its data, and nothing else
         {"Sid": "WriteRunRecords", "Effect": "Allow", "Action": "s3:PutObject",
          "Resource": scope.object_arn("runs/*/record.json")},
@@ -272,6 +291,11 @@ def sagemaker_policy(scope: Scope, image_uri: str | None = None) -> dict[str, An
         {"Sid": "PublishMetrics", "Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
          "Condition": {"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}}},
     ]
+    if scope.capture:
+        # data capture is written to S3 as the model's execution role (retrain.shadow): only under a run's
+        # capture prefix
+        statements.append({"Sid": "WriteTheCapturedRequests", "Effect": "Allow", "Action": "s3:PutObject",
+                           "Resource": scope.object_arn("runs/*/capture/*")})
     if scope.alarms:
         # a guarded update reads its auto-rollback alarms as the model's execution role: "Ensure that your IAM
         # execution role has permission to perform the cloudwatch:DescribeAlarms action on the auto-rollback

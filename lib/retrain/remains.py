@@ -20,10 +20,10 @@ from retrain.cleanup_tools import (
     serving,
 )
 from retrain.config import Params
+from retrain.ownership import find_state_machine
 from retrain.policies import ROLE_KINDS
 from retrain.resources import project_log_groups
 from retrain.state import RunState
-from retrain.workflow import find_state_machine
 
 
 def remaining(cloud: Any, params: Params, state: RunState, names: set[str] | None = None,

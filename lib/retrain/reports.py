@@ -238,9 +238,17 @@ def _headline(summary: dict[str, Any]) -> list[tuple[str, Any]]:
         ("endpoint", endpoint.get("name")), ("endpoint action", endpoint.get("action")),
         ("smoke test rows", smoke.get("rows")),
         *[(f"smoke test {k}", smoke[k]) for k in ("accuracy", "rmse") if k in smoke],
+        *_cache_rows(summary),
         ("execution", execution.get("status")), ("execution time (s)", execution.get("duration_s")),
         ("git commit", summary.get("git_commit")),
     ]
+
+
+def _cache_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+    """With ``cache: true`` (retrain.cache): each cached step, and the earlier run it reused or that it ran."""
+    cache = summary.get("cache") or {}
+    return [(f"{step} step", f"reused run {found['reused_run']} (cache hit)" if found.get("hit")
+             else "ran (cache miss)") for step, found in cache.items() if step in ("etl", "training")]
 
 
 def _comparisons(out: Path, summary: dict[str, Any]) -> list[str]:
@@ -295,7 +303,8 @@ def render_index(summary: dict[str, Any], out_dir: str | Path) -> str:
         svg = re.sub(r"^<\?xml[^>]*>\s*", "", svg)
         parts += ["<h2>Workflow execution</h2><div class='graph'>", svg, "</div>"]
     parts += _comparisons(out, summary)
-    plots = [(name, out / "artifacts" / f"{name}.png") for name in ("confusion", "roc", "importance")]
+    plots = [(name, out / "artifacts" / f"{name}.png") for name in ("confusion", "roc", "importance", "shadow",
+                                                                          "traffic")]
     present = [(n, p) for n, p in plots if p.is_file()]
     if present:
         parts.append("<h2>Model quality</h2><div class='plots'>")

@@ -39,6 +39,8 @@ def bucket_name(project: str, account: str, region: str) -> str:
 
 #: the Glue job's own modules (code/), shipped with the script through --extra-py-files
 ETL_MODULES = ("etl_features.py", "etl_io.py", "data_checks.py")
+#: the model gate's own modules (code/), zipped beside its handler: the step cache (``LookUpCache``/``StoreInCache``)
+LAMBDA_MODULES = ("step_cache.py",)
 
 @dataclass(frozen=True)
 class Layout:
@@ -78,6 +80,11 @@ class Layout:
     @property
     def lambda_key(self) -> str:
         return self.key("code/model_gate.zip")
+
+    @property
+    def cache_uri(self) -> str:
+        """The step cache: ``cache/<step>/<key>.json``, one entry per step output a run made (code/step_cache.py)."""
+        return f"{self.dest}cache/"
 
     def run_prefix(self, run_id: str) -> str:
         """Where run ``run_id`` keeps its data: splits, feature plan, profile, data report, evaluation."""
@@ -176,13 +183,16 @@ def upload_file(s3: Any, path: Path, bucket: str, key: str) -> str:
 
 
 def lambda_zip(source: Path) -> bytes:
-    """A deterministic zip holding the handler file at its root (same source, same bytes)."""
+    """A deterministic zip holding the handler file at its root (same source, same bytes), with the modules of
+    :data:`LAMBDA_MODULES` found beside it."""
     buffer = io.BytesIO()
+    files = [source, *(source.parent / name for name in LAMBDA_MODULES if (source.parent / name).is_file())]
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        info = zipfile.ZipInfo(source.name, date_time=(2020, 1, 1, 0, 0, 0))
-        info.external_attr = 0o644 << 16
-        info.compress_type = zipfile.ZIP_DEFLATED
-        archive.writestr(info, source.read_bytes())
+        for path in files:
+            info = zipfile.ZipInfo(path.name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
     return buffer.getvalue()
 
 
@@ -318,10 +328,29 @@ def _wait_function_ready(lam: Any, name: str, timeout: float) -> None:
 # -- SageMaker ------------------------------------------------------------------------------------------------
 
 def training_image(region: str) -> str:
-    """The SageMaker built-in XGBoost image URI (offline lookup)."""
-    from sagemaker import image_uris
+    """The SageMaker built-in XGBoost image URI (offline lookup), what
+    ``sagemaker.image_uris.retrieve("xgboost", region, "1.7-1")`` answers, read from the same table without importing
+    the SDK (``import sagemaker`` costs a notebook kernel that needs only this URI 1.4 s of CPU): the SDK's
+    ``image_uri_config/xgboost.json`` names the registry account per region and the repository, and botocore's
+    endpoint data the ECR host name of the region, as ``image_uris.retrieve`` takes them; the tag is the version.
+    tests/retrain/test_resources.py compares the two for every region in the table."""
+    import importlib.util
+    import json
 
-    return image_uris.retrieve("xgboost", region, XGBOOST_VERSION)
+    from botocore.loaders import create_loader
+    from botocore.regions import EndpointResolver
+
+    spec = importlib.util.find_spec("sagemaker")  # locates the package without running its __init__
+    if spec is None or not spec.submodule_search_locations:
+        raise CloudError("the sagemaker package is not installed; run `make setup`.")
+    table = Path(spec.submodule_search_locations[0]) / "image_uri_config" / "xgboost.json"
+    version = json.loads(table.read_text())["training"]["versions"][XGBOOST_VERSION]
+    if region not in version["registries"]:
+        raise ParamsError(f"SageMaker's built-in XGBoost {XGBOOST_VERSION} is not offered in region {region!r}; "
+                          f"choose one of {', '.join(sorted(version['registries']))}.")
+    endpoint = EndpointResolver(create_loader().load_data("endpoints")).construct_endpoint("ecr", region)
+    hostname = endpoint["hostname"] if endpoint else f"ecr.{region}.amazonaws.com"
+    return f"{version['registries'][region]}.dkr.{hostname}/{version['repository']}:{XGBOOST_VERSION}"
 
 
 def make_estimator(params: Params, sagemaker_session: Any, role_arn: str, output_path: str) -> Any:

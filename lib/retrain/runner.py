@@ -120,6 +120,7 @@ def run(params_file: str | Path | None = None, overrides: Iterable[str] | Mappin
     params, snapshot = validated_set(params, out)
     RunState(params.state_path, {"run_id": run_id}).save()
     summary, begun = new_summary(run_id, params, list(NOTEBOOKS)), time.monotonic()
+    summary["chosen"] = chosen  # what `retrain run --resume` continues
     echo(f"retrain run {run_id}: target={params.target}, report in {out}")
     folder = notebooks_dir()
     kernels = kernels or PreparedKernels(folder, chosen, kernel_name=kernel)
@@ -153,15 +154,18 @@ def _import_in_background(module: str) -> threading.Thread:
     return thread
 
 
-def run_notebooks(chain: Chain, chosen: list[str], summary: dict[str, Any], outcome: str) -> str:
-    """Run the chosen notebooks in order; after a failure or an interrupt, only the clean-up (05) still runs."""
+def run_notebooks(chain: Chain, chosen: list[str], summary: dict[str, Any], outcome: str,
+                  extras: dict[str, dict[str, Any]] | None = None) -> str:
+    """Run the chosen notebooks in order; after a failure or an interrupt, only the clean-up (05) still runs.
+    ``extras`` are parameters of one notebook only (a resumed run's notebook 04 runs under its attempt's id)."""
     entries = {entry["name"]: entry for entry in summary["notebooks"]}
     for name in chosen:
         if outcome != "ok" and name != CLEANUP_NOTEBOOK:
             continue
         reason = {"ok": None, "failed": "the run failed", "interrupted": "the run was interrupted"}[outcome]
         try:
-            failure = chain.execute(name, entries[name], {"cleanup_reason": reason} if reason else None)
+            extra = {**(extras or {}).get(name, {}), **({"cleanup_reason": reason} if reason else {})}
+            failure = chain.execute(name, entries[name], extra or None)
         except KeyboardInterrupt:
             entries[name]["status"] = "interrupted"
             if outcome == "interrupted" or name == CLEANUP_NOTEBOOK:
@@ -182,8 +186,13 @@ def run_notebooks(chain: Chain, chosen: list[str], summary: dict[str, Any], outc
 
 def main_run(argv_params: str | None, overrides: list[str], out_dir: str | None, only: list[str] | None,
              keep_cloud: bool = False) -> int:
-    """CLI glue: run and map the outcome to the exit code (errors print one clear line). SIGTERM is handled like
-    Ctrl-C: the clean-up notebook runs before the process exits."""
+    """CLI glue: run and map the outcome to the exit code (:func:`guarded`)."""
+    return guarded(lambda: run(argv_params, overrides, out_dir=out_dir, only=only, keep_cloud=keep_cloud))
+
+
+def guarded(work: Callable[[], RunResult]) -> int:
+    """Do ``work`` (a run, or a resumed run) and map the outcome to the exit code; errors print one clear line.
+    SIGTERM is handled like Ctrl-C: the clean-up notebook runs before the process exits."""
     import signal
 
     def terminate(signum: int, frame: object) -> None:
@@ -191,7 +200,7 @@ def main_run(argv_params: str | None, overrides: list[str], out_dir: str | None,
 
     previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        result = run(argv_params, overrides, out_dir=out_dir, only=only, keep_cloud=keep_cloud)
+        result = work()
     except RetrainError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

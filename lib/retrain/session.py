@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-import sagemaker
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,8 +24,6 @@ from retrain.config import Params
 from retrain.errors import CloudError
 from retrain.local import local_endpoint, local_home
 
-plain_tracebacks()  # importing sagemaker installed a rich traceback hook
-
 LOG = logging.getLogger(__name__)
 
 __all__ = ["LOCAL_CREDENTIALS", "Cloud", "OfflineCloud", "connect", "local_endpoint", "local_home", "offline"]
@@ -34,6 +31,15 @@ __all__ = ["LOCAL_CREDENTIALS", "Cloud", "OfflineCloud", "connect", "local_endpo
 #: Credentials the local cloud accepts (it checks the signature format, not the secret).
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 _CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=120)
+
+
+def _sagemaker() -> Any:
+    """The SageMaker SDK, imported when a session is first asked for: ``import sagemaker`` costs 1.4 s of CPU, and a
+    notebook that only makes boto3 clients does not need it."""
+    import sagemaker
+
+    plain_tracebacks()  # importing sagemaker installed a rich traceback hook
+    return sagemaker
 
 
 @dataclass
@@ -78,6 +84,7 @@ class Cloud:
 
     def sagemaker_session(self, bucket: str) -> Any:
         """A ``sagemaker.Session`` on this target with ``bucket`` as its default bucket (no STS lookups)."""
+        sagemaker = _sagemaker()
         return sagemaker.Session(
             boto_session=self.boto_session,
             sagemaker_client=self.client("sagemaker"),
@@ -108,7 +115,7 @@ class OfflineCloud:
         return boto3.Session(region_name=self.params.region).client(service)
 
     def sagemaker_session(self, bucket: str) -> Any:
-        return sagemaker.Session(boto_session=boto3.Session(region_name=self.params.region), default_bucket=bucket)
+        return _sagemaker().Session(boto_session=boto3.Session(region_name=self.params.region), default_bucket=bucket)
 
     def describe(self) -> str:
         return f"target={self.params.target} region={self.region} offline (account {self.account_id}, no calls)"

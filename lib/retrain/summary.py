@@ -75,7 +75,7 @@ def failure_message(name: str, exc: BaseException) -> str:
 
 def fill_from_state(summary: dict[str, Any], state: RunState, chosen: list[str], outcome: str) -> None:
     """Copy the verdict the notebooks recorded (gate, endpoint, execution, clean-up) into the summary."""
-    for key in ("gate", "endpoint", "cleanup", "evaluation", "record", "previous_run", "trend"):
+    for key in ("gate", "endpoint", "cleanup", "evaluation", "record", "previous_run", "trend", "shadow", "cache"):
         if state.get(key) is not None:
             summary[key] = state.get(key)
     names = state.get("execution_input") or {}
@@ -96,6 +96,8 @@ def fill_from_state(summary: dict[str, Any], state: RunState, chosen: list[str],
         gate = summary.get("gate") or {}
         if summary["status"] == "deployed":
             action = (summary.get("endpoint") or {}).get("action")
+            if summary.get("shadow"):
+                action = f"{action}, the new model as a shadow beside the one in production"
             summary["message"] = f"model deployed; endpoint {action}" + (f" ({gate['reason']})" if gate.get("reason")
                                                                           else "")
         elif summary["status"] == "data_check_failed":

@@ -19,10 +19,13 @@ from stepfunctions import steps
 from stepfunctions.inputs.placeholders import Placeholder
 from stepfunctions.workflow import Workflow
 
+from retrain import plain_tracebacks
 from retrain.config import Params
 from retrain.errors import WorkflowError
-from retrain.ownership import OwnershipError
+from retrain.ownership import OwnershipError, find_state_machine
 from retrain.resources import Layout
+
+plain_tracebacks()  # importing stepfunctions imported sagemaker, which installed a rich traceback hook
 
 LOG = logging.getLogger(__name__)
 
@@ -312,15 +315,6 @@ def check_definition(definition: dict[str, Any]) -> None:
     if problems:
         listed = "\n  ".join(problems)
         raise WorkflowError(f"the workflow definition is invalid ({len(problems)} problems):\n  {listed}")
-
-
-def find_state_machine(client: Any, name: str) -> str | None:
-    """The ARN of the state machine called ``name``, if any."""
-    for page in client.get_paginator("list_state_machines").paginate():
-        for machine in page["stateMachines"]:
-            if machine["name"] == name:
-                return machine["stateMachineArn"]
-    return None
 
 
 def create_or_update(workflow: Workflow, *, settle_seconds: float = 0) -> tuple[str, str]:

@@ -14,6 +14,7 @@ import pytest
 from chain_helpers import LOCAL_PARAMS, free_port, summary
 
 from bench import NOTES, TARGETS, lookup, main, notes, table, verdicts
+from bench_profile import by_component, heaviest_imports
 from bench_stats import FIGURES, figures, median_of, repeated, run_values
 from bench_tools import PeakRss, durations_from_events
 
@@ -69,8 +70,10 @@ def test_quick_mode_runs_the_developer_loop_sections(capsys: pytest.CaptureFixtu
     quick = _arguments(["--quick", "--out", str(tmp_path)])
     assert quick.sections == ["cold", "floor", "endpoint"] and quick.repeat == 1
     full = _arguments([])
-    assert full.sections == ["cold", "floor", "warm", "endpoint", "scale", "canary"] and full.repeat == 3
+    assert full.sections == ["cold", "floor", "warm", "endpoint", "scale", "canary", "soak"] and full.repeat == 3
     assert _arguments(["--only", "canary"]).sections == ["canary"]  # on a cloud of its own: no cold needed
+    soak = _arguments(["--only", "soak", "--soak-runs", "5"])
+    assert soak.sections == ["soak"] and soak.soak_runs == 5
     assert full.out.name == "bench" and _arguments(["--quick"]).out.name == "bench-quick"
 
 
@@ -99,6 +102,50 @@ def test_peak_rss_counts_the_children_of_a_process() -> None:
     finally:
         parent.kill()
     assert rss.peak_bytes > 80 * 1024 * 1024
+
+
+def test_peak_rss_also_sums_the_cpu_seconds_of_the_tree() -> None:
+    script = "import time; t = time.process_time(); exec('while time.process_time() - t < 0.6: pass'); time.sleep(0.3)"
+    parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, "
+                                                     f"'-c', {script!r}])"])
+    try:
+        with PeakRss(lambda: [parent.pid], interval=0.05) as rss:
+            parent.wait(timeout=60)
+    finally:
+        parent.kill()
+    assert 0.6 <= rss.cpu_s < 5
+
+
+def test_the_profile_puts_each_process_in_its_component() -> None:
+    """Kernels are named after the notebooks in the order they started; a fork that has not exec'd yet (same
+    command line as its parent) counts with its parent."""
+    kernel = "python -m ipykernel_launcher -f /tmp/k{}.json"
+    procs = [
+        {"pid": 1, "ppid": 0, "cmd": "python retrain run --keep-cloud", "started": 100.0, "last_seen": 130.0, "cpu_s": 3.0},
+        {"pid": 2, "ppid": 1, "cmd": "python -m localcloud serve --port 4599", "started": 100.5, "last_seen": 130.0,
+         "cpu_s": 5.0},
+        {"pid": 3, "ppid": 1, "cmd": kernel.format(1), "started": 101.0, "last_seen": 110.0, "cpu_s": 1.5},
+        {"pid": 4, "ppid": 1, "cmd": kernel.format(2), "started": 102.0, "last_seen": 120.0, "cpu_s": 2.5},
+        {"pid": 5, "ppid": 4, "cmd": kernel.format(2), "started": 105.0, "last_seen": 105.1, "cpu_s": 0.01},
+        {"pid": 6, "ppid": 2, "cmd": "java -cp spark/jars/* org.apache.spark.deploy.SparkSubmit", "started": 101.0,
+         "last_seen": 130.0, "cpu_s": 20.0},
+        {"pid": 7, "ppid": 2, "cmd": "xgb/bin/python -m localcloud.core.childmain localcloud.images.builtin_xgboost.train 3 4",
+         "started": 115.0, "last_seen": 118.0, "cpu_s": 1.0},
+    ]
+    rows = by_component(procs, ["01_setup_roles", "02_create_resources"], began=100.0)
+    assert list(rows) == ["spark jvm (glue worker)", "local cloud server", "runner (retrain run)",
+                          "kernel 02_create_resources", "kernel 01_setup_roles", "training job"]
+    assert rows["kernel 02_create_resources"]["cpu_s"] == 2.51 and rows["kernel 02_create_resources"]["processes"] == 2
+    assert (rows["training job"]["from_s"], rows["training job"]["to_s"]) == (15.0, 18.0)
+
+
+def test_import_times_are_summed_per_top_level_package() -> None:
+    text = ("import time: self [us] | cumulative | imported package\n"
+            "import time:       100 |        100 |     botocore.utils\n"
+            "import time:       200 |       1300 |   botocore\n"
+            "import time:       500 |       2000 | boto3\n"
+            "import time:       300 |     400000 | sagemaker\n")
+    assert heaviest_imports(text) == {"sagemaker": 0.4, "boto3": 0.002}
 
 
 def test_warm_and_endpoint_need_the_cold_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -70,6 +70,7 @@ def test_relative_data_path_resolves_at_project_root(tmp_path: Path) -> None:
         ({"accuracy_threshold": 0}, [], "accuracy_threshold=0.0 must be in (0, 1]"),
         ({"accuracy_threshold": "high"}, [], "accuracy_threshold must be a number"),
         ({"keep_endpoint": "yes please"}, [], "keep_endpoint must be true or false"),
+        ({"shadow": "on"}, [], "shadow must be true or false"),
         ({"localcloud_port": 4566.5}, [], "localcloud_port must be an integer"),
         ({"target": "gcp"}, [], "target='gcp' is not one of: local, aws"),
         ({"input_format": "parquet"}, [], "input_format='parquet'"),

@@ -104,6 +104,19 @@ def _allowed(kind: str, scope: Scope, action: str, resource: str, **context: str
     return evaluate([doc], action, resource, context).allowed
 
 
+def test_the_model_role_writes_data_capture_only_with_shadow_on_and_only_under_a_runs_capture(params: Any) -> None:
+    import dataclasses
+
+    off = Scope.of(params, ACCOUNT, f"retrain-churn-{ACCOUNT}-us-east-1")
+    on = dataclasses.replace(off, capture=True)
+    obj = f"arn:aws:s3:::{off.bucket}/retrain-churn/"
+    captured = obj + "runs/r1/capture/retrain-churn-endpoint/Shadow/2026/01/01/00/00-00-000-x.jsonl"
+    assert not _allowed("sagemaker", off, "s3:PutObject", captured)
+    assert _allowed("sagemaker", on, "s3:PutObject", captured)
+    for key in ("runs/r1/features.json", "capture/x.jsonl", "runs/r1/train/part-0.csv"):
+        assert not _allowed("sagemaker", on, "s3:PutObject", obj + key), key
+
+
 def test_data_roles_write_only_their_outputs(scope: Scope) -> None:
     obj = f"arn:aws:s3:::{scope.bucket}/retrain-churn/"
     run = "runs/20260101-000000-abcd/"

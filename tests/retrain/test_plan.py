@@ -40,6 +40,19 @@ def test_the_plan_holds_what_the_target_sends() -> None:
     assert check(plan) == [] and plan.checked["permissions"] > 40
 
 
+def test_the_plan_with_shadow_testing_creates_the_shadow_config_and_needs_capture_writes() -> None:
+    plan = build(load_params(AWS, ["shadow=true"]), EXAMPLE_ACCOUNT)
+    found = {state: (service, name, p) for state, service, name, p, _ in tasks(plan)}
+    service, name, request = found["Create Shadow Endpoint Config"]
+    assert (service, name) == ("sagemaker", "CreateEndpointConfig")
+    assert [v["VariantName"] for v in request["ShadowProductionVariants"]] == ["Shadow"]
+    assert check(plan) == []
+    for document in plan.roles["sagemaker"]["policies"].values():  # the model role without its capture write
+        document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != "WriteTheCapturedRequests"]
+    problems = check(plan)
+    assert len(problems) == 2 and all("s3:PutObject" in p and "/capture/" in p for p in problems), problems
+
+
 def _with_policy_change(monkeypatch: pytest.MonkeyPatch, kind: str, change: Any) -> None:
     real = plan_module.role_policies
 

@@ -75,6 +75,43 @@ def test_holdout_is_seeded_disjoint_and_byte_exact() -> None:
         split_holdout(DATA, "raw", 5000, seed=1)
 
 
+def _split_in_memory(path: Path, input_format: str, rows: int, seed: int) -> tuple[str | None, list[str], bytes]:
+    """The hold-back as first written, the whole file as a list of lines: what the piece-wise split must equal."""
+    from retrain.holdout import row_rank
+
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    header = None
+    if input_format == "raw":
+        header, lines = lines[0], lines[1:]
+    chosen = set(sorted(range(len(lines)), key=lambda i: (row_rank(lines[i], seed), i))[:rows])
+    training = [line for i, line in enumerate(lines) if i not in chosen]
+    holdout = [line for i, line in enumerate(lines) if i in chosen]
+    return header, holdout, ("\n".join(([header] if header is not None else []) + training) + "\n").encode()
+
+
+@pytest.mark.parametrize("piece_bytes", [7, 64, 1 << 20])
+def test_the_piecewise_holdout_equals_the_whole_file_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          piece_bytes: int) -> None:
+    """Read a piece at a time (so five million rows need not sit in memory as lines), the split is byte for byte
+    the one of the whole file: CRLF and CR line ends, blank and white-space lines, a Unicode line separator, a
+    missing last newline and pieces smaller than a line."""
+    import retrain.holdout
+
+    monkeypatch.setattr(retrain.holdout, "PIECE_BYTES", piece_bytes)
+    rows = [f"{i % 2},{i},{i * 3}.5,é{i}" for i in range(60)]
+    text = ("h1,h2,h3,h4\r\n" + "\r\n".join(rows[:20]) + "\n\n   \n" + "\r".join(rows[20:30]) + "\n"
+            + "\u2028".join(rows[30:35]) + "\n" + "\n".join(rows[35:]))
+    data = tmp_path / "odd.csv"
+    data.write_bytes(text.encode())
+    for fmt, held in (("raw", 9), ("prepared", 0), ("prepared", 12)):
+        split = split_holdout(data, fmt, held, seed=3)
+        header, holdout, training = _split_in_memory(data, fmt, held, seed=3)
+        assert (split.header, split.holdout_lines, split.training_bytes()) == (header, holdout, training)
+        assert split.training_rows == len(split.training_lines) == training.decode().count("\n") - (fmt == "raw")
+    big = split_holdout(DATA, "raw", 200, seed=42)
+    assert (big.header, big.holdout_lines, big.training_bytes()) == _split_in_memory(DATA, "raw", 200, 42)
+
+
 def test_a_held_back_row_stays_held_back_when_the_data_grows(tmp_path: Path) -> None:
     """Rows neither model trained on: the choice depends on each row alone, so a grown file can only push
     rows out of the hold-back, never pull a row the production model trained on into it."""
@@ -102,8 +139,9 @@ def test_lambda_zip_is_deterministic_and_holds_the_handler() -> None:
     first, second = lambda_zip(source), lambda_zip(source)
     assert first == second
     with zipfile.ZipFile(io.BytesIO(first)) as z:
-        assert z.namelist() == ["model_gate.py"]
+        assert z.namelist() == ["model_gate.py", "step_cache.py"]  # the handler and the step cache it imports
         assert z.read("model_gate.py") == source.read_bytes()
+        assert z.read("step_cache.py") == (ROOT / "code" / "step_cache.py").read_bytes()
     assert LAMBDA_HANDLER == "model_gate.lambda_handler"
 
 
@@ -205,6 +243,35 @@ def test_estimator_uses_the_xgboost_image_and_params() -> None:
     assert est.output_path == "s3://b/p/output"
     assert est.hyperparameters()["max_depth"] == 3 and est.hyperparameters()["eval_metric"] == "error"
     assert est.max_run == params.execution_timeout_seconds  # the job cannot outlive the execution
+
+
+def test_training_image_is_what_the_sagemaker_sdk_answers_in_every_region() -> None:
+    """The image URI is read from the SDK's own table without importing the SDK; the SDK's answer is the truth."""
+    import importlib.util
+
+    from sagemaker import image_uris
+
+    spec = importlib.util.find_spec("sagemaker")
+    table = json.loads((Path(spec.submodule_search_locations[0]) / "image_uri_config" / "xgboost.json").read_text())
+    regions = sorted(table["training"]["versions"]["1.7-1"]["registries"])
+    assert len(regions) > 20 and "cn-north-1" in regions  # China's ECR host ends .amazonaws.com.cn
+    for region in regions:
+        assert training_image(region) == image_uris.retrieve("xgboost", region, "1.7-1"), region
+    with pytest.raises(ParamsError, match="not offered in region 'xx-nowhere-1'"):
+        training_image("xx-nowhere-1")
+
+
+def test_a_notebook_needing_only_clients_and_the_image_does_not_import_the_sagemaker_sdk() -> None:
+    """Notebooks 01 and 05 make boto3 clients and read the image URI: ``import sagemaker`` (1.4 s of CPU in their
+    kernels) is left to the notebooks that build estimators and workflows."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import retrain.session, retrain.resources, retrain.iam, retrain.cleanup; "
+            "from retrain.resources import training_image; training_image('us-east-1'); "
+            "print(sorted(m for m in ('sagemaker', 'stepfunctions') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_raw_rows_are_encoded_like_the_etl_job() -> None:

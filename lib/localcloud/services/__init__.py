@@ -78,6 +78,19 @@ def backend_of(services: list[Service]) -> dict[int, str]:
     return {id(svc): backend for svc, (_, backend) in zip(services, SERVICES, strict=True)}
 
 
+def drain_backends(backends: dict[str, Backend]) -> None:
+    """Let each backend that buffers writes to other services (``drain()``: SageMaker's data capture to S3) write
+    them while the server still answers; called before the server stops listening."""
+    for name, backend in backends.items():
+        drain = getattr(backend, "drain", None)
+        if drain is None:
+            continue
+        try:
+            drain()
+        except Exception:  # noqa: BLE001 - stopping matters more
+            LOG.exception("draining the %s backend failed", name)
+
+
 def shutdown_backends(backends: dict[str, Backend]) -> None:
     """Stop every backend (one that fails to stop is logged; the others still stop)."""
     for name, backend in backends.items():

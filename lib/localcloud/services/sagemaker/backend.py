@@ -21,7 +21,8 @@ from localcloud.core.clients import client
 from localcloud.core.context import ServerContext
 from localcloud.core.jobs import utcnow
 from localcloud.errors import AWSError
-from localcloud.services.sagemaker import guardrails, hosting
+from localcloud.services.sagemaker import capture, guardrails, hosting
+from localcloud.services.sagemaker.configcheck import check_endpoint_config
 from localcloud.services.sagemaker.deploy import Deployments
 from localcloud.services.sagemaker.models import (
     Endpoint,
@@ -70,6 +71,7 @@ class SageMakerBackend:
         self.registry = ModelRegistry(self.lock, self.tags)
         self.runner = TrainingRunner(ctx, self.lock, self._s3)
         self.deployments = Deployments(ctx, self.lock, self.router, self._s3, self._current)
+        self.capture = capture.CaptureWriter(self._s3, capture.FLUSH_SECONDS * settings.monitoring_time_scale())
         self.processing = ProcessingJobs(ProcessingRunner(ctx, self.lock, self._s3), self.lock, self.tags,
                                          self._check_role)
         self.transforms = TransformJobs(TransformRunner(ctx, self.lock, self._s3), self.lock, self.tags, self._model)
@@ -81,7 +83,11 @@ class SageMakerBackend:
         session = self.ctx.sessions.issue(role_arn, "SageMaker") if role_arn else None
         return client(self.ctx.endpoint_url, "s3", region, session)
 
+    def drain(self) -> None:  # the server is about to stop: write the buffered data capture while S3 answers
+        self.capture.close()
+
     def shutdown(self) -> None:
+        self.capture.close()
         self.tuning.shutdown()
         self.runner.shutdown()
         self.processing.runner.shutdown()
@@ -247,20 +253,7 @@ class SageMakerBackend:
     def create_endpoint_config(self, params: dict[str, Any], region: str) -> dict[str, Any]:
         check(params.get("Tags") or [])
         name = check_name(params, "EndpointConfigName")
-        variants = need(params, "ProductionVariants", list)
-        shadows = optional(params, "ShadowProductionVariants", list) or []
-        seen: set[str] = set()
-        for variant in [*variants, *shadows]:
-            if not isinstance(variant, dict):
-                raise invalid("ProductionVariants must be a list of objects.")
-            vname = check_name(variant, "VariantName")
-            if vname in seen:
-                raise invalid(f"The variant name(s) [{vname}] is/are repeated in the endpoint configuration.")
-            seen.add(vname)
-            need(variant, "ModelName")
-        if shadows and len(variants) != 1:  # a shadow variant copies the one production variant's requests
-            raise invalid("An endpoint configuration with ShadowProductionVariants must have exactly one "
-                          "production variant.")
+        variants, shadows = check_endpoint_config(params)
         config_arn = self._arn(region, "endpoint-config", name)
         with self.lock:
             if name.lower() in self.configs:

@@ -15,7 +15,7 @@ from localcloud import settings
 from localcloud.core.arns import arn
 from localcloud.core.context import ServerContext
 from localcloud.core.jobs import Workers, utcnow
-from localcloud.services.sagemaker import guardrails, hosting
+from localcloud.services.sagemaker import capture, guardrails, hosting
 from localcloud.services.sagemaker.models import Endpoint, EndpointConfig, Model, variant_summaries
 from localcloud.services.sagemaker.rollout import Host, Rollout
 
@@ -52,9 +52,9 @@ class Deployments:
             shadow: list[hosting.LiveVariant] = []
             try:
                 for variant, model in variants:
-                    live.append(self._load(endpoint, generation, variant, model, region, config.name))
+                    live.append(self._load(endpoint, generation, variant, model, region, config))
                 for variant, model in shadows or []:
-                    shadow.append(self._load(endpoint, generation, variant, model, region, config.name))
+                    shadow.append(self._load(endpoint, generation, variant, model, region, config))
                 green = hosting.Live(tuple(live), tuple(shadow))
                 blue = self.router.get(endpoint.name.lower())
                 if plan is not None and blue is not None:
@@ -83,16 +83,16 @@ class Deployments:
         return Host(self.ctx, self.lock, self.router, self.workers.stopping, self.time_scale, live, finish)
 
     def _load(self, endpoint: Endpoint, generation: int, variant: dict[str, Any], model: Model | None,
-              region: str, config: str) -> hosting.LiveVariant:
+              region: str, config: EndpointConfig) -> hosting.LiveVariant:
         if model is None:
             missing = arn("sagemaker", region, f"model/{str(variant.get('ModelName', '')).lower()}")
             raise hosting.DeploymentError(f'Could not find model "{missing}".')
         folder = self.ctx.workdir("sagemaker", "endpoints", endpoint.name.lower(),
                                   f"{generation}-{variant['VariantName']}")
-        loaded = hosting.load_model(self.s3(region, model.request.get("ExecutionRoleArn")), model,
-                                    variant["VariantName"], folder)
+        role = model.request.get("ExecutionRoleArn")
+        loaded = hosting.load_model(self.s3(region, role), model, variant["VariantName"], folder)
         return hosting.LiveVariant(variant["VariantName"], float(variant.get("InitialVariantWeight", 1.0)), loaded,
-                                   config)
+                                   config.name, capture.settings(config.request.get("DataCaptureConfig")), role)
 
     def _published(self, endpoint: Endpoint, config: EndpointConfig, generation: int, live: hosting.Live) -> None:
         with self.lock:
@@ -105,6 +105,7 @@ class Deployments:
             endpoint.variants = variant_summaries(config, images, now)
             endpoint.shadow_variants = variant_summaries(config, images, now, shadow=True)
             endpoint.config_name = config.name
+            endpoint.data_capture = capture.summary(config.request.get("DataCaptureConfig"))
             endpoint.status = "InService"
             endpoint.failure_reason = None
             endpoint.pending = None

@@ -25,6 +25,7 @@ from localcloud import images
 from localcloud.core.children import Child, ChildError, ChildRaised, ChildSpec
 from localcloud.errors import LocalCloudError
 from localcloud.services.sagemaker import containers, s3io
+from localcloud.services.sagemaker.capture import Capture
 from localcloud.services.sagemaker.models import Model
 
 LOG = logging.getLogger(__name__)
@@ -193,6 +194,9 @@ class LiveVariant:
     model: LoadedModel
     #: the endpoint config the variant's fleet comes from (the EndpointConfigName dimension of its metrics)
     config: str = ""
+    #: what that config's DataCaptureConfig captures (None: nothing), written as the model's execution ``role``
+    capture: Capture | None = None
+    role: str | None = None
 
 
 def _by_weight(variants: tuple[LiveVariant, ...], target: str | None) -> LiveVariant | None:

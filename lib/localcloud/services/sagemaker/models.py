@@ -233,6 +233,8 @@ class Endpoint:
     shadow_variants: list[dict[str, Any]] = field(default_factory=list)
     pending: dict[str, Any] | None = None
     deployment_config: dict[str, Any] | None = None
+    #: DescribeEndpoint's DataCaptureConfig: the summary of the capture of the config in service
+    data_capture: dict[str, Any] | None = None
     tags: list[dict[str, str]] = field(default_factory=list)
     generation: int = 0
 
@@ -249,6 +251,8 @@ class Endpoint:
             out["ProductionVariants"] = self.variants
         if self.shadow_variants:
             out["ShadowProductionVariants"] = self.shadow_variants
+        if self.data_capture:
+            out["DataCaptureConfig"] = self.data_capture
         if self.failure_reason:
             out["FailureReason"] = self.failure_reason
         if self.pending:

@@ -8,7 +8,9 @@ Each invocation publishes the endpoint metrics (:mod:`~localcloud.services.sagem
 answered by a fleet with shadow variants is copied to them off the request thread, their answers kept out of the
 response ("routes a copy of the inference requests to it in real time within the same endpoint. Only the responses
 of the production variant are returned to the calling application": SageMaker Developer Guide, "Shadow tests") and
-measured under their own variant names.
+measured under their own variant names. With a ``DataCaptureConfig`` the answered requests of each variant,
+shadows included, are captured (:mod:`~localcloud.services.sagemaker.capture`); a request's ``InferenceId``
+goes into the records of both, which is how a shadow's answer is paired with production's.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from localcloud import settings
+from localcloud.core.jobs import utcnow
 from localcloud.core.protocol import AWSRequest, AWSResponse, Service, dumps, path_param
 from localcloud.services.sagemaker import endpoint_metrics
 from localcloud.services.sagemaker.backend import SageMakerBackend
+from localcloud.services.sagemaker.capture import Invocation
 from localcloud.services.sagemaker.hosting import LiveVariant
 
 LOG = logging.getLogger(__name__)
@@ -106,8 +110,12 @@ class SageMakerRuntimeAPI(Service):
         model_us = (answered - called) * 1e6
         endpoint_metrics.publish(self.backend.ctx.metrics, request.region, endpoint.name, variant.name,
                                  variant.config, status, model_us, (answered - started) * 1e6 - model_us)
+        inference_id = _header(request, "X-Amzn-SageMaker-Inference-Id")
+        if status < 300:
+            self._capture(variant, Invocation(endpoint.name, variant.name, request.body, content, body, content_type,
+                                              utcnow(), inference_id), request.region)
         for shadow in shadows:
-            self._copy(shadow, endpoint.name, request.region, request.body, content, accept)
+            self._copy(shadow, endpoint.name, request.region, request.body, content, accept, inference_id)
         if status >= 300:
             message = body.decode("utf-8", errors="replace")
             raise self._model_error(name, variant.name, request.region, status, message)
@@ -115,9 +123,14 @@ class SageMakerRuntimeAPI(Service):
                    "x-amzn-RequestId": request.request_id}
         return AWSResponse(status=200, body=body, headers=headers)
 
+    def _capture(self, variant: LiveVariant, call: Invocation, region: str) -> None:
+        """The variant's data capture, when its endpoint config has one (answered requests only)."""
+        if variant.capture is not None:
+            self.backend.capture.add(variant.capture, call, region, variant.role)
+
     def _copy(self, shadow: LiveVariant, endpoint: str, region: str, body: bytes, content: str | None,
-              accept: str | None) -> None:
-        """Send a copy of the request to a shadow variant; its answer only feeds its metrics."""
+              accept: str | None, inference_id: str | None = None) -> None:
+        """Send a copy of the request to a shadow variant; its answer feeds its metrics and its data capture."""
         if not self._backlog.acquire(blocking=False):
             LOG.warning("shadow variant %s of %s is behind; a copy was dropped", shadow.name, endpoint)
             return
@@ -125,10 +138,13 @@ class SageMakerRuntimeAPI(Service):
         def run() -> None:
             try:
                 called = time.perf_counter()
-                status, _, _ = shadow.model.invoke(body, content, accept)
+                status, answer_type, answer = shadow.model.invoke(body, content, accept)
                 model_us = (time.perf_counter() - called) * 1e6
                 endpoint_metrics.publish(self.backend.ctx.metrics, region, endpoint, shadow.name, shadow.config,
                                          status, model_us, 0.0)
+                if status < 300:
+                    self._capture(shadow, Invocation(endpoint, shadow.name, body, content, answer, answer_type,
+                                                     utcnow(), inference_id), region)
             finally:
                 self._backlog.release()
 

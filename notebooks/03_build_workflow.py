@@ -590,24 +590,29 @@ print(f"{len(definition['States'])} states, starting at {definition['StartAt']!r
 # %% [markdown]
 # ## A failed step: recorded, and told
 #
-# With `failed` among `notify_events` (and someone to tell), every task that can fail catches any error
+# The other `Fail` states — `Endpoint Deploy Failed`, `Endpoint Check Failed`, and with `approval: manual` a
+# reviewer's rejection and the approval timeout — are recorded (and told) on the way too: `Note ...` puts their
+# error and cause into `$.Failure`, then `Record ...` and `Notify ...`. With `failed` among `notify_events` (and someone to tell), every task that can fail catches any error
 # (`States.ALL`) into `$.Failure` and goes to `Record Failure` → `Notify Failure` → `Run Failed`, a `Fail` state
 # that ends the execution with the original error and cause (`ErrorPath`, `CausePath`). Without it a failed task
 # ends the execution where it failed, which is what a redrive (`RedriveExecution`) continues from: an execution
 # that ended in `Run Failed` redrives to that Fail state only, so start a new run instead.
 
 # %%
-from retrain.outcomes import FAILED_STATE, catch_failures, rebuild
+from retrain.outcomes import FAILED_STATE, catch_failures, rebuild, record_designed_ends
 
+ends = record_designed_ends(naming["start"], params, execution_input, topic, built, skip={"Model Rejected"})
+print("recorded on the way to:", ", ".join(ends))
 if notifications.notifies(params, "failed"):
     run_failed = FailWithPaths(FAILED_STATE, error_path="$.Failure.Error", cause_path="$.Failure.Cause")
     on_failure = ending(params, execution_input, topic, "failed",
                         "States.Format('{}: {}', $.Failure.Error, $.Failure.Cause)", run_failed, built, "Failure")
     caught = catch_failures(naming["start"], on_failure, skip=set())
-    definition = rebuild(workflow, naming["start"])
-    print(f"failures of {len(caught)} tasks are recorded and told; {len(definition['States'])} states")
+    print(f"failures of {len(caught)} tasks are recorded and told")
 else:
     print("a failed task ends the run where it failed (failures do not notify)")
+definition = rebuild(workflow, naming["start"])
+print(f"{len(definition['States'])} states")
 
 # %% [markdown]
 # ## Validate the definition

@@ -1,6 +1,8 @@
 """How a run ends, written down and told: the states notebook 03 puts on the workflow's terminal paths.
 
-Every end the workflow reaches by design — ``Model Deployed`` and ``Model Rejected`` — first passes ``Record ...``:
+Every end the workflow reaches by design — ``Model Deployed``, ``Model Rejected`` and the other Fail states
+(``Endpoint Deploy Failed``, ``Endpoint Check Failed``, the approval's ends, each after ``Note ...`` puts its error
+and cause into ``$.Failure``) — first passes ``Record ...``:
 the project's Lambda function (``code/model_gate.py``, action ``RecordRun``) writes the run's ``record.json`` to
 ``<project>/runs/<run_id>/``, so a run a schedule or new data started, with no notebook 04, is in ``retrain
 history`` (notebook 04, when it ran the execution, overwrites the record afterwards with its richer one). A Lambda
@@ -12,7 +14,9 @@ there. Then, when ``notify_events`` asks for that end, ``Notify ...`` publishes 
 record and data are, with a Subject.
 
 Neither may change how the run ends: each catches every error (``States.ALL``) and carries on to the end it was
-on. A failed task (a job, a call) is caught and recorded only when failures notify (``failed`` in
+on. ``States.ALL`` does not catch ``States.Runtime`` ("A retry or catch on States.ALL will not catch
+States.Runtime errors", "Error handling in Step Functions"), so both read only paths that exist on their path
+(``$.Run`` from the first states; ``$.Judgement`` after the judge; ``$.Failure`` set by the Catch or ``Note``). A failed task (a job, a call) is caught and recorded only when failures notify (``failed`` in
 ``notify_events`` and a subscription set): a caught failure ends in the Fail state ``Run Failed`` with the original
 error and cause (``ErrorPath``/``CausePath``), and a redrive of such an execution continues from that Fail state,
 which fails again ("it continues the failed execution from the unsuccessful step", RedriveExecution, API reference)
@@ -36,6 +40,8 @@ from stepfunctions.workflow import Workflow
 
 from retrain import notifications
 from retrain.parameters import Params
+from retrain.registry import APPROVAL_TIMED_OUT_ERROR, REVIEWER_REJECTED_ERROR
+from retrain.workflow import REJECTED_ERROR
 
 FAILED_STATE = "Run Failed"
 #: the states a caught failure passes on its way to ``Run Failed`` (``ending(..., label="Failure")``)
@@ -93,10 +99,11 @@ def notify_step(name: str, params: Params, topic: str, event: str, reason: str) 
 
 
 def ending(params: Params, execution_input: Placeholder, topic: str | None, event: str, reason: str,
-           end: steps.State, built: dict[str, Any], label: str) -> steps.State:
+           end: steps.State, built: dict[str, Any], label: str, status: str | None = None) -> steps.State:
     """``Record <label>`` (→ ``Notify <label>`` when ``event`` notifies) → ``end``; errors of either are caught
-    and the run goes on to ``end``. Returns the first state."""
-    record = record_step(f"Record {label}", params, execution_input, event, built)
+    and the run goes on to ``end``. ``status``: the record's (notebook 04's verdict names), by default ``event``.
+    Returns the first state."""
+    record = record_step(f"Record {label}", params, execution_input, status or event, built)
     after_record: steps.State = end
     if topic and notifications.notifies(params, event):
         notify = notify_step(f"Notify {label}", params, topic, event, reason)
@@ -166,3 +173,32 @@ def rebuild(workflow: Workflow, start: steps.State) -> dict[str, Any]:
     workflow.definition = Graph(steps.Chain([start]), timeout_seconds=workflow.timeout_seconds,
                                 comment=workflow.comment, version=workflow.version)
     return dict(workflow.definition.to_dict())
+
+
+#: a designed Fail state's error -> (the notification event, the record's status: notebook 04's verdict names)
+DESIGNED_ENDS = {REJECTED_ERROR: ("rejected", "rejected"),
+                 REVIEWER_REJECTED_ERROR: ("rejected", "rejected_by_reviewer"),
+                 APPROVAL_TIMED_OUT_ERROR: ("rejected", "approval_timed_out")}
+
+
+def record_designed_ends(start: steps.State, params: Params, execution_input: Placeholder, topic: str | None,
+                         built: dict[str, Any], skip: set[str]) -> list[str]:
+    """Every other Fail state reachable from ``start`` (``Endpoint Deploy Failed``, ``Endpoint Check Failed``, the
+    approval's ends) is reached through ``Note <name>`` (its error and cause into ``$.Failure``) → ``Record <name>``
+    (→ ``Notify <name>``); the names of those Fail states."""
+    before = reachable(start)
+    done = []
+    for end in before:
+        if not isinstance(end, steps.Fail) or end.state_id in skip:
+            continue
+        error = end.fields.get("error") or "States.Fail"
+        cause = {"Cause.$": end.fields["cause_path"]} if end.fields.get("cause_path") else \
+            {"Cause": end.fields.get("cause") or ""}
+        note = steps.Pass(f"Note {end.state_id}", parameters={"Error": error, **cause}, result_path=FAILURE_PATH)
+        event, status = DESIGNED_ENDS.get(error, ("failed", "failed"))
+        reason = "$.Failure.Cause" if event == "rejected" else \
+            "States.Format('{}: {}', $.Failure.Error, $.Failure.Cause)"
+        note.next(ending(params, execution_input, topic, event, reason, end, built, end.state_id, status))
+        redirect(before, end, note)
+        done.append(end.state_id)
+    return done

@@ -20,10 +20,12 @@ from rel_helpers import execution_failure, finish, fragment, offline_project, ru
 from retrain.deploy import invoke
 from retrain.workflow import DEPLOY_FAILED_ERROR, execution_names
 
+# each end passes its Record state (retrain.outcomes) on the way
 DEPLOY = ["Create Endpoint Config", "Check Endpoint", "Endpoint Missing?", "Wait to Check Again",
-          "Endpoint Check Failed", "Create Endpoint", "Update Endpoint", "Wait for Endpoint", "Describe Endpoint",
-          "Endpoint In Service?", "Model Deployed", "Failure Reason Given?", "No Failure Reason",
-          "Endpoint Deploy Failed"]
+          "Note Endpoint Check Failed", "Record Endpoint Check Failed", "Endpoint Check Failed", "Create Endpoint",
+          "Update Endpoint", "Wait for Endpoint", "Describe Endpoint", "Endpoint In Service?", "Record Deployed",
+          "Model Deployed", "Failure Reason Given?", "No Failure Reason", "Note Endpoint Deploy Failed",
+          "Record Endpoint Deploy Failed", "Endpoint Deploy Failed"]
 
 
 @pytest.fixture(scope="module")
@@ -141,10 +143,13 @@ def test_a_failed_endpoint_without_a_reason_still_ends_in_endpoint_deploy_failed
     # SageMaker's DescribeEndpoint gives FailureReason only sometimes; a CausePath to it would be States.Runtime
     params, _, definition = offline_project(rel["s3"], {"project_name": unique("relnr")},
                                             sagemaker_role=rel["roles"]["sagemaker"])
-    keep = ["Endpoint In Service?", "Model Deployed", "Wait for Endpoint", "Describe Endpoint",
-            "Failure Reason Given?", "No Failure Reason", "Endpoint Deploy Failed"]
+    keep = ["Endpoint In Service?", "Record Deployed", "Model Deployed", "Wait for Endpoint", "Describe Endpoint",
+            "Failure Reason Given?", "No Failure Reason", "Note Endpoint Deploy Failed",
+            "Record Endpoint Deploy Failed", "Endpoint Deploy Failed"]
+    # the Record states read the function's name and the run's prefix (no such function here: caught, run goes on)
     state = {"Endpoint": {"EndpointStatus": "Failed", "EndpointConfigName": "x"},
-             "Run": {"EndpointConfigName": "x"}}
+             "Run": {"EndpointConfigName": "x", "LambdaFunctionName": "no-such-function",
+                     "DataPrefix": "s3://no-such-bucket/p/runs/x/"}}
     out = run_machine(rel["stepfunctions"], rel["roles"]["states"], fragment(definition, keep[0], keep), state,
                       limit=60)
     error, cause = execution_failure(out)

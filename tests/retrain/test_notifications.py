@@ -328,3 +328,70 @@ def test_without_notifications_failures_stay_where_they_happened() -> None:
     assert not [n for n in states if n.startswith("Notify")] and FAILED_STATE not in states
     assert not any(c["Next"] == "Record Failure" for s in states.values() for c in s.get("Catch", []))
     assert "PublishNotifications" not in json.dumps(plan.roles["stepfunctions"]["policies"])
+
+
+def test_the_designed_fail_states_are_recorded_and_told_on_the_way(notify_plan: Any) -> None:
+    s = notify_plan.definition["States"]
+    assert s["Failure Reason Given?"]["Choices"][0]["Next"] == "Note Endpoint Deploy Failed"
+    assert s["Note Endpoint Deploy Failed"]["Parameters"] == {"Error": "EndpointDeployFailed",
+                                                              "Cause.$": "$.Endpoint.FailureReason"}
+    assert s["Note Endpoint Deploy Failed"]["Next"] == "Record Endpoint Deploy Failed"
+    assert s["Record Endpoint Deploy Failed"]["Next"] == "Notify Endpoint Deploy Failed"
+    assert s["Notify Endpoint Deploy Failed"]["Next"] == "Endpoint Deploy Failed"
+    assert s["Check Endpoint"]["Catch"][-1]["Next"] == "Note Endpoint Check Failed"
+    assert s["Record Endpoint Check Failed"]["Parameters"]["Payload"]["Status"] == "failed"
+
+
+def test_a_rolled_back_deployment_is_recorded_and_told_and_still_fails_with_its_reason(
+        aws: Any, project: dict[str, Any], hook: tuple[str, list[dict[str, Any]]]) -> None:
+    from retrain.outcomes import record_designed_ends
+    from retrain.workflow import deploy_failure_steps
+
+    params, names = project["params"], make_execution_input()
+    naming = naming_steps(params, project["layout"])
+    reason = "the update rolled back: alarm notify-test-endpoint-5xx-errors went into ALARM"
+    described = steps.Pass("Describe Endpoint", result={"EndpointStatus": "InService", "FailureReason": reason},
+                           result_path="$.Endpoint")
+    failure = deploy_failure_steps()
+    naming["name_run"].next(described)
+    described.next(failure["reason_given"])
+    assert record_designed_ends(naming["start"], params, names, project["topic"]["topic_arn"], {}, set()) == [
+        "Endpoint Deploy Failed"]
+    definition = Graph(steps.Chain([naming["start"]])).to_dict()
+    machine = aws("stepfunctions").create_state_machine(name="notify-rolled-back", definition=json.dumps(definition),
+                                                        roleArn=project["role"])["stateMachineArn"]
+    out = _run(aws, machine, {"RunId": "20260101-060000-aaaa0005"})
+    assert out["status"] == "FAILED" and out["error"] == "EndpointDeployFailed" and out["cause"] == reason
+    notice = _notice(hook[1], "20260101-060000-aaaa0005")["body"]
+    assert notice["Subject"] == f"{PROJECT}: run 20260101-060000-aaaa0005 FAILED"
+    assert f"failed: EndpointDeployFailed: {reason}" in notice["Message"]
+    record = json.loads(aws("s3").get_object(Bucket=project["layout"].bucket,
+                                             Key=f"{PROJECT}/runs/20260101-060000-aaaa0005/record.json")["Body"].read())
+    assert record["status"] == "failed" and record["error"] == "EndpointDeployFailed" and record["cause"] == reason
+
+
+def test_clean_up_keeps_the_topic_while_it_keeps_the_triggers_and_removes_it_with_them(
+        cloud: Any, aws: Any, project: dict[str, Any], tmp_path: Path) -> None:
+    import dataclasses
+
+    import boto3
+
+    from retrain.cleanup import Cleanup
+    from retrain.remains import remaining_triggers
+    from retrain.session import Cloud
+    from retrain.state import RunState
+
+    params = load_params(LOCAL, [f"project_name={PROJECT}-cu", "notify_webhook=http://127.0.0.1:9/hook",
+                                 "schedule=rate(1 day)"])
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")
+    target = Cloud(params, session, endpoint_url=cloud.endpoint_url)
+    made = notifications.ensure(target.client("sns"), params, target.account_id, project["role"])
+    state = RunState(tmp_path / "state.json", {"bucket": project["layout"].bucket})
+    assert Cleanup(target, params, state).triggers() == []  # a schedule is on and keep_triggers: kept
+    kept = {(r.kind, r.name): r.reason for r in remaining_triggers(target, params)}
+    assert kept[("sns topic", f"{PROJECT}-cu-notifications")].startswith("keep_triggers: true")
+    off = dataclasses.replace(params, keep_triggers=False)
+    rows = Cleanup(target, off, state).triggers()
+    assert {(row["resource"], row["name"]) for row in rows if row["state"] == "deleted"} >= {
+        ("SNS subscription", params.notify_webhook), ("SNS topic", f"{PROJECT}-cu-notifications")}
+    assert made["topic_arn"] not in [t["TopicArn"] for t in aws("sns").list_topics()["Topics"]]

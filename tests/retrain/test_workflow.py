@@ -136,13 +136,15 @@ def test_manual_approval_waits_polls_and_times_out() -> None:
     assert states["Check Approval"]["Resource"] == "arn:aws:states:::aws-sdk:sagemaker:describeModelPackage"
     approved, rejected = states["Approved?"]["Choices"]
     assert (approved["StringEquals"], approved["Next"]) == ("Approved", "Create Model")
-    assert (rejected["StringEquals"], rejected["Next"]) == ("Rejected", "Rejected by Reviewer")
+    assert (rejected["StringEquals"], rejected["Next"]) == ("Rejected", "Note Rejected by Reviewer")
     assert states["Count the Wait"]["Parameters"] == {"polls.$": "States.MathAdd($.ApprovalWait.polls, 1)"}
     (out_of_time,) = states["Out of Time?"]["Choices"]
     assert out_of_time["NumericGreaterThanEquals"] == 8  # ceil(30 / 4) polls
     assert states["Reject After Timeout"]["Parameters"]["ModelApprovalStatus"] == "Rejected"
     assert states["Approval Timed Out"]["Error"] == "ApprovalTimedOut"
     assert states["Rejected by Reviewer"]["Error"] == "ModelRejectedByReviewer"
+    assert states["Record Approval Timed Out"]["Parameters"]["Payload"]["Status"] == "approval_timed_out"
+    assert states["Record Rejected by Reviewer"]["Parameters"]["Payload"]["Status"] == "rejected_by_reviewer"
 
 
 def test_names_per_execution_come_from_the_run_names(definition: dict[str, Any]) -> None:
@@ -177,14 +179,14 @@ def test_endpoint_is_created_or_updated_at_run_time(definition: dict[str, Any]) 
     assert check["Catch"] == [
         {"ErrorEquals": ["SageMaker.SageMakerException"], "ResultPath": "$.EndpointLookupError",
          "Next": "Endpoint Missing?"},
-        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.EndpointLookupError", "Next": "Endpoint Check Failed"}]
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.EndpointLookupError", "Next": "Note Endpoint Check Failed"}]
     assert "Retry" not in check
     missing, throttled = s["Endpoint Missing?"]["Choices"]
     assert missing == {"Variable": "$.EndpointLookupError.Cause", "StringMatches": "*Could not find endpoint*",
                        "Next": "Create Endpoint"}
     assert throttled["StringMatches"] == "*Rate exceeded*" and throttled["Next"] == "Wait to Check Again"
     assert s["Wait to Check Again"]["Next"] == "Check Endpoint"
-    assert s["Endpoint Missing?"]["Default"] == "Endpoint Check Failed"
+    assert s["Endpoint Missing?"]["Default"] == "Note Endpoint Check Failed"  # recorded on the way (outcomes)
     assert s["Endpoint Check Failed"] == {"Type": "Fail", "Error": "EndpointCheckFailed",
                                           "CausePath": "$.EndpointLookupError.Cause"}
     assert s["Create Endpoint"]["Resource"] == "arn:aws:states:::sagemaker:createEndpoint"
@@ -208,10 +210,10 @@ def test_endpoint_is_created_or_updated_at_run_time(definition: dict[str, Any]) 
     # the Fail state's CausePath needs a FailureReason: without one, a Pass supplies it (else States.Runtime)
     reason = s["Failure Reason Given?"]
     assert reason["Choices"] == [{"Variable": "$.Endpoint.FailureReason", "IsPresent": True,
-                                  "Next": "Endpoint Deploy Failed"}]
+                                  "Next": "Note Endpoint Deploy Failed"}]
     assert reason["Default"] == "No Failure Reason"
     assert s["No Failure Reason"]["ResultPath"] == "$.Endpoint.FailureReason"
-    assert s["No Failure Reason"]["Next"] == "Endpoint Deploy Failed"
+    assert s["No Failure Reason"]["Next"] == "Note Endpoint Deploy Failed"
     assert s["Create Endpoint Config"]["ResultSelector"] == {"EndpointConfigArn.$": "$.EndpointConfigArn"}
     assert ready["Default"] == "Wait for Endpoint"
     assert s["Endpoint Deploy Failed"]["Error"] == "EndpointDeployFailed"
@@ -233,7 +235,7 @@ REAL_NAMES = {
 
 def test_retries_cover_transient_errors_only(definition: dict[str, Any]) -> None:
     tasks = {n: s for n, s in definition["States"].items() if s["Type"] == "Task"}
-    assert len(tasks) == 15  # with Record Deployed and Record Rejection (no notifications by default)
+    assert len(tasks) == 17  # and a Record state before each Fail state (no notifications by default)
     for name, state in tasks.items():
         family = "aws-sdk:sagemaker" if ":aws-sdk:sagemaker:" in state["Resource"] else \
             state["Resource"].split(":::")[1].split(":")[0]

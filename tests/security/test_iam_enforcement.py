@@ -183,7 +183,8 @@ def test_enforcement_is_off_unless_asked_for(cloud: Any, tmp_path: Path) -> None
         lifecycle.stop(port, home=tmp_path)
 
 
-CHECK = ["Check Endpoint", "Endpoint Missing?", "Wait to Check Again", "Endpoint Check Failed", "Create Endpoint"]
+CHECK = ["Check Endpoint", "Endpoint Missing?", "Wait to Check Again", "Note Endpoint Check Failed",
+         "Record Endpoint Check Failed", "Endpoint Check Failed", "Create Endpoint"]
 
 
 def test_a_denied_endpoint_check_fails_the_run_instead_of_creating(strict: dict[str, Any]) -> None:

@@ -293,7 +293,10 @@ def sagemaker_policy(scope: Scope, image_uri: str | None = None) -> dict[str, An
     ]
     if scope.capture:
         # data capture is written to S3 as the model's execution role (retrain.shadow): only under a run's
-        # capture prefix
+        # capture prefix. The AWS pages do not name the role; public reports do ("add the s3:PutObject permission
+        # to the role you provided in the SageMaker Model behind this Endpoint. Otherwise, Endpoint data capture
+        # will not work": github slalom/dataops-infra pull 113; philschmid/terraform-aws-sagemaker-huggingface
+        # pull 8 adds s3:PutObject to the endpoint's model role for capture)
         statements.append({"Sid": "WriteTheCapturedRequests", "Effect": "Allow", "Action": "s3:PutObject",
                            "Resource": scope.object_arn("runs/*/capture/*")})
     if scope.alarms:

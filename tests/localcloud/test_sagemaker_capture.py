@@ -168,3 +168,47 @@ def test_capture_configs_are_checked(sm, role, bucket, artifacts, change, member
             DataCaptureConfig=_capture(bucket, **change))
     assert info.value.response["Error"]["Code"] == "ValidationException"
     assert member in info.value.response["Error"]["Message"]
+
+
+def test_what_is_buffered_is_written_before_the_server_stops(tmp_path) -> None:
+    """A record still buffered when the server stops is written while S3 still answers (then kept by the
+    persisted state), not lost with the process."""
+    import boto3
+    from test_sagemaker_support import trust_for
+
+    from localcloud import lifecycle
+    from localcloud.server import free_port
+
+    port, home = free_port(), tmp_path / "home"
+    url, started = lifecycle.ensure_running(port, home=home, persist=True)
+    assert started
+
+    def client(service: str) -> Any:
+        return boto3.client(service, endpoint_url=url, region_name="us-east-1")
+
+    try:
+        s3, sm = client("s3"), client("sagemaker")
+        s3.create_bucket(Bucket="capture-stop")
+        rng = np.random.default_rng(1)
+        X = rng.normal(size=(50, 6))
+        raw = xgb17.train_model(X, (X[:, 0] > 0).astype(float), {"objective": "binary:logistic"}, 2)
+        data = put(s3, "capture-stop", "m/model.tar.gz", tarball({"xgboost-model": raw}))
+        role = client("iam").create_role(RoleName="capture-stop",
+                                         AssumeRolePolicyDocument=trust_for("sagemaker.amazonaws.com"))["Role"]["Arn"]
+        sm.create_model(ModelName="m", ExecutionRoleArn=role, PrimaryContainer={"Image": XGB_IMAGE,
+                                                                                "ModelDataUrl": data})
+        sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+            DataCaptureConfig=_capture("capture-stop"))
+        sm.create_endpoint(EndpointName="e", EndpointConfigName="c")
+        wait_endpoint(sm, "e")
+        client("sagemaker-runtime").invoke_endpoint(EndpointName="e", Body=to_csv(ROWS[:1]), ContentType="text/csv")
+        sm.delete_endpoint(EndpointName="e")
+        assert "Contents" not in s3.list_objects_v2(Bucket="capture-stop", Prefix="capture/")  # still buffered
+        assert lifecycle.stop(port, home=home)
+        url, started = lifecycle.ensure_running(port, home=home, persist=True)
+        assert started
+        found = client("s3").list_objects_v2(Bucket="capture-stop", Prefix="capture/e/AllTraffic/")["Contents"]
+        assert len(found) == 1 and KEY.match(found[0]["Key"])
+    finally:
+        lifecycle.stop(port, home=home)

@@ -26,8 +26,9 @@ API Reference / botocore's sagemaker model: ``DataCaptureConfig``, ``CaptureOpti
 Timing differs from AWS: AWS delivers "within a couple of minutes"; localcloud buffers records per file and writes
 them every ``FLUSH_SECONDS`` (scaled by ``LOCALCLOUD_MONITORING_TIME_SCALE``), when :meth:`CaptureWriter.flush` is
 called, and when the server stops. Files are written with the S3 client of the captured variant's model execution
-role (the role SageMaker acts as for the endpoint), so a server enforcing IAM needs ``s3:PutObject`` on the
-destination for that role.
+role (the role SageMaker acts as for the endpoint: not named by the AWS pages; public reports say capture fails
+without ``s3:PutObject`` for "the role you provided in the SageMaker Model behind this Endpoint", github
+slalom/dataops-infra pull 113), so a server enforcing IAM needs ``s3:PutObject`` on the destination for that role.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ COMPONENTS: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("glue worker (python side of spark)", lambda cmd: "glue.worker_main" in cmd),
     ("training job", lambda cmd: "builtin_xgboost.train" in cmd),
     ("model server", lambda cmd: "builtin_xgboost.serve" in cmd),
-    ("processing job (evaluation)", lambda cmd: "scriptmode" in cmd),
+    ("processing job (evaluation)", lambda cmd: "scriptmode" in cmd or "/sagemaker/processing/" in cmd),
     ("lambda runtime", lambda cmd: "lambda" in cmd),
     ("local cloud server", lambda cmd: "localcloud serve" in cmd),
     ("runner (retrain run)", lambda cmd: "retrain run" in cmd),

@@ -104,8 +104,9 @@ CONTEXT = ("floor.total_s", "cold.cpu_busy_pct", "cold.cpu_s", "floor.cpu_s", "c
 #: why a target that this machine cannot meet is missed (printed under the table when it is)
 NOTES: dict[str, str] = {
     "cold.ratio_to_floor": (
-        "A run does work the floor does not: five notebooks, each in a fresh kernel of its own that imports the "
-        "SDKs (sagemaker, stepfunctions, boto3: 1.5-3 s of CPU per kernel), dozens of API calls (IAM roles, S3 "
+        "A run does work the floor does not (docs/speed.md has the profile; cold.cpu_ratio_to_floor compares CPU "
+        "seconds): five notebooks, each in a fresh kernel of its own, three of which import the SDKs (sagemaker, "
+        "stepfunctions: 2.2-2.7 s of CPU per kernel), dozens of API calls (IAM roles, S3 "
         "uploads, the Glue job, the Lambda function, the state machine, the model, the endpoint), the workflow's "
         "1 s Wait before it checks the endpoint, and the HTML reports. Kernels start ahead of their notebook and "
         "Spark starts with the cloud, so most of that overlaps, but on 2 cores it competes for CPU with Spark's "

@@ -33,11 +33,21 @@ COMPONENTS: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("glue worker (python side of spark)", lambda cmd: "glue.worker_main" in cmd),
     ("training job", lambda cmd: "builtin_xgboost.train" in cmd),
     ("model server", lambda cmd: "builtin_xgboost.serve" in cmd),
-    ("processing job (evaluation)", lambda cmd: "scriptmode" in cmd),
+    ("processing job (evaluation)", lambda cmd: "scriptmode" in cmd or "/sagemaker/processing/" in cmd),
     ("lambda runtime", lambda cmd: "lambda" in cmd),
     ("local cloud server", lambda cmd: "localcloud serve" in cmd),
     ("runner (retrain run)", lambda cmd: "retrain run" in cmd),
 )
+
+
+def _kernel_notebook(argv: list[str]) -> str | None:
+    """The notebook a kernel of ``retrain run`` serves: its connection file (``-f``) names the local socket,
+    ``<sockets>/<notebook>`` (``retrain.kernels.ipc_config``)."""
+    try:
+        info = json.loads(Path(argv[argv.index("-f") + 1]).read_text())
+    except (ValueError, IndexError, OSError):
+        return None
+    return Path(str(info.get("ip", ""))).name or None if info.get("transport") == "ipc" else None
 
 
 def _tree(root: Any) -> list[Any]:
@@ -79,10 +89,12 @@ class CpuSampler:
                     with proc.oneshot():
                         key = (proc.pid, proc.create_time())
                         times = proc.cpu_times()
-                        entry = self.procs.get(key)
-                        if entry is None:
-                            entry = self.procs[key] = {"pid": proc.pid, "ppid": proc.ppid(), "started": key[1]}
-                        entry["cmd"] = " ".join(proc.cmdline())[:300]  # the latest: a fork may exec since
+                        cmd = " ".join(proc.cmdline())[:300]  # the latest: a fork may exec since
+                        entry = self.procs.setdefault(key, {"pid": proc.pid, "ppid": proc.ppid(), "started": key[1]})
+                        if cmd or "cmd" not in entry:  # an exited process not yet reaped shows no command line
+                            entry["cmd"] = cmd
+                        if "ipykernel" in cmd and "notebook" not in entry:
+                            entry["notebook"] = _kernel_notebook(proc.cmdline())
                         entry["cpu_s"] = times.user + times.system
                         entry["last_seen"] = now
                 except psutil.Error:
@@ -111,12 +123,13 @@ def component(cmd: str) -> str:
 
 def by_component(procs: list[dict[str, Any]], notebooks: list[str], began: float) -> dict[str, dict[str, Any]]:
     """CPU seconds, process count and wall span (first start → last seen, from the run's start) per component;
-    kernels one row per notebook (in start order). A process with its parent's command line (forked, not yet
+    kernels one row per notebook (named by their sockets, else in start order). A process with its parent's command line (forked, not yet
     exec'd) counts with its parent."""
     commands = {p["pid"]: p["cmd"] for p in procs}
     real = [p for p in procs if commands.get(p["ppid"]) != p["cmd"]]
-    kernels = sorted((p for p in real if component(p["cmd"]) == "kernel"), key=lambda p: p["started"])
-    names = {p["pid"]: f"kernel {notebooks[i] if i < len(notebooks) else i}" for i, p in enumerate(kernels)}
+    kernels = sorted((p for p in real if component(p["cmd"]) == "kernel"), key=lambda p: (p["started"], p["pid"]))
+    names = {p["pid"]: f"kernel {p.get('notebook') or (notebooks[i] if i < len(notebooks) else i)}"
+             for i, p in enumerate(kernels)}
     rows: dict[str, dict[str, Any]] = {}
     for proc in procs:
         pid = proc["pid"] if proc in real else proc["ppid"]

@@ -14,7 +14,7 @@ import pytest
 from chain_helpers import LOCAL_PARAMS, free_port, summary
 
 from bench import NOTES, TARGETS, lookup, main, notes, table, verdicts
-from bench_profile import by_component, heaviest_imports
+from bench_profile import _kernel_notebook, by_component, heaviest_imports
 from bench_stats import FIGURES, figures, median_of, repeated, run_values
 from bench_tools import PeakRss, durations_from_events
 
@@ -137,6 +137,17 @@ def test_the_profile_puts_each_process_in_its_component() -> None:
                           "kernel 02_create_resources", "kernel 01_setup_roles", "training job"]
     assert rows["kernel 02_create_resources"]["cpu_s"] == 2.51 and rows["kernel 02_create_resources"]["processes"] == 2
     assert (rows["training job"]["from_s"], rows["training job"]["to_s"]) == (15.0, 18.0)
+
+
+def test_a_kernel_is_named_by_its_socket(tmp_path: Path) -> None:
+    """retrain run gives each notebook's kernel local sockets named after the notebook (retrain.kernels.ipc_config)."""
+    from retrain.kernels import ipc_config
+
+    config = ipc_config(tmp_path, "03_build_workflow")
+    connection = tmp_path / "kernel-1.json"
+    connection.write_text(json.dumps({"transport": config.KernelManager.transport, "ip": config.KernelManager.ip}))
+    assert _kernel_notebook(["python", "-m", "ipykernel_launcher", "-f", str(connection)]) == "03_build_workflow"
+    assert _kernel_notebook(["python", "-m", "ipykernel_launcher", "-f", str(tmp_path / "gone.json")]) is None
 
 
 def test_import_times_are_summed_per_top_level_package() -> None:

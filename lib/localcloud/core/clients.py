@@ -25,9 +25,10 @@ from botocore.config import Config
 from localcloud import settings
 from localcloud.core.sessions import RoleSession
 
-#: how many role-session clients are kept (least recently used dropped first); enough for the executions, jobs
-#: and functions that run at the same time, each needing a few services
-ROLE_CLIENTS = 64
+#: how many role-session clients are kept (least recently used dropped first): enough for the executions, jobs and
+#: functions that run at the same time, each calling a few services (a scheduled retrain makes ~5 new ones: its
+#: execution's per service, the schedule's delivery); 0.2-1.5 MB each (SageMaker's the largest)
+ROLE_CLIENTS = 32
 
 _LOCK = threading.Lock()
 _SESSION: list[boto3.session.Session] = []

@@ -9,7 +9,8 @@ every process under it are sampled: the number of processes, their open file des
 the disk used under the cloud's home. Once ``runs`` executions have started the schedule is paused and the soak
 waits for them to end, then checks that:
 
-* every execution SUCCEEDED and has its own data prefix with its files (``<project>/runs/<run id>/``);
+* every execution SUCCEEDED and has its own data prefix with its files (``<project>/runs/<run id>/``), among them
+  the run's record (``record.json``, what ``retrain history`` lists);
 * none was lost: the number of executions equals the number of times the schedule fired, as the cloud's events
   clock logged its firings;
 * the lowest samples of the last third of the soak are no higher than those of the first third (the cloud warm:
@@ -269,6 +270,7 @@ def soak(out: Path, plan: Plan = Plan()) -> dict[str, Any]:
             listed = _wait(lambda: (lambda es: es if all(e["status"] in TERMINAL for e in es) else None)(
                 executions(sfn, names["machine"])), plan.timeout_s, "every execution to end", every=0.5)
         prefixes = run_prefixes(sfn, s3, names["bucket"], listed)
+        kept = (localcloud.health(port) or {}).get("clients")  # the server's clients back into itself
         why = {e["name"]: {k: str(v)[:400] for k, v in sfn.describe_execution(executionArn=e["executionArn"]).items()
                            if k in ("error", "cause")} for e in listed if e["status"] != "SUCCEEDED"}
     finally:
@@ -278,9 +280,10 @@ def soak(out: Path, plan: Plan = Plan()) -> dict[str, Any]:
     return {
         "runs": len(listed), "fired": fired(home / str(port) / "server.log", schedule_arn),
         "succeeded": sum(s == "SUCCEEDED" for s in statuses.values()), "statuses": statuses,
-        # not checked yet: the workflow does not write an unattended run's record (retrain history) on its own
+        # the workflow's ``Record ...`` states (the Lambda's ``RecordRun``) write each run's record: retrain history
         "recorded": sum(p["record"] for p in prefixes.values()),
-        "why": why, "with_data_prefix": sum(p["objects"] > 0 for p in prefixes.values()), "prefixes": prefixes,
+        "why": why, "clients": kept, "with_data_prefix": sum(p["objects"] > 0 for p in prefixes.values()),
+        "prefixes": prefixes,
         "thirds": compared, "flat": flat(compared), "samples": len(sampler.samples),
         "soak_s": round(time.monotonic() - began, 1), "plan": {"runs": plan.runs, "time_scale": plan.time_scale,
                                                                "rows": plan.rows, "overrides": list(plan.overrides)},
@@ -297,6 +300,8 @@ def problems(result: dict[str, Any]) -> list[str]:
         found.append(f"{result['runs']} executions for {result['fired']} schedule firings")
     if result["with_data_prefix"] != result["runs"]:
         found.append(f"only {result['with_data_prefix']} of {result['runs']} runs have their data prefix")
+    if result["recorded"] != result["runs"]:
+        found.append(f"only {result['recorded']} of {result['runs']} runs have their record (retrain history)")
     found += [f"{name} grew: {result['thirds'][name]}" for name, ok in result["flat"].items() if not ok]
     return found
 
@@ -307,6 +312,7 @@ def bench_run(out: Path, plan: Plan = Plan()) -> dict[str, Any]:
     result["problems"] = problems(result)
     compared = result["thirds"]
     return {"runs": result["runs"], "fired": result["fired"], "succeeded": result["succeeded"],
+            "recorded": result["recorded"], "unrecorded": result["runs"] - result["recorded"],
             "lost": max(0, result["fired"] - result["runs"]), "failed": result["runs"] - result["succeeded"],
             "grown": sum(not ok for ok in result["flat"].values()), "soak_s": result["soak_s"],
             **{f"{name}_{part}": v[part] for name, v in compared.items() for part in v if "by_kind" not in part},

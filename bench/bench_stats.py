@@ -62,6 +62,7 @@ FIGURES: dict[str, tuple[str, str]] = {
     "soak.runs": ("executions", "executions the schedule started during the soak"),
     "soak.lost": ("executions", "schedule firings without an execution"),
     "soak.failed": ("executions", "executions that did not succeed"),
+    "soak.unrecorded": ("runs", "executions without their run's record (record.json: retrain history)"),
     "soak.grown": ("measures", "measures of the cloud higher in the last third than in the first (beyond slack)"),
     "soak.soak_s": ("s", "the soak from the cloud's start to the last execution's end"),
     "soak.processes_first": ("processes", "the cloud's processes, lowest in the first third"),

@@ -27,6 +27,7 @@ from werkzeug.serving import BaseWSGIServer, make_server  # noqa: E402
 from werkzeug.wrappers import Request, Response  # noqa: E402
 
 from localcloud import settings  # noqa: E402
+from localcloud.core import clients  # noqa: E402
 from localcloud.core.context import ServerContext  # noqa: E402
 from localcloud.core.gate import Gate, denied_response  # noqa: E402
 from localcloud.core.protocol import AWSRequest, parse_query, signing_scope  # noqa: E402
@@ -163,6 +164,7 @@ class LocalCloudApp:
             "home": str(self.ctx.home),
             "enforce_iam": self.ctx.enforce_iam,
             "persist": self.persistence.stats() if self.persistence is not None else False,
+            "clients": clients.cached(),
             "services": services,
         }
 

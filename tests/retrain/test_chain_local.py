@@ -207,7 +207,7 @@ def test_reports_seen_in_a_browser(runs: dict[str, Any], tmp_path: Path) -> None
     assert count_colour(shot, "#e8710a") > 3000, "the feature importance plot is not drawn"
     assert count_colour(shot, "#1a73e8", tolerance=6) > 200, "the ROC curve is not drawn"
     nb = tmp_path / "nb04.png"
-    screenshot(exe, runs["first"] / "04_run_workflow.html", nb, height=14000)
+    screenshot(exe, runs["first"] / "04_run_workflow.html", nb, height=20000)
     assert count_colour(nb, green) > 5000 and count_colour(nb, "#e8710a") > 3000
     rejected = tmp_path / "rejected.png"
     screenshot(exe, runs["reject"] / "index.html", rejected)

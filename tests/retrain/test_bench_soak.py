@@ -35,8 +35,9 @@ def test_the_last_third_is_compared_with_the_first() -> None:
 
 def test_problems_name_failed_lost_and_grown() -> None:
     result = {"runs": 3, "fired": 4, "succeeded": 2, "statuses": {"a": "SUCCEEDED", "b": "FAILED"},
-              "why": {"b": {"error": "States.TaskFailed"}}, "with_data_prefix": 3,
+              "why": {"b": {"error": "States.TaskFailed"}}, "with_data_prefix": 3, "recorded": 2,
               "thirds": {"rss_mb": {"first": 1.0, "last": 9.0}}, "flat": {"rss_mb": False}}
     found = problems(result)
     assert "1 of 3 executions did not succeed" in found[0] and "States.TaskFailed" in found[0]
-    assert found[1] == "3 executions for 4 schedule firings" and found[2].startswith("rss_mb grew")
+    assert found[1] == "3 executions for 4 schedule firings"
+    assert found[2] == "only 2 of 3 runs have their record (retrain history)" and found[3].startswith("rss_mb grew")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import tarfile
 import tempfile
@@ -213,20 +212,9 @@ class Cloud:
 
 def start_cloud(port: int, home: Path, time_scale: float) -> str:
     """A local cloud on ``port`` (memory only) whose monitoring clock runs at ``time_scale``; its URL."""
-    import localcloud
+    from bench_tools import start_scaled_cloud
 
-    saved = os.environ.get("LOCALCLOUD_MONITORING_TIME_SCALE")
-    os.environ["LOCALCLOUD_MONITORING_TIME_SCALE"] = str(time_scale)
-    try:
-        url, started = localcloud.ensure_running(port, home=home, persist=False)
-    finally:
-        if saved is None:
-            os.environ.pop("LOCALCLOUD_MONITORING_TIME_SCALE", None)
-        else:
-            os.environ["LOCALCLOUD_MONITORING_TIME_SCALE"] = saved
-    if not started:
-        raise RuntimeError(f"a local cloud already answers on port {port}; its monitoring clock is not known")
-    return url
+    return start_scaled_cloud(port, home, "LOCALCLOUD_MONITORING_TIME_SCALE", time_scale)
 
 
 # ------------------------------------------------------------------------------------------------ the measurement

@@ -62,20 +62,9 @@ def free_port() -> int:
 
 def start_cloud(port: int, home: Path, time_scale: float) -> str:
     """A local cloud on ``port`` (memory only) whose events clock runs at ``time_scale``; its URL."""
-    import localcloud
+    from bench_tools import start_scaled_cloud
 
-    saved = os.environ.get("LOCALCLOUD_EVENTS_TIME_SCALE")
-    os.environ["LOCALCLOUD_EVENTS_TIME_SCALE"] = str(time_scale)
-    try:
-        url, started = localcloud.ensure_running(port, home=home, persist=False)
-    finally:
-        if saved is None:
-            os.environ.pop("LOCALCLOUD_EVENTS_TIME_SCALE", None)
-        else:
-            os.environ["LOCALCLOUD_EVENTS_TIME_SCALE"] = saved
-    if not started:
-        raise RuntimeError(f"a local cloud already answers on port {port}; its events clock is not known")
-    return url
+    return start_scaled_cloud(port, home, "LOCALCLOUD_EVENTS_TIME_SCALE", time_scale)
 
 
 def client(url: str, service: str) -> Any:

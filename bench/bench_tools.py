@@ -88,6 +88,26 @@ class PeakRss:
         self._thread.join()
 
 
+def start_scaled_cloud(port: int, home: Path, clock: str, time_scale: float) -> str:
+    """A local cloud on ``port`` (memory only) whose clock ``clock`` (the environment variable that scales it, e.g.
+    ``LOCALCLOUD_EVENTS_TIME_SCALE``) runs at ``time_scale``; its URL. Refuses a cloud already answering there:
+    its clock is not known."""
+    import localcloud
+
+    saved = os.environ.get(clock)
+    os.environ[clock] = str(time_scale)
+    try:
+        url, started = localcloud.ensure_running(port, home=home, persist=False)
+    finally:
+        if saved is None:
+            os.environ.pop(clock, None)
+        else:
+            os.environ[clock] = saved
+    if not started:
+        raise RuntimeError(f"a local cloud already answers on port {port}; its clock ({clock}) is not known")
+    return str(url)
+
+
 def client(port: int, service: str) -> Any:
     """A boto3 client for ``service`` on the local cloud at ``port``."""
     import boto3

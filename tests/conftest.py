@@ -34,6 +34,15 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield running
 
 
+@pytest.fixture
+def fast(cloud: Any) -> Iterator[None]:
+    """The session cloud's monitoring clock at 1/100, for the test: CloudWatch's alarm periods and SageMaker's
+    baking periods (deployment guardrails) pass 100 times faster."""
+    cw, deployments = cloud.app.backends["cloudwatch"], cloud.app.backends["sagemaker"].deployments
+    cw.time_scale = deployments.time_scale = 0.01
+    yield
+    cw.time_scale = deployments.time_scale = 1.0
+
 @pytest.fixture(scope="session")
 def aws(cloud: Any) -> Callable[..., Any]:
     """``aws("s3")`` → a boto3 client talking to the session's localcloud."""

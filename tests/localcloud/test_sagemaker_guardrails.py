@@ -33,15 +33,6 @@ def models(s3: Any, bucket: str) -> dict[str, Any]:
     return out
 
 
-@pytest.fixture
-def fast(cloud: Any) -> Any:
-    """The server's monitoring clock at 1/100 for CloudWatch's alarm periods and SageMaker's baking periods."""
-    cw, deployments = cloud.app.backends["cloudwatch"], cloud.app.backends["sagemaker"].deployments
-    cw.time_scale = deployments.time_scale = 0.01
-    yield
-    cw.time_scale = deployments.time_scale = 1.0
-
-
 def _config(sm: Any, role: str, artifact: str, env: dict[str, str] | None = None, shadow: str | None = None) -> str:
     def model(data: str, environment: dict[str, str] | None) -> str:
         name = unique("model")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 import pytest
@@ -29,14 +28,6 @@ def test_the_update_window_is_from_update_endpoint_to_the_end() -> None:
               {"type": "ExecutionSucceeded", "timestamp": t[3]}]
     assert update_window(events) == (t[1], t[3])
     assert update_window(events[:1]) is None
-
-
-@pytest.fixture
-def fast(cloud: Any) -> Any:
-    cw, deployments = cloud.app.backends["cloudwatch"], cloud.app.backends["sagemaker"].deployments
-    cw.time_scale = deployments.time_scale = 0.01
-    yield
-    cw.time_scale = deployments.time_scale = 1.0
 
 
 @pytest.mark.slow

@@ -92,8 +92,8 @@ def test_state_durations_sum_the_visits_of_each_state() -> None:
     assert durations_from_events(events) == {"ETL": 2.5, "Wait": 2.0, "Describe": 0.1}
 
 
-def test_peak_rss_counts_the_children_of_a_process() -> None:
-    script = "import time; block = bytearray(80 * 1024 * 1024); time.sleep(1.5)"
+def _watch_a_child_running(script: str) -> PeakRss:
+    """PeakRss of a process whose child (not itself) runs ``script``, watched until both end."""
     parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, "
                                                      f"'-c', {script!r}])"])
     try:
@@ -101,18 +101,17 @@ def test_peak_rss_counts_the_children_of_a_process() -> None:
             parent.wait(timeout=60)
     finally:
         parent.kill()
+    return rss
+
+
+def test_peak_rss_counts_the_children_of_a_process() -> None:
+    rss = _watch_a_child_running("import time; block = bytearray(80 * 1024 * 1024); time.sleep(1.5)")
     assert rss.peak_bytes > 80 * 1024 * 1024
 
 
 def test_peak_rss_also_sums_the_cpu_seconds_of_the_tree() -> None:
     script = "import time; t = time.process_time(); exec('while time.process_time() - t < 0.6: pass'); time.sleep(0.3)"
-    parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, "
-                                                     f"'-c', {script!r}])"])
-    try:
-        with PeakRss(lambda: [parent.pid], interval=0.05) as rss:
-            parent.wait(timeout=60)
-    finally:
-        parent.kill()
+    rss = _watch_a_child_running(script)
     assert 0.6 <= rss.cpu_s < 5
 
 

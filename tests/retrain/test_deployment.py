@@ -137,15 +137,6 @@ def test_the_rollback_target_is_the_deployed_run_before_the_serving_one() -> Non
 ROW = np.array([[0.5, -1.0, 0.25, 1.5, -0.5, 0.0]])
 
 
-@pytest.fixture
-def fast(cloud: Any) -> Any:
-    """The server's monitoring clock at 1/100 (alarm periods and baking periods)."""
-    cw, deployments = cloud.app.backends["cloudwatch"], cloud.app.backends["sagemaker"].deployments
-    cw.time_scale = deployments.time_scale = 0.01
-    yield
-    cw.time_scale = deployments.time_scale = 1.0
-
-
 def _target(cloud: Any, project: str, *overrides: str) -> Cloud:
     params = load_params(LOCAL, [f"project_name={project}", *overrides])
     session = boto3.Session(region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t")

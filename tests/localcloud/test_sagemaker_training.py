@@ -434,3 +434,27 @@ def test_malformed_requests_get_aws_errors(aws, cloud, role, bucket) -> None:
         urllib.request.urlopen(request)
     assert err.value.code == 400
     assert json.loads(err.value.read())["__type"] == "SerializationException"
+
+
+@pytest.mark.parametrize("pinned", [None, "1"])
+def test_training_uses_every_core_unless_told(tmp_path: Any, monkeypatch: Any, pinned: str | None) -> None:
+    """The 1.7-1 container trains with xgboost's default thread count (every core of the instance; ``nthread`` is
+    an optional hyperparameter and only serving sets it to 1): the training process's OpenMP pool has a thread per
+    core, unless the server's own environment pins ``OMP_NUM_THREADS``."""
+    import subprocess
+
+    from localcloud import images
+    from localcloud.services.sagemaker.training import trainer_spec
+
+    if pinned is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", pinned)
+    probe = ("import xgboost, threadpoolctl; "
+             "print([p['num_threads'] for p in threadpoolctl.threadpool_info() if p['user_api'] == 'openmp'])")
+    spec = trainer_spec(tmp_path)
+    done = subprocess.run([images.python(images.XGBOOST), "-c", probe], env=spec.environment(), capture_output=True,
+                          text=True, timeout=120, check=True)
+    threads = json.loads(done.stdout.strip().splitlines()[-1])
+    assert threads, done.stdout
+    assert set(threads) == {int(pinned) if pinned else os.cpu_count()}

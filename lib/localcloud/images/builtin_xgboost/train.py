@@ -16,7 +16,6 @@ last logged value of each, printed with five decimals, stored as a 32-bit float.
 from __future__ import annotations
 
 import logging
-import os
 import struct
 import time
 from pathlib import Path
@@ -48,7 +47,6 @@ class AlgorithmError(Exception):
 
 
 def prepare() -> dict[str, Any]:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import sklearn.metrics  # noqa: F401 - imported before the job arrives, as xgboost is
     import xgboost
 

@@ -50,10 +50,15 @@ def log_stream(job: TrainingJob) -> str:
 
 
 def trainer_spec(workdir: Path) -> ChildSpec:
-    """How a training child of the XGBoost image starts (raises ImageNotInstalled without its environment)."""
+    """How a training child of the XGBoost image starts (raises ImageNotInstalled without its environment).
+
+    Its thread count is not pinned: the 1.7-1 container trains with xgboost's default ``nthread`` (every core of
+    the instance) unless the job's ``nthread`` hyperparameter says otherwise (``nthread`` is an optional
+    hyperparameter in ``algorithm_mode/hyperparameter_validation.py``, and nothing else in the container's
+    training sets it; only serving sets ``nthread`` 1, ``serve_utils.py``)."""
     return ChildSpec(module=TRAIN_MODULE, log_path=workdir / "launcher.log", python=images.python(images.XGBOOST),
-                     path=(images.pythonpath(images.XGBOOST),), env={"OMP_NUM_THREADS": "1"},
-                     cwd=workdir, name="the XGBoost training process", ready_timeout=120.0)
+                     path=(images.pythonpath(images.XGBOOST),), cwd=workdir, name="the XGBoost training process",
+                     ready_timeout=120.0)
 
 
 def precheck(request: dict[str, Any]) -> None:

@@ -255,6 +255,29 @@ def list_all_events(client: Any, arn: str) -> list[dict[str, Any]]:
     return events
 
 
+def events_after(client: Any, arn: str, last_id: int) -> list[dict[str, Any]]:
+    """The events of execution ``arn`` newer than event ``last_id``, oldest first.
+
+    The history is read newest first (``reverseOrder``) and only back to the last event already seen, so a poll
+    costs what happened since the last one rather than the whole history again. Event ids count up from 1 in the
+    order the events happened (botocore's model of ``HistoryEvent.id``: "The id of the event. Events are
+    numbered sequentially, starting at one.")."""
+    newer: list[dict[str, Any]] = []
+    for page in client.get_paginator("get_execution_history").paginate(executionArn=arn, reverseOrder=True):
+        for event in page["events"]:
+            if event["id"] <= last_id:
+                return newer[::-1]
+            newer.append(event)
+    return newer[::-1]
+
+
+def _read_on(client: Any, arn: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``events`` (the history read so far) with what happened since: the new events only."""
+    fresh = events_after(client, arn, events[-1]["id"]) if events else list_all_events(client, arn)
+    events.extend(fresh)
+    return events
+
+
 def wait(client: Any, arn: str, *, poll_seconds: float = 1.0, timeout_seconds: float = 3600,
          progress: bool = True, out: TextIO | Any = None, skip: int = 0) -> ExecutionReport:
     """Follow the execution until it ends, printing one status line per state entered (live progress) after its
@@ -262,9 +285,10 @@ def wait(client: Any, arn: str, *, poll_seconds: float = 1.0, timeout_seconds: f
     stream = out or sys.stdout
     started = time.monotonic()
     seen = skip
+    events: list[dict[str, Any]] = []
     while True:
         desc = client.describe_execution(executionArn=arn)
-        events = list_all_events(client, arn)
+        _read_on(client, arn, events)
         if progress:
             for event in events[seen:]:
                 line = _progress_line(event, desc)
@@ -307,9 +331,10 @@ def wait_for_state(client: Any, arn: str, state: str, *, poll_seconds: float = 1
     the events so far. Used to show the judge's verdict before a person decides on a model."""
     stream = out or sys.stdout
     started, seen = time.monotonic(), 0
+    events: list[dict[str, Any]] = []
     while True:
         desc = client.describe_execution(executionArn=arn)
-        events = list_all_events(client, arn)
+        _read_on(client, arn, events)
         for event in events[seen:]:
             line = _progress_line(event, desc)
             if line:

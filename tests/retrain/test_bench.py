@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from chain_helpers import LOCAL_PARAMS, free_port, summary
 
-from bench import NOTES, TARGETS, lookup, main, notes, table, verdicts
+from bench import main
 from bench_profile import _kernel_notebook, by_component, heaviest_imports
-from bench_stats import FIGURES, figures, median_of, repeated, run_values
+from bench_stats import FIGURES, figures, lookup, median_of, repeated, run_values
+from bench_targets import NOTES, TARGETS, notes, table, verdicts
 from bench_tools import PeakRss, durations_from_events
 
 ROOT = Path(__file__).resolve().parents[2]

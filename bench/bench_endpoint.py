@@ -5,7 +5,8 @@
 * 1,000-row CSV batches: rows/s of the median batch, compared with the same work in this process — CSV text to
   scores (parse, predict, format) — and with bare ``inplace_predict`` on rows already parsed, both with the
   project's xgboost; and with ``inplace_predict`` of the library the endpoint serves with (xgboost 1.7.4 in the
-  XGBoost image's environment, timed in a process of that environment).
+  XGBoost image's environment, timed in a process of that environment), where the model server's own steps on
+  the same body are timed too (``server_*_ms``; ``outside_model_server_ms`` is the rest of a batch's time).
 
 :data:`FULL` and :data:`QUICK` say how many requests each measurement makes.
 """
@@ -65,7 +66,19 @@ def median(work):
     return statistics.median(times)
 batch = median(lambda: booster.inplace_predict(matrix))
 one = median(lambda: booster.inplace_predict(matrix[:1]))
-print(json.dumps({"xgboost": xgb.__version__, "batch_s": batch, "single_s": one}))
+# the model server's own work on the same body, step by step (localcloud's serve module, as the endpoint runs it)
+import os
+from localcloud.images.builtin_xgboost import serve
+serve.prepare()
+serve.load(os.path.dirname(model), {})
+body = open(sys.argv[4], "rb").read()
+rows = serve.parse_payload(body, "text/csv")
+scores = serve.predict(rows)
+server = {"parse_s": median(lambda: serve.parse_payload(body, "text/csv")),
+          "predict_s": median(lambda: serve.predict(rows)),
+          "encode_s": median(lambda: serve.encode(scores, "text/csv")),
+          "invoke_s": median(lambda: serve.invoke(body, "text/csv", "text/csv"))}
+print(json.dumps({"xgboost": xgb.__version__, "batch_s": batch, "single_s": one, "server": server}))
 """
 
 
@@ -136,18 +149,23 @@ def _served_model(port: int, endpoint: str) -> bytes:
         return member.read()
 
 
-def _served_predict(model: bytes, matrix: Any, count: int) -> dict[str, Any]:
-    """Median seconds of ``inplace_predict`` (the batch, one row) with the library the endpoint serves with."""
+def _served_predict(model: bytes, matrix: Any, body: bytes, count: int) -> dict[str, Any]:
+    """Median seconds of ``inplace_predict`` (the batch, one row) with the library the endpoint serves with, and
+    of the model server's own steps on the batch's body (``server``: parse, predict, encode, the whole invoke)."""
     import numpy as np
 
     from localcloud import images
 
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "xgboost-model").write_bytes(model)
+        (Path(tmp) / "model").mkdir()  # the model server loads every file of the model's folder
+        (Path(tmp) / "model" / "xgboost-model").write_bytes(model)
         np.save(Path(tmp) / "rows.npy", matrix)
-        done = subprocess.run([images.python(images.XGBOOST), "-c", _SERVED_PREDICT, str(Path(tmp) / "xgboost-model"),
-                               str(Path(tmp) / "rows.npy"), str(count)], capture_output=True, text=True,
-                              timeout=600, env={"OMP_NUM_THREADS": "1"})
+        (Path(tmp) / "body.csv").write_bytes(body)
+        done = subprocess.run([images.python(images.XGBOOST), "-c", _SERVED_PREDICT,
+                               str(Path(tmp) / "model" / "xgboost-model"),
+                               str(Path(tmp) / "rows.npy"), str(count), str(Path(tmp) / "body.csv")],
+                              capture_output=True, text=True, timeout=600,
+                              env={"OMP_NUM_THREADS": "1", "PYTHONPATH": images.pythonpath(images.XGBOOST)})
     if done.returncode != 0:
         raise RuntimeError(f"timing the served library failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -224,7 +242,8 @@ def bench_endpoint(port: int, endpoint: str, rows: list[str], counts: Counts = F
     matrix = np.loadtxt(io.StringIO(batch.decode()), delimiter=",", dtype=np.float32, ndmin=2)
     inproc_predict_s = _median_time(lambda: booster.inplace_predict(matrix), counts.batches)
     inproc_one_s = _median_time(lambda: booster.inplace_predict(matrix[:1]), counts.single)
-    served = _served_predict(model, matrix, counts.batches)
+    served = _served_predict(model, matrix, batch, counts.batches)
+    server = served["server"]
 
     batch_rps = _per_second(BATCH_ROWS, batch_s)
     csv_rps = _per_second(BATCH_ROWS, inproc_csv_s)
@@ -243,5 +262,12 @@ def bench_endpoint(port: int, endpoint: str, rows: list[str], counts: Counts = F
         "batch_vs_inprocess": round(csv_rps / batch_rps, 2),
         "batch_vs_predict_only": round(predict_rps / batch_rps, 2),
         "batch_vs_served_predict": round(served_rps / batch_rps, 2),
+        # where the batch's time goes: the model server's steps in its own process, and the rest (HTTP, the
+        # server's routing, metrics and capture, the hop to the model server's process and back)
+        "server_parse_ms": round(server["parse_s"] * 1000, 3),
+        "server_predict_ms": round(server["predict_s"] * 1000, 3),
+        "server_encode_ms": round(server["encode_s"] * 1000, 3),
+        "server_invoke_ms": round(server["invoke_s"] * 1000, 3),
+        "outside_model_server_ms": round(batch_s * 1000 - server["invoke_s"] * 1000, 3),
         "xgboost": {"project": xgb.__version__, "served": served["xgboost"]},
     }

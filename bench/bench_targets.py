@@ -35,9 +35,11 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "soak.grown": ("<=", 0, "measures"),
 }
 #: figures shown under the targets for context (not judged)
-CONTEXT = ("floor.total_s", "cold.cpu_busy_pct", "cold.cpu_s", "floor.cpu_s", "cold.cpu_ratio_to_floor", "warm.run_s", "endpoint.boto3_p50_ms", "endpoint.batch_ms",
-           "endpoint.inprocess_csv_rows_per_s", "endpoint.inprocess_predict_rows_per_s",
-           "endpoint.served_predict_rows_per_s", "endpoint.batch_vs_served_predict", "scale.100000.total_s",
+CONTEXT = ("floor.total_s", "cold.cpu_busy_pct", "cold.cpu_s", "floor.cpu_s", "cold.cpu_ratio_to_floor", "warm.run_s",
+           "endpoint.boto3_p50_ms", "endpoint.batch_ms", "endpoint.inprocess_csv_rows_per_s",
+           "endpoint.inprocess_predict_rows_per_s", "endpoint.served_predict_rows_per_s",
+           "endpoint.batch_vs_served_predict", "endpoint.server_parse_ms", "endpoint.server_predict_ms",
+           "endpoint.server_encode_ms", "endpoint.outside_model_server_ms", "scale.100000.total_s",
            "scale.100000.peak_rss_gb", "scale.1000000.cpu_s", "scale.5000000.cpu_s", "scale.5000000.total_s",
            "scale.cpu_ratio_5m_to_1m", "canary.canary_share_new", "canary.rollback_s", "canary.rollback_in_periods")
 

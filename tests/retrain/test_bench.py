@@ -234,3 +234,23 @@ def test_the_floor_runs_the_spark_of_the_local_glue_worker(tmp_path: Path,
     worker = spark_conf(ServerContext(endpoint_url="http://127.0.0.1:1", home=tmp_path, port=1))
     assert FLOOR_JAVA_OPTIONS == DEFAULT_JAVA_OPTIONS
     assert {key: worker[key] for key in FLOOR_SPARK_CONF} == FLOOR_SPARK_CONF
+
+
+def test_the_served_library_and_the_model_servers_own_steps_are_timed() -> None:
+    """``bench_endpoint._served_predict`` times xgboost 1.7.4 in the image's environment and the model server's
+    parse, predict and encode of the batch's body there: the answer to split a batch's time by."""
+    import numpy as np
+
+    import xgb17
+    from bench_endpoint import _served_predict
+
+    rng = np.random.default_rng(7)
+    features = rng.integers(0, 5, size=(300, 4)).astype(float)
+    model = xgb17.train_model(features, (features[:, 0] > 2).astype(float), {"objective": "binary:logistic"}, 5)
+    body = "\n".join(",".join(f"{v:g}" for v in row) for row in features).encode()
+    timed = _served_predict(model, features.astype(np.float32), body, 5)
+    assert timed["xgboost"] == "1.7.4"
+    server = timed["server"]
+    assert set(server) == {"parse_s", "predict_s", "encode_s", "invoke_s"}
+    assert all(value > 0 for value in server.values())
+    assert server["invoke_s"] >= server["parse_s"]  # the invocation parses, predicts and encodes

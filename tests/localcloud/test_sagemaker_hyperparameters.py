@@ -14,7 +14,7 @@ def test_seed_notebook_hyperparameters_map_to_xgboost() -> None:
     assert plan.num_round == 100
     assert plan.params == {"max_depth": 5, "eta": 0.2, "gamma": 4.0, "min_child_weight": 6.0, "subsample": 0.8,
                            "objective": "binary:logistic", "eval_metric": ["error", "auc"],
-                           "seed": 0, "nthread": 1, "verbosity": 1}
+                           "seed": 0, "verbosity": 1}  # no nthread: every core, as on SageMaker
     assert plan.eval_metrics == ["error", "auc"] and plan.early_stopping_metric is None  # no early stopping asked
 
 

@@ -162,8 +162,10 @@ SPECS: dict[str, Spec] = {s.name: s for s in (
 ALIASES: dict[str, str] = {"learning_rate": "eta", "min_split_loss": "gamma", "reg_lambda": "lambda",
                            "reg_alpha": "alpha"}
 
-#: what the algorithm uses when a hyperparameter is absent (xgboost's own defaults apply to the rest)
-DEFAULTS: dict[str, Any] = {"seed": 0, "nthread": 1, "verbosity": 1}
+#: what the algorithm uses when a hyperparameter is absent (xgboost's own defaults apply to the rest). No
+#: ``nthread``: "Default value: Maximum number of threads" (SageMaker developer guide, "XGBoost hyperparameters"),
+#: which is xgboost's own default; the container's training passes the job's hyperparameters only.
+DEFAULTS: dict[str, Any] = {"seed": 0, "verbosity": 1}
 
 #: hyperparameters localcloud accepts but cannot honour: the job fails with the reason given
 UNSUPPORTED: dict[tuple[str, Any], str] = {

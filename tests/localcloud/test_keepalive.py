@@ -111,3 +111,23 @@ def test_the_body_stream_stops_at_the_content_length() -> None:
     other = _Body(io.BufferedReader(io.BytesIO(b"0123456789")), 4)  # type: ignore[arg-type]
     assert other.readinto(buffer) == 4 and bytes(buffer[:4]) == b"0123"
     assert list(_Body(io.BufferedReader(io.BytesIO(b"a\nb\nc")), 4)) == [b"a\n", b"b\n"]  # type: ignore[arg-type]
+
+
+def test_an_idle_connection_is_closed_without_an_error_in_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """Closing a connection idle past ``IDLE_SECONDS`` is the design, not a failure: no ERROR line for it."""
+    import logging
+    import time
+
+    from localcloud.core.keepalive import KeepAliveRequestHandler
+
+    monkeypatch.setattr(KeepAliveRequestHandler, "timeout", 0.3)
+    with caplog.at_level(logging.DEBUG), LocalCloud(port=0, home=tmp_path) as running:
+        conn = http.client.HTTPConnection("127.0.0.1", running.port)
+        assert _get(conn).status == 200
+        time.sleep(1.0)  # the server closes the idle connection
+        assert conn.sock.recv(1) == b""  # closed by the server
+        conn.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not any("timed out" in message for message in errors), errors
+    assert any("closed a connection idle" in r.getMessage() for r in caplog.records)

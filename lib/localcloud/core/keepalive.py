@@ -127,6 +127,15 @@ class KeepAliveRequestHandler(MotoRequestHandler):
         if logging.getLogger("werkzeug").isEnabledFor(logging.INFO):
             super().log_request(code, size)
 
+    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
+        """A kept-alive connection that stays idle for :data:`IDLE_SECONDS` ends in ``http.server``'s "Request
+        timed out" (the socket's timeout while it waits for a next request line), which werkzeug logs as an
+        ERROR: that is the intended close of an idle connection, so it is logged at debug level."""
+        if format.startswith("Request timed out"):
+            LOG.debug("closed a connection idle for %.0f s", IDLE_SECONDS)
+            return
+        super().log_error(format, *args)
+
     def send_header(self, keyword: str, value: str) -> None:
         if keyword.lower() == "connection" and value.lower() == "close":
             if self._reusable():

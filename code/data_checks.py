@@ -98,15 +98,19 @@ def measure(df: DataFrame, numeric: list[str], label: Column, label_kind: str,
             bins: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
     """Counts from one aggregation pass: rows, unknown labels, per numeric column missing/invalid and rows per bin
     for each named set of edges (``bins[set][column]``), and the label's shares."""
+    # each column's expressions are built once and shared by its aggregates: every Column made from Python is a
+    # round trip to the JVM (py4j), and a bin's chain of when() is one per edge
     aggs = [F.count(F.lit(1)).alias("rows"), F.sum(label.isNull().cast("long")).alias("label_unknown")]
     for i, c in enumerate(numeric):
-        aggs += [F.sum(is_missing(c).cast("long")).alias(f"m{i}"), F.sum(is_invalid_number(c).cast("long")).alias(f"x{i}")]
+        missing, invalid = is_missing(c), is_invalid_number(c)
+        aggs += [F.sum(missing.cast("long")).alias(f"m{i}"), F.sum(invalid.cast("long")).alias(f"x{i}")]
+        valid = ~missing & ~invalid
         for name, edges_of in bins.items():
             edges = edges_of.get(c)
             if edges is None:
                 continue
-            valid = ~is_missing(c) & ~is_invalid_number(c)
-            aggs += [F.sum((valid & (_bin(c, edges) == k)).cast("long")).alias(f"b_{name}_{i}_{k}")
+            binned = _bin(c, edges)
+            aggs += [F.sum((valid & (binned == k)).cast("long")).alias(f"b_{name}_{i}_{k}")
                      for k in range(len(edges) + 1)]
     if label_kind == "regression":
         aggs += [F.avg(label).alias("label_mean"), F.stddev_pop(label).alias("label_std")]

@@ -49,18 +49,30 @@ NOTES: dict[str, str] = {
     "cold.ratio_to_floor": (
         "A run does work the floor does not (docs/speed.md has the profile; cold.cpu_ratio_to_floor compares CPU "
         "seconds): five notebooks, each in a fresh kernel of its own, three of which import the SDKs (sagemaker, "
-        "stepfunctions: 2.2-2.7 s of CPU per kernel), dozens of API calls (IAM roles, S3 "
+        "stepfunctions: 1.6-2.1 s of CPU per kernel), dozens of API calls (IAM roles, S3 "
         "uploads, the Glue job, the Lambda function, the state machine, the model, the endpoint), the workflow's "
         "1 s Wait before it checks the endpoint, and the HTML reports. Kernels start ahead of their notebook and "
         "Spark starts with the cloud, so most of that overlaps, but on 2 cores it competes for CPU with Spark's "
         "own start (see cold.cpu_busy_pct): the chain of notebooks, not any one step, sets the time."),
+    "warm.execution_s": (
+        "The warm execution is the workflow's own work on a running cloud with a warm Spark: the ETL (~5 s: the Glue "
+        "job's data checks - missing and invalid values, deciles and drift bins of every numeric column in one Spark "
+        "aggregation of ~150 expressions - the one-hot encoding, the split and the job's output staged to S3), "
+        "training (~1 s), the evaluation job (~0.7 s) and the workflow's 1 s Wait before it first looks at the "
+        "endpoint (a Wait state's Seconds is a positive integer). The ETL's checks are what a run needs to refuse bad "
+        "data; docs/speed.md has the profile."),
     "endpoint.batch_vs_predict_only": (
-        "A 1,000-row batch (69 features, 160 KB of CSV) costs, on 2 cores: reading the CSV 2.2-2.5 ms (numpy's C "
-        "reader, the fastest exact one measured: pyarrow and polars 1.9 ms, xgboost's own reader 2.7 ms, pandas 7 ms; "
-        "the container's own per-cell loop, which localcloud replaced, took 25 ms), predicting 1.0-1.2 ms (xgboost "
-        "1.7.4, the served library, is slower than the project's), writing 1,000 scores as the container writes "
-        "them (repr of each) 0.45 ms, the hop to the model server's process 0.35 ms and the HTTP server 0.8 ms. "
-        "Even a reader that cost nothing would leave about 2x predict; see endpoint.batch_vs_served_predict."),
+        "Where a 1,000-row batch (69 features, 160 KB of CSV) goes, from the endpoint.server_* and "
+        "outside_model_server_ms figures of this run: the model server reads the CSV (~2.3 ms: numpy's C reader, "
+        "each cell converted as float() converts it, which the container's answers need to the last digit; the "
+        "fastest exact reader measured, pyarrow 14's, takes 1.1 ms to read the body and 0.5 ms more to hand over "
+        "its columns as one matrix; the container's own per-cell loop, which localcloud replaced, took 25 ms), "
+        "predicts (~0.9 ms, xgboost 1.7.4 on one thread as the container serves) and writes 1,000 scores as the "
+        "container writes them (repr of each, ~0.4 ms); HTTP, routing, metrics and the hop to the model server's "
+        "process and back take ~1.6 ms. The hop and HTTP plus predict alone are already more than 3x the project's "
+        "predict, so no reader could meet the target in this design; it would take the parse, the formatting and "
+        "the HTTP server in compiled code. See endpoint.batch_vs_served_predict for the same ratio against the "
+        "served library."),
     "endpoint.http_p99_ms": (
         "A one-row request spends about 0.8 ms in the HTTP server (werkzeug, one thread per connection), 0.3 ms in "
         "the hop to the model server's process and 0.1 ms in the model; the slowest 1 % are set by scheduling when "

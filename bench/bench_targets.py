@@ -69,10 +69,11 @@ NOTES: dict[str, str] = {
         "its columns as one matrix; the container's own per-cell loop, which localcloud replaced, took 25 ms), "
         "predicts (~0.9 ms, xgboost 1.7.4 on one thread as the container serves) and writes 1,000 scores as the "
         "container writes them (repr of each, ~0.4 ms); HTTP, routing, metrics and the hop to the model server's "
-        "process and back take ~1.6 ms. The hop and HTTP plus predict alone are already more than 3x the project's "
-        "predict, so no reader could meet the target in this design; it would take the parse, the formatting and "
-        "the HTTP server in compiled code. See endpoint.batch_vs_served_predict for the same ratio against the "
-        "served library."),
+        "process and back take ~1.2-1.6 ms. Predict, HTTP and the hop alone take most of what 3x the project's "
+        "predict allows: reading 160 KB of CSV and writing 1,000 scores would have to cost a few tenths of a "
+        "millisecond together, where the fastest exact reader measured takes 1.7 ms. It would take the parse, the "
+        "formatting and the HTTP server in compiled code. See endpoint.batch_vs_served_predict for the same ratio "
+        "against the served library."),
     "endpoint.http_p99_ms": (
         "A one-row request spends about 0.8 ms in the HTTP server (werkzeug, one thread per connection), 0.3 ms in "
         "the hop to the model server's process and 0.1 ms in the model; the slowest 1 % are set by scheduling when "

@@ -272,9 +272,16 @@ def events_after(client: Any, arn: str, last_id: int) -> list[dict[str, Any]]:
 
 
 def _read_on(client: Any, arn: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``events`` (the history read so far) with what happened since: the new events only."""
-    fresh = events_after(client, arn, events[-1]["id"]) if events else list_all_events(client, arn)
-    events.extend(fresh)
+    """``events`` (the history read so far) with what happened since: the new events only. Should the new ones
+    not follow on from the last one seen (ids are sequential), the whole history is read again instead."""
+    if not events:
+        events.extend(list_all_events(client, arn))
+        return events
+    fresh = events_after(client, arn, events[-1]["id"])
+    if fresh and fresh[0]["id"] != events[-1]["id"] + 1:
+        events[:] = list_all_events(client, arn)
+    else:
+        events.extend(fresh)
     return events
 
 

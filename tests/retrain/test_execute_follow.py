@@ -57,3 +57,29 @@ def test_waiting_for_a_state_stops_there_with_the_history_so_far(aws: Any) -> No
     assert [e["id"] for e in events] == list(range(1, len(events) + 1))
     assert events == list_all_events(sfn, arn)[:len(events)]
     wait(sfn, arn, poll_seconds=0.2, progress=False)
+
+
+class _History:
+    """A history that shows event 3 only on a second look (a gap in one read, as an eventually consistent store
+    might give): the follower must not skip it."""
+
+    def __init__(self) -> None:
+        self.events = [{"id": i, "type": "PassStateEntered"} for i in range(1, 6)]
+        self.looks = 0
+
+    def get_paginator(self, _name: str) -> Any:
+        return self
+
+    def paginate(self, executionArn: str, reverseOrder: bool = False) -> list[dict[str, Any]]:  # noqa: N803
+        self.looks += 1
+        shown = [e for e in self.events if e["id"] != 3 or self.looks > 1]
+        return [{"events": shown[::-1] if reverseOrder else shown}]
+
+
+def test_a_gap_in_the_new_events_reads_the_whole_history_again() -> None:
+    from retrain.execute import _read_on
+
+    history = _History()
+    events = [{"id": 1, "type": "PassStateEntered"}, {"id": 2, "type": "PassStateEntered"}]
+    _read_on(history, "arn", events)  # the newest-first read shows 5, 4, then 2: event 3 is missing
+    assert [e["id"] for e in events] == [1, 2, 3, 4, 5]

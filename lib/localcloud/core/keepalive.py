@@ -132,7 +132,7 @@ class KeepAliveRequestHandler(MotoRequestHandler):
         timed out" (the socket's timeout while it waits for a next request line), which werkzeug logs as an
         ERROR: that is the intended close of an idle connection, so it is logged at debug level."""
         if format.startswith("Request timed out"):
-            LOG.debug("closed a connection idle for %.0f s", IDLE_SECONDS)
+            LOG.debug("closed a connection idle for %.1f s", self.timeout)
             return
         super().log_error(format, *args)
 

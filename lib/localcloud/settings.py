@@ -74,7 +74,7 @@ def java_home() -> str:
 
 def monitoring_time_scale() -> float:
     """One clock for CloudWatch alarm periods and SageMaker deployment waits (``LOCALCLOUD_MONITORING_TIME_SCALE``,
-    e.g. 0.01: a 60-second period lasts 0.6 s), shared so an alarm can trip within a scaled baking period."""
+    e.g. 0.1: a 60-second period lasts 6 s; an alarm's period one second at least), shared so an alarm can trip within a scaled baking period."""
     raw = os.environ.get("LOCALCLOUD_MONITORING_TIME_SCALE", "").strip()
     try:
         value = float(raw) if raw else 1.0

@@ -218,3 +218,48 @@ def test_alarm_errors_are_as_recorded(cw: Any) -> None:
         "satisfy enum value set: [INSUFFICIENT_DATA, ALARM, OK]")
     cw.delete_alarms(AlarmNames=[name])
     assert cw.describe_alarms(AlarmNames=[name])["MetricAlarms"] == []
+
+
+def test_a_period_is_judged_once_its_last_whole_second_is_over(cw: Any, cloud: Any) -> None:
+    """The sliding window ends at the last whole second, as AWS's ends at the last whole minute (StateReasonData
+    recorded on AWS: queryDate 13:29:29.292 with period 300 evaluates the datapoint of 13:24:00.000). A datapoint
+    stamped at a whole second, as the server's own endpoint metrics are, sums that whole second: judging it while
+    the second runs saw a part of its requests, or none (a 1-second period with a tick in phase with the seconds
+    never saw one at all)."""
+    backend = cloud.app.backends["cloudwatch"]
+    name, namespace = unique("alarm"), unique("ns")
+    # "ignore": the server's own evaluator, on the real clock, finds no data here and leaves the state alone
+    cw.put_metric_alarm(AlarmName=name, Namespace=namespace, MetricName="Errors", Dimensions=DIMS, Period=10,
+                        EvaluationPeriods=1, Threshold=0.0, ComparisonOperator="GreaterThanThreshold",
+                        Statistic="Sum", TreatMissingData="ignore")
+    second = float(int(time.time()) - 3600)
+    cw.put_metric_data(Namespace=namespace, MetricData=[{
+        "MetricName": "Errors", "Dimensions": DIMS, "Value": 1.0, "StorageResolution": 1,
+        "Timestamp": datetime.fromtimestamp(second, UTC)}])
+
+    def state() -> dict[str, Any]:
+        return cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
+
+    backend.evaluate_all(now=second + 0.5)  # the second is not over: nothing to judge yet
+    assert state()["StateValue"] == "INSUFFICIENT_DATA"
+    backend.evaluate_all(now=second + 1.3)
+    alarm = state()
+    assert alarm["StateValue"] == "ALARM"
+    data = json.loads(alarm["StateReasonData"])
+    stamp = datetime.fromtimestamp(second + 1 - 10, UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    assert (data["startDate"], data["evaluatedDatapoints"][0]["timestamp"]) == (stamp, stamp)
+    cw.delete_alarms(AlarmNames=[name])
+
+
+def test_a_scaled_period_shorter_than_a_second_still_holds_one_whole_datapoint(cw: Any, cloud: Any, fast: Any
+                                                                               ) -> None:
+    """At 1/100 a 60-second period lasts 0.6 s, shorter than the server's one-second datapoints: the period is
+    one second then, so that a datapoint is judged whole, never in part or between two windows."""
+    name, namespace = unique("alarm"), unique("ns")
+    _alarm(cw, name, namespace, TreatMissingData="ignore")
+    second = float(int(time.time()) - 3600)
+    cw.put_metric_data(Namespace=namespace, MetricData=[{"MetricName": "Errors", "Dimensions": DIMS, "Value": 1.0,
+                                                         "Timestamp": datetime.fromtimestamp(second, UTC)}])
+    fast.evaluate_all(now=second + 1.05)  # a 0.6-second window ending here would hold no whole second
+    assert cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"] == "ALARM"
+    cw.delete_alarms(AlarmNames=[name])

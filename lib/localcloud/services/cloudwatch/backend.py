@@ -1,14 +1,21 @@
 """CloudWatch state and operations: metrics (:mod:`.metricops`) and metric alarms, which really evaluate.
 
 An evaluator thread looks at every alarm on a short tick: the alarm's last EvaluationPeriods periods of its metric
-(each period ``Period`` seconds times the server's monitoring time scale, ending now) go through
-:func:`.evaluation.evaluate`, and a change of state is written with its reason, reason data and history item.
+go through :func:`.evaluation.evaluate`, and a change of state is written with its reason, reason data and history
+item. The periods are a sliding window (PutMetricAlarm's default ``EvaluationWindow``, "Alarm evaluation window" in
+the CloudWatch User Guide) that ends at the last whole second: a datapoint is judged once the time it sums is over.
+On AWS the window ends at the last whole minute, its metrics' resolution — the StateReasonData recorded on AWS
+shows it (queryDate ``...13:29:29.292``, period 300: the evaluated datapoint is ``13:24:00.000``; queryDate
+``...09:39:13.827``, period 86400: startDate ``...09:39:00.000`` the day before). localcloud's datapoints are whole
+seconds (:mod:`localcloud.core.metrics`), so a period lasts ``Period`` seconds times the server's monitoring time
+scale, and at least one second.
 Alarm actions (SNS, Auto Scaling...) are kept and shown, not executed. SetAlarmState changes the state until the
 next evaluation changes it back, as the PutMetricAlarm/SetAlarmState pages of the CloudWatch API Reference say.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -25,6 +32,8 @@ from localcloud.services.cloudwatch.store import STATISTICS, MetricStore, key_of
 
 STATES = ("INSUFFICIENT_DATA", "ALARM", "OK")
 MAX_HISTORY = 1000
+#: the resolution of the metrics a service records itself (one statistic set per second: core/metrics.py)
+RESOLUTION_S = 1.0
 
 
 class CloudWatchBackend:
@@ -63,12 +72,14 @@ class CloudWatchBackend:
             alarms = list(self.alarms.values())
         for alarm in alarms:
             rule = alarm.rule
-            length = rule.period * self.time_scale
+            # a scaled period shorter than a datapoint would cut one in two: a period is one datapoint at least
+            length = max(RESOLUTION_S, rule.period * self.time_scale)
+            end = math.floor(now / RESOLUTION_S) * RESOLUTION_S  # the last whole second: what is over
             key = key_of(str(alarm.request["Namespace"]), str(alarm.request["MetricName"]),
                          alarm.request.get("Dimensions"))
             buckets = []
             for i in range(rule.evaluation_periods, 0, -1):
-                start = now - i * length
+                start = end - i * length
                 buckets.append((start, self.metrics.store.window(alarm.region, key, start, start + length,
                                                                  rule.unit)))
             with self.lock:

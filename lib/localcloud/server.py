@@ -27,7 +27,8 @@ from werkzeug.serving import BaseWSGIServer, make_server  # noqa: E402
 from werkzeug.wrappers import Request, Response  # noqa: E402
 
 from localcloud import settings  # noqa: E402
-from localcloud.core import clients  # noqa: E402
+from localcloud.core import clients, multidelete  # noqa: E402
+from localcloud.core.authorizer import Denial  # noqa: E402
 from localcloud.core.context import ServerContext  # noqa: E402
 from localcloud.core.gate import Gate, denied_response  # noqa: E402
 from localcloud.core.protocol import AWSRequest, parse_query, signing_scope  # noqa: E402
@@ -90,6 +91,9 @@ class LocalCloudApp:
             if denied is not None:
                 return denied(environ, start_response)
         if service in MOTO_SERVICES:
+            if service == "s3" and multidelete.is_request(environ.get("REQUEST_METHOD", ""),
+                                                          environ.get("QUERY_STRING", "")):
+                return self._multi_delete(environ, start_response, {})
             return self._moto(environ, start_response, service, target)
         request = Request(environ)
         aws = AWSRequest(method=request.method, path=request.path, headers=dict(request.headers),
@@ -131,19 +135,57 @@ class LocalCloudApp:
         return changes_state(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""), target,
                              environ.get("QUERY_STRING", ""), form)
 
-    def _authorize(self, environ: dict[str, Any], service: str, region: str, target: str | None) -> Response | None:
-        """Check a role session's request against the role's policies (the body is read, then put back)."""
+    def _authorize(self, environ: dict[str, Any], service: str, region: str, target: str | None
+                   ) -> Callable[..., Iterable[bytes]] | None:
+        """Check a role session's request against the role's policies (the body is read, then put back): None
+        to serve it, else what answers it instead."""
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         request = Request(environ)
+        query, headers = environ.get("QUERY_STRING", ""), dict(request.headers)
         denial = self.gate.check(service=service, region=region, method=request.method, path=request.path,
-                                 query_string=environ.get("QUERY_STRING", ""), headers=dict(request.headers),
-                                 body=body, target=target)
-        if denial is None:
-            return None
-        status, headers, data = denied_response(service, target, denial)
-        return Response(data, status=status, headers=headers)
+                                 query_string=query, headers=headers, body=body, target=target)
+        if denial is not None:
+            status, answer_headers, data = denied_response(service, target, denial)
+            return Response(data, status=status, headers=answer_headers)
+        if service == "s3" and request.method == "POST":
+            refused = self.gate.object_denials(region=region, path=request.path, query_string=query,
+                                               headers=headers, body=body)
+            if refused:
+                return lambda env, start: self._multi_delete(env, start, refused)
+        return None
+
+    def _multi_delete(self, environ: dict[str, Any], start_response: Callable[..., Any],
+                      refused: dict[str, Denial]) -> Iterable[bytes]:
+        """S3 DeleteObjects (:mod:`localcloud.core.multidelete`): moto deletes the objects that are not
+        ``refused`` (the role may not delete them), and the answer lists the refused ones as errors; a quiet
+        answer lists nothing else."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        errors = [(key, version, refused[key].message) for key, version in multidelete.objects_of(body)
+                  if key in refused]
+        rest = multidelete.without(body, set(refused)) if refused else body
+        if refused and not multidelete.objects_of(rest):
+            return Response(multidelete.result(errors), status=200, content_type="application/xml")(
+                environ, start_response)
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(rest), str(len(rest))
+        if refused:
+            for name in [k for k in environ if k == "HTTP_CONTENT_MD5" or k.startswith("HTTP_X_AMZ_CHECKSUM_")]:
+                del environ[name]  # they were the whole body's
+        got: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            got.update(status=status, headers=headers)
+            return lambda data: None
+
+        answer = b"".join(self._moto(environ, capture, "s3", None))
+        if got["status"].startswith("200"):
+            answer = multidelete.merged(answer, errors) if errors else answer
+            answer = multidelete.quiet(answer) if multidelete.is_quiet(body) else answer
+        start_response(got["status"], [(k, v) for k, v in got["headers"] if k.lower() != "content-length"]
+                       + [("Content-Length", str(len(answer)))])
+        return [answer]
 
     def service_names(self) -> list[str]:
         names = list(MOTO_SERVICES)

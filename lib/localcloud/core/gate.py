@@ -66,10 +66,32 @@ class Gate:
         if found is None:
             return None
         operation, params = found
+        if service == "s3" and operation == "DeleteObjects":
+            return None  # each object on its own: object_denials
         needs = needs_of(service, operation, params, region, session.account)
         if not needs:
             return None
         return self.authorizer.denial(session.role_arn, session.principal, needs, region)
+
+
+    def object_denials(self, *, region: str, path: str, query_string: str, headers: dict[str, str], body: bytes
+                       ) -> dict[str, Denial]:
+        """For an S3 DeleteObjects request of a role session: ``{key: denial}`` of the objects the role may not
+        delete (:mod:`localcloud.core.multidelete`); empty for any other request."""
+        session = self.ctx.sessions.find(access_key(headers.get("Authorization")))
+        if not self.ctx.enforce_iam or session is None:
+            return {}
+        query = dict(parse_qsl(query_string, keep_blank_values=True))
+        found = s3_operation("POST", path, query, headers, body)
+        if not found or found[0] != "DeleteObjects":
+            return {}
+        bucket, denials = found[1]["Bucket"], {}
+        for key in found[1]["Keys"]:
+            needs = needs_of("s3", "DeleteObject", {"Bucket": bucket, "Key": key}, region, session.account) or []
+            denial = self.authorizer.denial(session.role_arn, session.principal, needs, region)
+            if denial is not None:
+                denials[key] = denial
+        return denials
 
 
 def denied_response(service: str, target: str | None, denial: Denial) -> tuple[int, dict[str, str], bytes]:

@@ -11,11 +11,12 @@ names the S3 REST request a method, path and query make.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
+
+from localcloud.core import multidelete
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ def s3_operation(method: str, path: str, query: dict[str, str], headers: dict[st
         if method == "HEAD":
             return "HeadBucket", params
         if method == "POST" and "delete" in query:
-            params["Keys"] = [unquote(k.decode()) for k in re.findall(rb"<Key>(.*?)</Key>", body or b"")]
+            params["Keys"] = multidelete.keys_of(body)
             return "DeleteObjects", params
         return None
     params["Key"] = key

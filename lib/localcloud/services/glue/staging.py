@@ -217,10 +217,19 @@ class Staging:
             for start in range(0, len(keys), 1000):
                 batch = keys[start:start + 1000]
                 try:
-                    self.role.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch],
-                                                                     "Quiet": True})
+                    answer = self.role.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch],
+                                                                              "Quiet": True})
                 except ClientError as exc:
                     raise StagingError(f"cannot delete objects in s3://{bucket}: {_message(exc)}") from exc
+                # S3 answers 200 and lists what it could not delete (core/multidelete.py); a Glue job's S3
+                # connector fails then: the AWS SDK for Java under it throws MultiObjectDeleteException "One or more
+                # objects could not be deleted" on such an answer (Cloudera's S3A guide, "Errors During Delete or
+                # Rename of Files": "the caller lacks the permission to delete these objects")
+                refused = answer.get("Errors") or []
+                if refused:
+                    first = refused[0]
+                    raise StagingError(f"cannot delete s3://{bucket}/{first.get('Key')} ({len(refused)} of "
+                                       f"{len(batch)} objects refused): {first.get('Code')}: {first.get('Message')}")
                 removed += len(batch)
         LOG.info("synced %d files to S3, deleted %d objects", len(uploads), removed)
         return {"uploaded": len(uploads), "deleted": removed}

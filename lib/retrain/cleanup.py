@@ -40,6 +40,7 @@ from retrain.cleanup_tools import (
     wait_deleted,
 )
 from retrain.config import Params
+from retrain.errors import CloudError
 from retrain.iam import delete_role
 from retrain.ownership import find_state_machine, owned, tags_of
 from retrain.policies import ROLE_KINDS
@@ -78,10 +79,23 @@ class Cleanup:
         self.report.remaining.append(Resource(kind, label or name, NOT_OURS))
         return False
 
-    def delete(self, kind: str, name: str, call: Any, label: str | None = None, **kwargs: Any) -> None:
-        """Delete one resource if it is this project's (``name`` identifies it, ``label`` names it in reports)."""
-        if self.mine(kind, name, label) and gone(call, **kwargs):
-            self.report.deleted.append(Resource(kind, label or name))
+    def delete(self, kind: str, name: str, call: Any, label: str | None = None, **kwargs: Any) -> bool:
+        """Delete one resource if it is this project's (``name`` identifies it, ``label`` names it in reports);
+        True when it was deleted. A delete that fails (a permission, a service error) leaves the resource listed
+        as unexpected, with the error, and the clean-up goes on with the rest: nothing else is left behind because
+        of it (the run then says what remains and exits 1)."""
+        return self.mine(kind, name, label) and self._call(kind, label or name, call, **kwargs)
+
+    def _call(self, kind: str, name: str, call: Any, **kwargs: Any) -> bool:
+        """One delete call: True when it deleted, False when it was gone already or failed (recorded)."""
+        try:
+            if gone(call, **kwargs):
+                self.report.deleted.append(Resource(kind, name))
+                return True
+        except ClientError as exc:
+            LOG.warning("%s %s could not be deleted: %s", kind, name, exc)
+            self.report.failed(kind, name, exc)
+        return False
 
     def stop_execution(self) -> list[dict[str, str]]:
         """Step 1: stop this run's execution if it still runs (``StopExecution``), so it creates nothing later."""
@@ -94,8 +108,8 @@ class Cleanup:
     def endpoint(self) -> list[dict[str, str]]:
         """Step 2: delete the endpoint (``DeleteEndpoint``) unless ``keep_endpoint``; wait until it is gone."""
         mark, sm, endpoint = self._mark(), self.cloud.client("sagemaker"), self.params.endpoint_name
-        if not self.params.keep_endpoint and exists(sm.describe_endpoint, EndpointName=endpoint):
-            self.delete("endpoint", endpoint, sm.delete_endpoint, EndpointName=endpoint)
+        if (not self.params.keep_endpoint and exists(sm.describe_endpoint, EndpointName=endpoint)
+                and self.delete("endpoint", endpoint, sm.delete_endpoint, EndpointName=endpoint)):
             wait_deleted(sm, endpoint)
         return self._rows_since(mark)
 
@@ -109,8 +123,8 @@ class Cleanup:
                 if not owned_alarm(cw, self.params, alarm):
                     LOG.warning("alarm %s is not this project's: not deleted", name)
                     self.report.remaining.append(Resource("cloudwatch alarm", name, NOT_OURS))
-                elif gone(cw.delete_alarms, AlarmNames=[name]):
-                    self.report.deleted.append(Resource("cloudwatch alarm", name))
+                else:
+                    self._call("cloudwatch alarm", name, cw.delete_alarms, AlarmNames=[name])
         return self._rows_since(mark)
 
     def configs_and_models(self) -> list[dict[str, str]]:
@@ -179,12 +193,22 @@ class Cleanup:
             self._registry()
         bucket = project_bucket(self.cloud, params, self.state)
         if not params.keep_data and exists(s3.head_bucket, Bucket=bucket):
-            count = empty_prefix(s3, bucket, f"{params.project_name}/")
+            # objects that could not be deleted are listed by what_remains (unexpected); the error is kept here
+            where = f"s3://{bucket}/{params.project_name}/"
+            try:
+                count, failed = empty_prefix(s3, bucket, f"{params.project_name}/")
+            except ClientError as exc:
+                count, failed = 0, {"": str(exc)}
             if count:
-                self.report.deleted.append(Resource("s3 objects", f"s3://{bucket}/{params.project_name}/ ({count})"))
+                self.report.deleted.append(Resource("s3 objects", f"{where} ({count})"))
+            if failed:
+                key, why = next(iter(failed.items()))
+                self.report.errors[f"s3 objects {where}"] = why if not key else (
+                    f"{len(failed)} not deleted, e.g. {key}: {why}")
+                LOG.warning("the objects under %s were not all deleted: %s", where, self.report.errors[
+                    f"s3 objects {where}"])
             if bucket_empty(s3, bucket) and owned(tags_of(self.cloud, "bucket", bucket), params):
-                if gone(s3.delete_bucket, Bucket=bucket):
-                    self.report.deleted.append(Resource("bucket", bucket))
+                self._call("bucket", bucket, s3.delete_bucket, Bucket=bucket)
         return self._rows_since(mark)
 
     def _registry(self) -> None:
@@ -199,20 +223,10 @@ class Cleanup:
             return
         versions = list(pages(sm, "list_model_packages", "ModelPackageSummaryList", "ModelPackageArn",
                                ModelPackageGroupName=group))
-        # a delete that fails (a permission, a service error) leaves that resource listed as unexpected, with the
-        # error, and the clean-up goes on with the rest: nothing else is left behind because of it
         for version in versions:
             name = version.rsplit("/", 2)[-2] + "/" + version.rsplit("/", 1)[-1]
-            try:
-                if gone(sm.delete_model_package, ModelPackageName=version):
-                    self.report.deleted.append(Resource("model package", name))
-            except ClientError as exc:
-                self.report.failed("model package", name, exc)
-        try:
-            if gone(sm.delete_model_package_group, ModelPackageGroupName=group):
-                self.report.deleted.append(Resource("model package group", group))
-        except ClientError as exc:
-            self.report.failed("model package group", group, exc)
+            self._call("model package", name, sm.delete_model_package, ModelPackageName=version)
+        self._call("model package group", group, sm.delete_model_package_group, ModelPackageGroupName=group)
 
     def roles(self) -> list[dict[str, str]]:
         """Step 6: unless ``keep_roles``, delete the project's roles with their policies (``DeleteRolePolicy``,
@@ -224,8 +238,13 @@ class Cleanup:
                 if kind == "sagemaker" and params.sagemaker_role_arn:
                     continue
                 name = params.role_name(kind)
-                if exists(iam.get_role, RoleName=name) and self.mine("iam role", name) and delete_role(iam, name):
-                    self.report.deleted.append(Resource("iam role", name))
+                if exists(iam.get_role, RoleName=name) and self.mine("iam role", name):
+                    try:
+                        if delete_role(iam, name):
+                            self.report.deleted.append(Resource("iam role", name))
+                    except CloudError as exc:
+                        LOG.warning("%s", exc)
+                        self.report.failed("iam role", name, exc)
         return self._rows_since(mark)
 
     def what_remains(self) -> list[dict[str, str]]:

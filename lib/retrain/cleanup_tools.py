@@ -163,19 +163,27 @@ def wait_deleted(sm: Any, endpoint: str, timeout: float = 600) -> None:
         time.sleep(2)
 
 
-def empty_prefix(s3: Any, bucket: str, prefix: str) -> int:
-    deleted = 0
+def empty_prefix(s3: Any, bucket: str, prefix: str) -> tuple[int, dict[str, str]]:
+    """Delete the objects under ``prefix``: ``(how many were deleted, {key: why not} for those that were not)``.
+    DeleteObjects can answer 200 and still not delete every object: each one it could not delete is under
+    ``Errors``, "a failed delete action that describes the object ... and the error it encountered", with Key, Code
+    and Message (botocore's s3 model, DeleteObjects); in ``Quiet`` mode the answer lists only those (S3 API
+    Reference, DeleteObjects)."""
+    deleted, failed = 0, {}
     try:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
             if keys:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-                deleted += len(keys)
+                answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                errors = {e.get("Key", ""): f"{e.get('Code', '')}: {e.get('Message', '')}"
+                          for e in answer.get("Errors", [])}
+                failed.update(errors)
+                deleted += len(keys) - len(errors)
     except ClientError as exc:
         if code(exc) in MISSING:
-            return 0
+            return deleted, failed
         raise
-    return deleted
+    return deleted, failed
 
 
 def bucket_empty(s3: Any, bucket: str) -> bool:

@@ -102,8 +102,9 @@ def remaining_data_and_roles(cloud: Any, params: Params, state: RunState) -> lis
         count = listing.get("KeyCount", len(listing.get("Contents", [])))
         if count:
             out.append(Resource("s3 objects", f"s3://{bucket}/{params.project_name}/ ({count})", keep_data))
-        out.append(Resource("bucket", bucket, keep_data or
-                            ("holds objects of other projects" if not bucket_empty(s3, bucket) else "")))
+        held = ("holds this project's objects listed above" if count else
+                "holds objects of other projects" if not bucket_empty(s3, bucket) else "")
+        out.append(Resource("bucket", bucket, keep_data or held))
     except ClientError as exc:
         if code(exc) not in MISSING:
             raise

@@ -93,6 +93,7 @@ def test_a_refused_delete_is_listed_as_unexpected_with_the_services_error(denied
     assert f"endpoint config {config}" in unexpected
     assert "AccessDenied" in report.errors[f"endpoint config {config}"]
     assert "sagemaker:DeleteEndpointConfig" in report.errors[f"endpoint config {config}"]
+    assert len(unexpected) == len(set(unexpected)), unexpected  # listed once, not again by what_remains
 
 
 def test_every_later_step_still_runs(denied: dict[str, Any]) -> None:

@@ -73,7 +73,6 @@ class Gate:
             return None
         return self.authorizer.denial(session.role_arn, session.principal, needs, region)
 
-
     def object_denials(self, *, region: str, path: str, query_string: str, headers: dict[str, str], body: bytes
                        ) -> dict[str, Denial]:
         """For an S3 DeleteObjects request of a role session: ``{key: denial}`` of the objects the role may not

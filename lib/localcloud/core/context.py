@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from localcloud.core.events import EventHub
 from localcloud.core.metrics import MetricHub
 from localcloud.core.sessions import RoleSessions
 
@@ -22,6 +23,8 @@ class ServerContext:
     sessions: RoleSessions = field(default_factory=RoleSessions, compare=False, hash=False)
     #: services' own metrics (SageMaker's endpoint metrics) on their way to CloudWatch
     metrics: MetricHub = field(default_factory=MetricHub, compare=False, hash=False)
+    #: services' own events (Step Functions' execution status changes) on their way to EventBridge
+    events: EventHub = field(default_factory=EventHub, compare=False, hash=False)
 
     def workdir(self, *parts: str) -> Path:
         """A folder under this server's state folder, created on first use."""

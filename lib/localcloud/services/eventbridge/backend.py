@@ -67,6 +67,7 @@ class EventBridgeBackend:
         self.clock = VirtualClock(self.time_scale)
         self.schedules = Clock(self.clock, self.delivery.stopping)
         hooks.install()
+        ctx.events.listen(self.emit)  # services' own events (core/events.py) go to the default bus
 
     def shutdown(self) -> None:
         self.delivery.shutdown()
@@ -103,7 +104,7 @@ class EventBridgeBackend:
             hooks.moto_send(only, {**moto_event, "time": moto_event.get("time") or time.time()})
 
     def emit(self, event: dict[str, Any], account: str, region: str, bus: str = "default") -> None:
-        """An event an AWS service sends to a bus (S3 to the default bus)."""
+        """An event an AWS service sends to a bus (S3's and Step Functions' to the default bus)."""
         from moto.events.models import events_backends
 
         found = events_backends[account][region].event_buses.get(bus)

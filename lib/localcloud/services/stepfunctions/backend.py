@@ -51,6 +51,7 @@ class StepFunctionsBackend(Versions, MapRuns, Redrives, ExpressRuns, TestStates)
         #: authorize every integration call against the state machine role's policies (as AWS does)
         self.enforce_iam = ctx.enforce_iam
         self.integrations = ServiceIntegrations(ctx.endpoint_url, sessions=ctx.sessions)
+        self.events = ctx.events
 
     # ------------------------------------------------------------------------------------------- definitions
     def problems(self, definition: str, sm_type: str = "STANDARD") -> list[str]:
@@ -224,6 +225,7 @@ class StepFunctionsBackend(Versions, MapRuns, Redrives, ExpressRuns, TestStates)
                 version_arn=target.version.arn if target.version else None,
                 alias_arn=target.alias.arn if target.alias else None)
             self.add_execution(execution, record.arn)
+        self.status_changed(execution)  # RUNNING
         self.workers.start(f"sfn-{record.name}-{name}"[:60], lambda: self._run(execution))
         return execution
 

@@ -47,6 +47,7 @@ class Redrives(Store):
             record.engine.redrive(record.redrive_count)
             if client_token is not None:
                 remembered.append((client_token, time.monotonic(), record.redrive_date))
+        self.status_changed(record)  # RUNNING again
         self.workers.start(f"sfn-redrive-{record.name}"[:60], lambda: self._rerun(record))
         LOG.info("redriving %s (redrive %d)", arn, record.redrive_count)
         assert record.redrive_date is not None

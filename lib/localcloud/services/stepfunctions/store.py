@@ -9,8 +9,10 @@ from typing import Any
 from localcloud.asl import TokenRegistry
 from localcloud.asl.history import now
 from localcloud.asl.mapruns import MapRun
+from localcloud.core.events import EventHub
 from localcloud.core.jobs import Workers
 from localcloud.errors import AWSError
+from localcloud.services.stepfunctions import statusevents
 from localcloud.services.stepfunctions import validation as check
 from localcloud.services.stepfunctions.models import (
     AliasRecord,
@@ -48,6 +50,8 @@ class Store:
         self.integrations: Any = None
         #: the server's endpoint (services are called back over HTTP)
         self.endpoint_url = ""
+        #: where execution status changes go (EventBridge's default bus: :mod:`.statusevents`); None: nowhere
+        self.events: EventHub | None = None
 
     @property
     def lock(self) -> threading.RLock:
@@ -89,12 +93,24 @@ class Store:
         return record
 
     def finish(self, record: ExecutionRecord) -> None:
-        """Copy how the engine ended the execution into its record."""
+        """Copy how the engine ended the execution into its record (and tell EventBridge, once)."""
         result = record.engine.result
         with self._lock:
+            ended = record.status == "RUNNING"
             if result is None:
                 record.status, record.error = "FAILED", "States.Runtime"
                 record.cause, record.stop_date = "The execution ended without a result.", utcnow()
-                return
-            record.status, record.output = result.status, result.output
-            record.error, record.cause, record.stop_date = result.error, result.cause, result.stop_date
+            else:
+                record.status, record.output = result.status, result.output
+                record.error, record.cause, record.stop_date = result.error, result.cause, result.stop_date
+            ended = ended and record.status != "RUNNING"
+        if ended:
+            self.status_changed(record)
+
+    def status_changed(self, record: ExecutionRecord) -> None:
+        """Send the execution's "Step Functions Execution Status Change" event (:mod:`.statusevents`)."""
+        if self.events is None or not statusevents.sends(record):
+            return
+        with self._lock:
+            event = statusevents.status_event(record, utcnow())
+        self.events.send(*event)

@@ -112,3 +112,10 @@ def test_an_input_over_248kb_is_left_out_and_said_so(c: dict[str, Any]) -> None:
 def test_an_express_execution_sends_nothing(c: dict[str, Any]) -> None:
     _, _, events = _run(c, {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}, type="EXPRESS")
     assert events == []
+
+
+def test_a_timed_out_execution_says_so(c: dict[str, Any]) -> None:
+    _, _, events = _run(c, {"TimeoutSeconds": 1, "StartAt": "W", "States": {"W": {
+        "Type": "Wait", "Seconds": 30, "End": True}}})
+    assert [e["detail"]["status"] for e in events] == ["RUNNING", "TIMED_OUT"]
+    assert events[-1]["detail"]["error"] == "States.Timeout"

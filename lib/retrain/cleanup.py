@@ -195,18 +195,19 @@ class Cleanup:
         if not params.keep_data and exists(s3.head_bucket, Bucket=bucket):
             # objects that could not be deleted are listed by what_remains (unexpected); the error is kept here
             where = f"s3://{bucket}/{params.project_name}/"
+            error = None
             try:
                 count, failed = empty_prefix(s3, bucket, f"{params.project_name}/")
+                if failed:
+                    key, why = next(iter(failed.items()))
+                    error = f"{len(failed)} not deleted, e.g. {key}: {why}"
             except ClientError as exc:
-                count, failed = 0, {"": str(exc)}
+                count, error = 0, str(exc)
             if count:
                 self.report.deleted.append(Resource("s3 objects", f"{where} ({count})"))
-            if failed:
-                key, why = next(iter(failed.items()))
-                self.report.errors[f"s3 objects {where}"] = why if not key else (
-                    f"{len(failed)} not deleted, e.g. {key}: {why}")
-                LOG.warning("the objects under %s were not all deleted: %s", where, self.report.errors[
-                    f"s3 objects {where}"])
+            if error:
+                self.report.errors[f"s3 objects {where}"] = error
+                LOG.warning("the objects under %s were not all deleted: %s", where, error)
             if bucket_empty(s3, bucket) and owned(tags_of(self.cloud, "bucket", bucket), params):
                 self._call("bucket", bucket, s3.delete_bucket, Bucket=bucket)
         return self._rows_since(mark)

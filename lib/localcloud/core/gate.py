@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from localcloud.core import multidelete
 from localcloud.core.authorizer import Authorizer, Denial
 from localcloud.core.context import ServerContext
 from localcloud.core.permissions import needs_of, s3_operation
@@ -98,7 +99,7 @@ def denied_response(service: str, target: str | None, denial: Denial) -> tuple[i
     request_id = str(uuid.uuid4())
     if service == "s3":
         body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
-                f"<Message>{_xml(denial.message)}</Message><RequestId>{request_id}</RequestId></Error>")
+                f"<Message>{multidelete.xml_text(denial.message)}</Message><RequestId>{request_id}</RequestId></Error>")
         return 403, {"Content-Type": "application/xml", "x-amz-request-id": request_id}, body.encode()
     status = 403 if service == "lambda" else 400
     content_type = "application/json" if not target else "application/x-amz-json-1.1"
@@ -107,6 +108,3 @@ def denied_response(service: str, target: str | None, denial: Denial) -> tuple[i
     return status, {"Content-Type": content_type, "x-amzn-RequestId": request_id,
                     "x-amzn-ErrorType": "AccessDeniedException"}, body.encode()
 
-
-def _xml(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")

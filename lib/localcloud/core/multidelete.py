@@ -36,7 +36,8 @@ def _text(raw: bytes) -> str:
     return unescape(raw.decode())
 
 
-def _xml(text: str) -> str:
+def xml_text(text: str) -> str:
+    """``text`` as XML element content (the S3 error bodies the gate and this module write)."""
     return escape(text, {'"': "&quot;"})
 
 
@@ -56,7 +57,7 @@ def quiet(answer: bytes) -> bytes:
 
 def keys_of(body: bytes) -> list[str]:
     """The object keys a DeleteObjects request names (XML text, so ``&amp;`` is ``&``)."""
-    return [_text(match.group(1)) for match in _KEY.finditer(body or b"")]
+    return [key for key, _ in objects_of(body)]
 
 
 def objects_of(body: bytes) -> list[tuple[str, str | None]]:
@@ -80,8 +81,8 @@ def without(body: bytes, refused: set[str]) -> bytes:
 
 def errors(refused: list[tuple[str, str | None, str]]) -> str:
     """``<Error>`` elements for ``(key, version id, message)`` of each refused object."""
-    return "".join(f"<Error><Key>{_xml(key)}</Key>" + (f"<VersionId>{_xml(version)}</VersionId>" if version else "")
-                   + f"<Code>AccessDenied</Code><Message>{_xml(message)}</Message></Error>"
+    return "".join(f"<Error><Key>{xml_text(key)}</Key>" + (f"<VersionId>{xml_text(version)}</VersionId>" if version else "")
+                   + f"<Code>AccessDenied</Code><Message>{xml_text(message)}</Message></Error>"
                    for key, version, message in refused)
 
 

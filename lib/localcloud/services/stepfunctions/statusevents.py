@@ -44,23 +44,25 @@ def _escaped(text: str | None) -> int:
     return 0 if text is None else len(json.dumps(text))
 
 
+#: the detail's fields in the order recorded on AWS (absent from DescribeExecution's answer: null)
+FIELDS = ("executionArn", "stateMachineArn", "name", "status", "startDate", "stopDate", "input", "output",
+          "stateMachineVersionArn", "stateMachineAliasArn", "redriveCount", "redriveDate", "redriveStatus",
+          "redriveStatusReason", "inputDetails", "outputDetails", "error", "cause")
+
+
 def status_event(record: ExecutionRecord, now: datetime) -> tuple[dict[str, Any], str, str]:
-    """``(event, account, region)`` for the execution's status now (read under the backend's lock)."""
-    output = record.output if record.status == "SUCCEEDED" else None
+    """``(event, account, region)`` for the execution's status now (read under the backend's lock): its
+    DescribeExecution answer in the recorded order, dates in epoch milliseconds, the 248KB rule applied."""
+    described = record.describe(now)
+    detail = {key: described.get(key) for key in FIELDS}
+    output = detail["output"]
     keep_output = output is None or _escaped(output) <= PAYLOAD_LIMIT
     keep_input = _escaped(record.input) + (_escaped(output) if keep_output else 0) <= PAYLOAD_LIMIT
-    redrive, reason = record.redrive_status(now)
-    detail = {
-        "executionArn": record.arn, "stateMachineArn": record.state_machine_arn, "name": record.name,
-        "status": record.status, "startDate": _millis(record.start_date), "stopDate": _millis(record.stop_date),
-        "input": record.input if keep_input else None, "output": output if keep_output else None,
-        "stateMachineVersionArn": record.version_arn, "stateMachineAliasArn": record.alias_arn,
-        "redriveCount": record.redrive_count, "redriveDate": _millis(record.redrive_date),
-        "redriveStatus": redrive, "redriveStatusReason": reason,
-        "inputDetails": {"included": keep_input},
-        "outputDetails": None if output is None else {"included": keep_output},
-        "error": record.error, "cause": record.cause,
-    }
+    detail.update({key: _millis(detail[key]) for key in ("startDate", "stopDate", "redriveDate")})
+    if not keep_input:
+        detail["input"], detail["inputDetails"] = None, {"included": False}
+    if not keep_output:
+        detail["output"], detail["outputDetails"] = None, {"included": False}
     _, _, _, region, account, *_ = record.arn.split(":")
     event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": DETAIL_TYPE, "source": "aws.states",
              "account": account, "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": region,
